@@ -1,0 +1,35 @@
+# One command to serve, one to test. Both install everything they need into .venv.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# Every distribution in the repository, installed editable in one pip call so
+# the root's dependencies on its default plugins resolve to these folders.
+DISTS := . $(sort $(dir $(wildcard plugins/*/setup.cfg) $(wildcard contrib/*/setup.cfg)))
+SETUP_FILES := setup.cfg requirements-dev.txt $(wildcard plugins/*/setup.cfg) $(wildcard contrib/*/setup.cfg)
+PYTEST_ARGS ?=
+
+.PHONY: serve test install lint bench clean
+
+serve: $(BIN)/.installed
+	$(BIN)/workeros serve
+
+test: $(BIN)/.installed
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+install: $(BIN)/.installed
+
+$(BIN)/.installed: $(SETUP_FILES)
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q $(foreach d,$(DISTS),-e $(d)) -r requirements-dev.txt
+	touch $@
+
+lint: $(BIN)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/python scripts/gen_hook_docs.py --check
+
+bench: $(BIN)/.installed
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) build dist .workeros

@@ -1,0 +1,3 @@
+from workeros.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,71 @@
+"""The kernel's handle on the database: an async SQLAlchemy engine plus the
+dialect's transaction discipline. Dialect plugins subclass :class:`Database`."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+AfterCommit = Callable[[], "Awaitable[None] | None"]
+_AFTER_COMMIT = "workeros.after_commit"
+
+
+class Database:
+    """``transaction()`` for writes (serialised where the dialect needs it),
+    ``read()`` for reads. Callbacks registered with :meth:`after_commit` run once
+    the surrounding transaction has committed, never after a rollback."""
+
+    #: SQLAlchemy dialect name: ``sqlite`` or ``postgresql``.
+    dialect: str = ""
+
+    def __init__(self, engine: AsyncEngine, *, url: str) -> None:
+        self.engine = engine
+        self.url = url
+        self.dialect = engine.dialect.name
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncConnection]:
+        async with self.engine.connect() as conn:
+            async with self._begin(conn):
+                conn.info[_AFTER_COMMIT] = []
+                yield conn
+            callbacks = conn.info.pop(_AFTER_COMMIT, [])
+        await run_callbacks(callbacks)
+
+    def _begin(self, conn: AsyncConnection) -> Any:
+        return conn.begin()
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncConnection]:
+        async with self.engine.connect() as conn:
+            yield conn
+
+    @staticmethod
+    def after_commit(conn: AsyncConnection, callback: AfterCommit) -> None:
+        """Run ``callback`` after ``conn``'s transaction commits."""
+        pending = conn.info.get(_AFTER_COMMIT)
+        if pending is None:
+            raise RuntimeError("after_commit outside Database.transaction()")
+        pending.append(callback)
+
+    async def ping(self) -> float:
+        """Round-trip a trivial query; return the latency in milliseconds."""
+        start = time.perf_counter()
+        async with self.engine.connect() as conn:
+            await conn.execute(sa.text("SELECT 1"))
+        return (time.perf_counter() - start) * 1000
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+
+async def run_callbacks(callbacks: list[AfterCommit]) -> None:
+    for callback in callbacks:
+        result = callback()
+        if result is not None:
+            await result

@@ -1,0 +1,45 @@
+"""access: roles and permissions
+
+Revision ID: 0002
+Revises: 0001
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = '0002'
+down_revision = '0001'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table('wos_roles',
+    sa.Column('id', sa.String(length=36), nullable=False),
+    sa.Column('name', sa.String(length=64), nullable=False),
+    sa.Column('description', sa.Text(), nullable=True),
+    sa.Column('admin_access', sa.Boolean(), server_default=sa.false(), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_wos_roles')),
+    sa.UniqueConstraint('name', name=op.f('uq_wos_roles_name'))
+    )
+    op.create_table('wos_permissions',
+    sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
+    sa.Column('role', sa.String(length=36), nullable=False),
+    sa.Column('collection', sa.String(length=64), nullable=False),
+    sa.Column('action', sa.String(length=8), nullable=False),
+    sa.Column('filter', sa.JSON(), nullable=True),
+    sa.Column('fields', sa.JSON(), nullable=True),
+    sa.Column('validation', sa.JSON(), nullable=True),
+    sa.Column('presets', sa.JSON(), nullable=True),
+    sa.ForeignKeyConstraint(['role'], ['wos_roles.id'], name=op.f('fk_wos_permissions_role_wos_roles'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_wos_permissions')),
+    sa.UniqueConstraint('role', 'collection', 'action', name=op.f('uq_wos_permissions_role_collection_action'))
+    )
+
+
+def downgrade() -> None:
+    op.drop_table('wos_permissions')
+    op.drop_table('wos_roles')

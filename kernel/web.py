@@ -1,0 +1,105 @@
+"""HTTP helpers shared by every transport: the contract's envelope (DESIGN §4),
+JSON in and out with orjson, and access to the caller and services."""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import uuid
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from aiohttp import web
+
+from workeros.accountability import Accountability
+from workeros.errors import InvalidPayload, PayloadTooLarge, UnsupportedMediaType, WorkerosError
+from workeros.keys import ACCOUNTABILITY, REQUEST_ID, SERVICES
+
+if TYPE_CHECKING:
+    from workeros.services import Services
+
+_OPTS = orjson.OPT_NAIVE_UTC | orjson.OPT_UTC_Z | orjson.OPT_NON_STR_KEYS
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, decimal.Decimal):
+        return str(value)
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value).hex()
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, dt.timedelta):
+        return value.total_seconds()
+    raise TypeError(f"cannot serialise {type(value).__name__}")
+
+
+def dumps(value: Any) -> bytes:
+    """JSON bytes; datetimes as ISO 8601 with a ``Z`` offset (naive ones are UTC)."""
+    return orjson.dumps(value, default=_default, option=_OPTS)
+
+
+def json_response(body: Any, *, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(body=dumps(body), status=status, content_type="application/json", headers=headers)
+
+
+def ok(data: Any, *, meta: dict[str, Any] | None = None, status: int = 200,
+       headers: dict[str, str] | None = None) -> web.Response:
+    """``{"data": ..., "meta": ...}``."""
+    body: dict[str, Any] = {"data": data}
+    if meta is not None:
+        body["meta"] = meta
+    return json_response(body, status=status, headers=headers)
+
+
+def no_content() -> web.Response:
+    return web.Response(status=204)
+
+
+def error_body(*errors: WorkerosError) -> dict[str, Any]:
+    return {"errors": [e.to_error() for e in errors]}
+
+
+def error_response(error: WorkerosError, *, request_id: str | None = None) -> web.Response:
+    body = error_body(error)
+    if request_id and error.status >= 500:
+        body["errors"][0]["extensions"]["request_id"] = request_id
+    headers = {}
+    retry_after = getattr(error, "retry_after", None)
+    if retry_after is not None:
+        headers["Retry-After"] = str(retry_after)
+    return json_response(body, status=error.status, headers=headers)
+
+
+async def read_json(request: web.Request) -> Any:
+    """The request body as JSON: 415 for another media type, 400 for bad JSON,
+    413 beyond the body limit."""
+    if request.body_exists and request.content_type not in ("application/json", "application/octet-stream", ""):
+        if not request.content_type.endswith("+json"):
+            raise UnsupportedMediaType(f"Expected application/json, got {request.content_type}")
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise PayloadTooLarge() from None
+    if not raw.strip():
+        raise InvalidPayload("Request body is empty; expected JSON")
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise InvalidPayload("Request body is not valid JSON") from None
+
+
+def services(request: web.Request) -> Services:
+    return request.config_dict[SERVICES]
+
+
+def accountability(request: web.Request) -> Accountability:
+    acc = request.get(ACCOUNTABILITY)
+    if acc is None:
+        acc = Accountability.anonymous(ip=request.remote, user_agent=request.headers.get("User-Agent"))
+    return acc
+
+
+def request_id(request: web.Request) -> str | None:
+    return request.get(REQUEST_ID)
