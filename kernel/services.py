@@ -7,6 +7,7 @@ cleanup context, CLI commands (migrate, export, import) open it directly.
 
 from __future__ import annotations
 
+import importlib
 import logging
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -22,6 +23,23 @@ from workeros.plugins import Plugins, await_me_maybe
 from workeros.registry import Registry
 
 log = logging.getLogger("workeros.services")
+
+#: Kernel services as (attribute on Services, "module:Class"), opened in this
+#: order (each may use those before it) and closed in reverse. A class has
+#: ``config_keys`` (a sequence of ConfigKey) and ``async open(services)``
+#: returning the instance, which may define ``async close()``.
+KERNEL_SERVICES: tuple[tuple[str, str], ...] = (
+    # ("schema", "workeros.schema:SchemaService"),
+    # ("permissions", "workeros.permissions:PermissionsService"),
+    # ("accounts", "workeros.accounts:AccountsService"),
+    # ("items", "workeros.items:ItemsService"),
+    # ("revisions", "workeros.revisions:RevisionsService"),
+)
+
+
+def service_class(path: str) -> Any:
+    module, _, name = path.partition(":")
+    return getattr(importlib.import_module(module), name)
 
 
 @dataclass
@@ -79,7 +97,18 @@ async def open_services(settings: Settings, plugins: Plugins, registry: Registry
         try:
             services = Services(settings=settings, plugins=plugins, registry=registry, db=db, events=Events(bus))
             await _open_backends(services)
-            yield services
+            opened = []
+            try:
+                for attr, path in KERNEL_SERVICES:
+                    instance = await service_class(path).open(services)
+                    setattr(services, attr, instance)
+                    opened.append(instance)
+                yield services
+            finally:
+                for instance in reversed(opened):
+                    close = getattr(instance, "close", None)
+                    if close is not None:
+                        await close()
         finally:
             await bus.close()
     finally:

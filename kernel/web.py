@@ -3,9 +3,6 @@ JSON in and out with orjson, and access to the caller and services."""
 
 from __future__ import annotations
 
-import datetime as dt
-import decimal
-import uuid
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -14,31 +11,10 @@ from aiohttp import web
 from workeros.accountability import Accountability
 from workeros.errors import InvalidPayload, PayloadTooLarge, UnsupportedMediaType, WorkerosError
 from workeros.keys import ACCOUNTABILITY, REQUEST_ID, SERVICES
+from workeros.serialize import dumps
 
 if TYPE_CHECKING:
     from workeros.services import Services
-
-_OPTS = orjson.OPT_NAIVE_UTC | orjson.OPT_UTC_Z | orjson.OPT_NON_STR_KEYS
-
-
-def _default(value: Any) -> Any:
-    if isinstance(value, decimal.Decimal):
-        return str(value)
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return bytes(value).hex()
-    if isinstance(value, (set, frozenset, tuple)):
-        return list(value)
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    if isinstance(value, dt.timedelta):
-        return value.total_seconds()
-    raise TypeError(f"cannot serialise {type(value).__name__}")
-
-
-def dumps(value: Any) -> bytes:
-    """JSON bytes; datetimes as ISO 8601 with a ``Z`` offset (naive ones are UTC)."""
-    return orjson.dumps(value, default=_default, option=_OPTS)
-
 
 def json_response(body: Any, *, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
     return web.Response(body=dumps(body), status=status, content_type="application/json", headers=headers)

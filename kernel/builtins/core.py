@@ -6,11 +6,15 @@ from workeros import commands
 from workeros.hookspecs import hookimpl
 from workeros.hookspecs.lifecycle import Command, ConfigKey
 from workeros.registry import SELECTION_KEYS
+from workeros.services import KERNEL_SERVICES, service_class
 
 
 @hookimpl
 def workeros_register_config_keys() -> list[ConfigKey]:
-    return list(SELECTION_KEYS)
+    keys = list(SELECTION_KEYS)
+    for _, path in KERNEL_SERVICES:
+        keys += list(getattr(service_class(path), "config_keys", ()))
+    return keys
 
 
 @hookimpl

@@ -22,8 +22,11 @@ metadata = sa.MetaData(naming_convention=NAMING)
 BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
-def utc_datetime() -> sa.DateTime:
-    return sa.DateTime(timezone=True)
+def utc_datetime() -> sa.types.TypeEngine:
+    """Aware UTC datetimes on both dialects (see workeros.types.UTCDateTime)."""
+    from workeros.types import UTCDateTime
+
+    return UTCDateTime()
 
 
 from workeros.tables import access, accounts, audit, schema  # noqa: E402,F401

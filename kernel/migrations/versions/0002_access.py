@@ -6,6 +6,8 @@ Revises: 0001
 
 from __future__ import annotations
 
+import datetime
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -13,6 +15,12 @@ revision = '0002'
 down_revision = '0001'
 branch_labels = None
 depends_on = None
+
+
+BUILT_IN_ROLES = [
+    {"id": "admin", "name": "admin", "description": "Full access; bypasses permissions", "admin_access": True},
+    {"id": "public", "name": "public", "description": "Anonymous callers", "admin_access": False},
+]
 
 
 def upgrade() -> None:
@@ -38,6 +46,10 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_wos_permissions')),
     sa.UniqueConstraint('role', 'collection', 'action', name=op.f('uq_wos_permissions_role_collection_action'))
     )
+    roles = sa.table("wos_roles", sa.column("id"), sa.column("name"), sa.column("description"),
+                     sa.column("admin_access"), sa.column("created_at", sa.DateTime(timezone=True)))
+    created = datetime.datetime.now(datetime.UTC)
+    op.bulk_insert(roles, [{**role, "created_at": created} for role in BUILT_IN_ROLES])
 
 
 def downgrade() -> None:

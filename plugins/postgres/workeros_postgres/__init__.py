@@ -12,6 +12,7 @@ from workeros.db import Database
 from workeros.hookspecs import hookimpl
 from workeros.hookspecs.db import Dialect
 from workeros.hookspecs.lifecycle import ConfigKey
+from workeros.serialize import dumps_str, loads
 
 
 def _asyncpg_missing() -> str | None:
@@ -29,6 +30,8 @@ def create(url: str, settings: Any) -> Database:
         pool_size=settings["database.pool_size"],
         max_overflow=settings["postgres.max_overflow"],
         pool_pre_ping=False,
+        json_serializer=dumps_str,
+        json_deserializer=loads,
         pool_recycle=settings["postgres.pool_recycle_s"],
         connect_args={
             "statement_cache_size": settings["postgres.statement_cache_size"],

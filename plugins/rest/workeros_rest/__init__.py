@@ -1,13 +1,31 @@
-"""The REST transport: ``/api`` (collections, fields, relations, items, roles,
-permissions, users, auth routes of every enabled provider)."""
+"""The REST transport: ``/api`` — collections, fields, relations, items, roles,
+permissions, users, API keys, activity, revisions, and the routes of every
+enabled auth provider under ``/api/auth``.
+
+One module per resource, each with a ``routes`` table whose paths are relative to
+``/api``. Handlers parse HTTP and call kernel services with the caller's
+``Accountability``; nothing here reads or writes data around the services.
+"""
 
 from __future__ import annotations
+
+import importlib
 
 from aiohttp import web
 
 from workeros.hookspecs import hookimpl
 from workeros.hookspecs.transport import Transport
 from workeros.keys import REGISTRY
+
+#: Resource modules of this package, mounted in this order.
+ROUTE_MODULES: tuple[str, ...] = (
+    # "collections",
+    # "items",
+    # "access",
+    # "users",
+    # "audit",
+    # "openapi",
+)
 
 
 def build(root: web.Application) -> web.Application:
@@ -16,6 +34,8 @@ def build(root: web.Application) -> web.Application:
         if provider.routes is not None:
             for route in provider.routes():
                 app.router.add_route(route.method, "/auth" + route.path, route.handler, **route.kwargs)
+    for name in ROUTE_MODULES:
+        app.add_routes(importlib.import_module(f"{__name__}.{name}").routes)
     return app
 
 

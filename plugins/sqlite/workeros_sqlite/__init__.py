@@ -22,6 +22,7 @@ from workeros.db import Database
 from workeros.hookspecs import hookimpl
 from workeros.hookspecs.db import Dialect
 from workeros.hookspecs.lifecycle import ConfigKey
+from workeros.serialize import dumps_str, loads
 
 _WRITE = "workeros.sqlite.write"
 _SYNCHRONOUS = {
@@ -55,6 +56,8 @@ def create(url: str, settings: Any) -> SqliteDatabase:
         parsed,
         pool_size=settings["database.pool_size"],
         max_overflow=10,
+        json_serializer=dumps_str,
+        json_deserializer=loads,
         # sqlite3's timeout is SQLite's busy timeout: how long a writer waits for
         # another process's lock before giving up.
         connect_args={"timeout": settings["sqlite.busy_timeout_ms"] / 1000},
