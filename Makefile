@@ -29,6 +29,7 @@ lint: $(BIN)/.installed
 	$(BIN)/python scripts/gen_hook_docs.py --check
 
 bench: $(BIN)/.installed
+	command -v wrk >/dev/null || apt-get install -y -q wrk >/dev/null || echo "wrk not installed: HTTP suites will be skipped"
 	$(BIN)/python -m bench
 
 clean:

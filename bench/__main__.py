@@ -7,7 +7,9 @@ import platform
 import sys
 from pathlib import Path
 
-SUITES = ["startup"]
+SUITES = sorted(
+    p.stem for p in Path(__file__).parent.glob("*.py") if not p.stem.startswith("_") and p.stem != "common"
+)
 
 
 def main() -> int:
