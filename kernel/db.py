@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 import sqlalchemy as sa
@@ -39,6 +39,16 @@ class Database:
 
     def _begin(self, conn: AsyncConnection) -> Any:
         return conn.begin()
+
+    def schema_transaction(self) -> AbstractAsyncContextManager[AsyncConnection]:
+        """A write transaction for schema changes (DDL and catalog rows together).
+        Dialects override it to serialise schema changes across processes and to
+        prepare the connection for DDL; by default it is :meth:`transaction`."""
+        return self.transaction()
+
+    def schema_changed(self) -> None:
+        """The schema changed (here or on another instance): forget anything the
+        driver cached against the old table definitions. Nothing by default."""
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:

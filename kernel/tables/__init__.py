@@ -29,6 +29,6 @@ def utc_datetime() -> sa.types.TypeEngine:
     return UTCDateTime()
 
 
-from workeros.tables import access, accounts, audit, schema  # noqa: E402,F401
+from workeros.tables import access, accounts, audit, bus, schema  # noqa: E402,F401
 
 __all__ = ["BigId", "metadata", "utc_datetime"]

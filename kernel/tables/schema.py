@@ -11,6 +11,7 @@ collections = sa.Table(
     metadata,
     sa.Column("collection", sa.String(64), primary_key=True),
     sa.Column("table_name", sa.String(128), nullable=False, unique=True),
+    sa.Column("primary_key", sa.String(64), nullable=False, server_default="id"),
     sa.Column("pk_type", sa.String(16), nullable=False, server_default="integer"),
     sa.Column("adopted", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("note", sa.Text),

@@ -19,6 +19,7 @@ def upgrade() -> None:
     op.create_table('wos_collections',
     sa.Column('collection', sa.String(length=64), nullable=False),
     sa.Column('table_name', sa.String(length=128), nullable=False),
+    sa.Column('primary_key', sa.String(length=64), server_default='id', nullable=False),
     sa.Column('pk_type', sa.String(length=16), server_default='integer', nullable=False),
     sa.Column('adopted', sa.Boolean(), server_default=sa.false(), nullable=False),
     sa.Column('note', sa.Text(), nullable=True),

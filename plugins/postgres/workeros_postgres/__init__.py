@@ -1,18 +1,30 @@
 """PostgreSQL dialect through asyncpg: pooled, prepared-statement cache, server-side
-timeouts."""
+timeouts.
+
+Schema changes take a transaction-level advisory lock, so two instances changing
+the schema at once run one after the other (DDL is transactional here: a failure
+rolls back the tables and the catalog together). After a change, asyncpg's
+prepared statements that were planned against the old tables are dropped.
+"""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
 from workeros.db import Database
 from workeros.hookspecs import hookimpl
 from workeros.hookspecs.db import Dialect
 from workeros.hookspecs.lifecycle import ConfigKey
+from workeros.hookspecs.realtime import BusBackend
 from workeros.serialize import dumps_str, loads
+
+from . import bus
 
 
 def _asyncpg_missing() -> str | None:
@@ -23,7 +35,28 @@ def _asyncpg_missing() -> str | None:
     return None
 
 
-def create(url: str, settings: Any) -> Database:
+#: Advisory lock key serialising schema changes across every instance
+#: (the bytes of "wos-ddl").
+SCHEMA_LOCK_KEY = int.from_bytes(b"wos-ddl", "big")
+
+
+class PostgresDatabase(Database):
+    @asynccontextmanager
+    async def schema_transaction(self) -> AsyncIterator[AsyncConnection]:
+        async with self.transaction() as conn:
+            await conn.execute(sa.select(sa.func.pg_advisory_xact_lock(SCHEMA_LOCK_KEY)))
+            yield conn
+
+    def schema_changed(self) -> None:
+        # SQLAlchemy drops its prepared statements when DDL runs on this engine;
+        # a change made by another instance needs the same, or the next
+        # statement on a pooled connection fails once with a stale plan.
+        invalidate = getattr(self.engine.sync_engine.dialect, "_invalidate_schema_cache", None)
+        if invalidate is not None:
+            invalidate()
+
+
+def create(url: str, settings: Any) -> PostgresDatabase:
     parsed = make_url(url).set(drivername="postgresql+asyncpg")
     engine = create_async_engine(
         parsed,
@@ -42,7 +75,7 @@ def create(url: str, settings: Any) -> Database:
             },
         },
     )
-    return Database(engine, url=url)
+    return PostgresDatabase(engine, url=url)
 
 
 @hookimpl
@@ -53,6 +86,7 @@ def workeros_register_config_keys() -> list[ConfigKey]:
         ConfigKey("postgres.statement_cache_size", "int", 256, "asyncpg prepared statements cached per connection"),
         ConfigKey("postgres.idle_in_transaction_timeout_ms", "int", 60000,
                   "Server-side limit on a transaction left idle"),
+        *bus.CONFIG_KEYS,
     ]
 
 
@@ -60,3 +94,8 @@ def workeros_register_config_keys() -> list[ConfigKey]:
 def workeros_register_db_dialects() -> list[Dialect]:
     return [Dialect(name="postgres", schemes=("postgresql", "postgres", "postgresql+asyncpg"), factory=create,
                     check=_asyncpg_missing, description="PostgreSQL through asyncpg")]
+
+
+@hookimpl
+def workeros_register_event_buses() -> list[BusBackend]:
+    return [bus.BUS]

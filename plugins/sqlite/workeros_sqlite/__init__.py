@@ -1,9 +1,28 @@
 """SQLite dialect: embedded, zero configuration, the default.
 
-Discipline: WAL so readers never block the writer; foreign keys on; one writer at a
-time per process (an asyncio lock) and ``BEGIN IMMEDIATE`` so a second process
-waits on ``busy_timeout`` instead of failing mid-transaction with
-``database is locked``.
+Write discipline, so that concurrent writers never see ``database is locked``:
+
+* WAL journal: readers never block the writer and the writer never blocks readers.
+* One writer at a time per process (an asyncio lock), so connections of one
+  process never compete for SQLite's write lock.
+* Every write transaction starts with ``BEGIN IMMEDIATE``: the write lock is
+  taken up front, where SQLite's busy handler can wait for it (a deferred
+  transaction that reads first and then tries to write fails at once with
+  ``SQLITE_BUSY`` instead). Writers from other processes therefore queue on the
+  busy timeout (``sqlite.busy_timeout_ms``).
+* Reads begin a deferred transaction and see one consistent snapshot.
+
+Durability: ``synchronous=NORMAL`` in WAL mode writes every commit to the WAL
+file before the commit returns, so a killed process (SIGKILL, OOM, crash) loses
+no acknowledged write — the operating system still holds the data. Only an
+operating-system crash or power loss can lose the last commits; set
+``sqlite.synchronous = "FULL"`` to fsync on every commit if that matters more
+than write throughput.
+
+Foreign keys are enforced on every connection (``PRAGMA foreign_keys=ON``). Schema
+changes run with enforcement off (SQLite rebuilds tables to ALTER them, and
+dropping a parent table would fire its children's ``ON DELETE`` actions) and the
+schema service checks ``PRAGMA foreign_key_check`` before committing.
 """
 
 from __future__ import annotations
@@ -14,11 +33,12 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
-from workeros.db import Database
+from workeros.db import _AFTER_COMMIT, Database, run_callbacks
 from workeros.hookspecs import hookimpl
 from workeros.hookspecs.db import Dialect
 from workeros.hookspecs.lifecycle import ConfigKey
@@ -30,6 +50,29 @@ _SYNCHRONOUS = {
     "FULL": "PRAGMA synchronous=FULL",
     "EXTRA": "PRAGMA synchronous=EXTRA",
 }
+
+
+def _set_foreign_keys(sync_conn: sa.Connection, enabled: bool) -> None:
+    """Outside any transaction (the pragma is a no-op inside one), on the raw
+    driver connection, so SQLAlchemy does not begin a transaction first."""
+    cursor = sync_conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute("PRAGMA foreign_keys=ON" if enabled else "PRAGMA foreign_keys=OFF")
+    finally:
+        cursor.close()
+
+
+def _json_loads(value: Any) -> Any:
+    """SQLite gives a column declared ``JSON`` NUMERIC affinity, so a JSON
+    document that is a bare number (``5``, ``1.5``) is stored, and read back, as
+    a number rather than text. It already is the decoded value."""
+    if isinstance(value, (int, float)):
+        return value
+    return loads(value)
+
+
+def _lower(value: Any) -> Any:
+    return value.lower() if isinstance(value, str) else value
 
 
 class SqliteDatabase(Database):
@@ -47,6 +90,30 @@ class SqliteDatabase(Database):
         conn.sync_connection.info[_WRITE] = True  # type: ignore[union-attr]
         return conn.begin()
 
+    @asynccontextmanager
+    async def schema_transaction(self) -> AsyncIterator[AsyncConnection]:
+        """``BEGIN IMMEDIATE`` with foreign-key enforcement off for the DDL; the
+        caller checks ``PRAGMA foreign_key_check`` before the block ends. SQLite's
+        DDL is transactional (the driver never commits on its own here), so a
+        failure rolls back the rebuilt tables with the catalog rows."""
+        async with self._write_lock:
+            async with self.engine.connect() as conn:
+                await conn.run_sync(_set_foreign_keys, False)
+                callbacks: list[Any] = []
+                try:
+                    async with self._begin(conn):
+                        conn.info[_AFTER_COMMIT] = callbacks
+                        yield conn
+                finally:
+                    conn.info.pop(_AFTER_COMMIT, None)
+                    try:
+                        await conn.run_sync(_set_foreign_keys, True)
+                    except Exception:
+                        # Never hand a connection without enforcement back to the pool.
+                        await conn.invalidate()
+                        raise
+        await run_callbacks(callbacks)
+
 
 def create(url: str, settings: Any) -> SqliteDatabase:
     parsed = make_url(url).set(drivername="sqlite+aiosqlite")
@@ -57,7 +124,7 @@ def create(url: str, settings: Any) -> SqliteDatabase:
         pool_size=settings["database.pool_size"],
         max_overflow=10,
         json_serializer=dumps_str,
-        json_deserializer=loads,
+        json_deserializer=_json_loads,
         # sqlite3's timeout is SQLite's busy timeout: how long a writer waits for
         # another process's lock before giving up.
         connect_args={"timeout": settings["sqlite.busy_timeout_ms"] / 1000},
@@ -73,6 +140,9 @@ def create(url: str, settings: Any) -> SqliteDatabase:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(synchronous_pragma)
         cursor.close()
+        # Case-insensitive filters lower-case both sides; SQLite's own lower()
+        # folds ASCII only, this one folds like Python (and PostgreSQL) do.
+        dbapi_connection.create_function("wos_lower", 1, _lower, deterministic=True)
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
@@ -86,7 +156,9 @@ def create(url: str, settings: Any) -> SqliteDatabase:
 def workeros_register_config_keys() -> list[ConfigKey]:
     return [
         ConfigKey("sqlite.busy_timeout_ms", "int", 30000, "How long a writer waits for another process's lock"),
-        ConfigKey("sqlite.synchronous", "str", "NORMAL", "PRAGMA synchronous (NORMAL is crash-safe in WAL mode)",
+        ConfigKey("sqlite.synchronous", "str", "NORMAL",
+                  "PRAGMA synchronous: NORMAL loses no commit when the process is killed (WAL); "
+                  "FULL also survives power loss",
                   choices=tuple(_SYNCHRONOUS)),
     ]
 
