@@ -19,12 +19,14 @@ from workeros.keys import REGISTRY
 
 #: Resource modules of this package, mounted in this order.
 ROUTE_MODULES: tuple[str, ...] = (
-    # "collections",
-    # "items",
-    # "access",
-    # "users",
-    # "audit",
-    # "openapi",
+    "collections",
+    "schema",
+    "items",
+    "access",
+    "users",
+    "audit",
+    "revisions",
+    "openapi",
 )
 
 

@@ -1,0 +1,197 @@
+"""Compiling a parsed filter to a SQLAlchemy boolean expression.
+
+The semantics are DESIGN §4's and the same on SQLite and PostgreSQL:
+
+- NULL matches no comparison except ``_null``/``_empty``: the negative
+  operators (``_neq``, ``_nin``, ``_ncontains``, ``_nbetween``) say
+  ``IS NOT NULL`` explicitly;
+- ``_contains``/``_starts_with``/``_ends_with`` are case-sensitive and take
+  ``%`` and ``_`` literally (position and substring functions, never LIKE);
+  the ``_i…`` forms lower-case both sides (``wos_lower`` on SQLite folds like
+  Python and PostgreSQL do, not just ASCII);
+- strings compare by code point (``COLLATE "C"`` on PostgreSQL, SQLite's
+  binary collation);
+- relations compile to correlated ``EXISTS`` subqueries on aliased tables.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
+
+from workeros.model import Collection, Schema
+
+from .parse import Cond, Filter, Logic, Node, Rel, typed_value
+from .variables import Var, Variables
+
+JSON_NULLS = ("null",)
+JSON_EMPTY = ("null", "[]", '""')
+
+
+class _position(FunctionElement):  # noqa: N801 - a SQL function
+    """1-based position of the second argument in the first (0: absent)."""
+
+    type = sa.Integer()
+    inherit_cache = True
+    name = "wos_position"
+
+
+@compiles(_position)
+def _position_default(element: Any, compiler: Any, **kw: Any) -> str:
+    return f"instr({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(_position, "postgresql")
+def _position_pg(element: Any, compiler: Any, **kw: Any) -> str:
+    return f"strpos({compiler.process(element.clauses, **kw)})"
+
+
+class _lower(FunctionElement):  # noqa: N801
+    type = sa.Text()
+    inherit_cache = True
+    name = "wos_lower"
+
+
+@compiles(_lower)
+def _lower_default(element: Any, compiler: Any, **kw: Any) -> str:
+    return f"wos_lower({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(_lower, "postgresql")
+def _lower_pg(element: Any, compiler: Any, **kw: Any) -> str:
+    return f"lower({compiler.process(element.clauses, **kw)})"
+
+
+class _bytewise(sa.sql.expression.ColumnElement):  # type: ignore[type-arg]
+    """A string expression compared by code point on every dialect."""
+
+    inherit_cache = True
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.type = inner.type
+
+
+@compiles(_bytewise)
+def _bytewise_default(element: Any, compiler: Any, **kw: Any) -> str:
+    return compiler.process(element.inner, **kw)
+
+
+@compiles(_bytewise, "postgresql")
+def _bytewise_pg(element: Any, compiler: Any, **kw: Any) -> str:
+    return f'({compiler.process(element.inner, **kw)} COLLATE "C")'
+
+
+def compile_filter(f: Filter | None, *, schema: Schema, collection: str,
+                   variables: Variables | None) -> sa.ColumnElement[bool]:
+    if f is None:
+        return sa.true()
+    c = schema.collections[collection]
+    return _Compiler(schema, variables or Variables()).node(f.root, c, c.table)
+
+
+class _Compiler:
+    def __init__(self, schema: Schema, variables: Variables) -> None:
+        self.schema = schema
+        self.variables = variables
+
+    def node(self, node: Node | None, c: Collection, table: Any) -> sa.ColumnElement[bool]:
+        if node is None:
+            return sa.true()
+        if isinstance(node, Logic):
+            parts = [self.node(child, c, table) for child in node.children]
+            if node.op == "and":
+                return sa.and_(sa.true(), *parts)
+            return sa.or_(sa.false(), *parts)
+        if isinstance(node, Cond):
+            return self.cond(node, table.c[node.field.name])
+        if isinstance(node, Rel):
+            return self.rel(node, c, table)
+        raise TypeError(f"unknown filter node {node!r}")
+
+    def rel(self, node: Rel, c: Collection, table: Any) -> sa.ColumnElement[bool]:
+        relation = node.relation
+        related = self.schema.collections[relation.related]
+        target = related.table.alias()
+        inner = sa.and_(self.node(node.child, related, target), self.node(node.guard, related, target))
+        if node.kind == "m2o":
+            link = target.c[related.primary_key] == table.c[relation.field]
+            return sa.exists(sa.select(sa.literal(1)).select_from(target).where(link, inner))
+        if relation.kind == "o2m":
+            link = target.c[relation.related_field] == table.c[c.primary_key]
+            query = sa.select(sa.literal(1)).select_from(target).where(link, inner)
+        else:  # m2m through the junction
+            junction = self.schema.collections[relation.junction].table.alias()  # type: ignore[index]
+            query = (sa.select(sa.literal(1))
+                     .select_from(junction.join(target, target.c[related.primary_key]
+                                                == junction.c[relation.junction_related_field]))
+                     .where(junction.c[relation.junction_field] == table.c[c.primary_key], inner))
+        exists = sa.exists(query)
+        return exists if node.kind == "some" else ~exists
+
+    def resolve(self, node: Cond, value: Any) -> Any:
+        if isinstance(value, Var):
+            return typed_value(node.field, self.variables.value(value))
+        return value
+
+    def cond(self, node: Cond, col: Any) -> sa.ColumnElement[bool]:
+        op, f = node.op, node.field
+        if op in ("_null", "_nnull", "_empty", "_nempty"):
+            want_null = node.value if op in ("_null", "_empty") else not node.value
+            empty = self.empty(col, f.type, op in ("_empty", "_nempty"))
+            return empty if want_null else ~empty
+        text = f.type in ("string", "text")
+        if op in ("_in", "_nin"):
+            values = [v for v in (self.resolve(node, v) for v in node.value) if v is not None]
+            target = _bytewise(col) if text else col
+            if op == "_in":
+                return target.in_(values) if values else sa.false()
+            return sa.and_(col.is_not(None), target.not_in(values)) if values else col.is_not(None)
+        if op in ("_between", "_nbetween"):
+            low, high = (self.resolve(node, v) for v in node.value)
+            if low is None or high is None:
+                return sa.false()
+            target = _bytewise(col) if text else col
+            if op == "_between":
+                return sa.and_(target >= low, target <= high)
+            return sa.and_(col.is_not(None), sa.or_(target < low, target > high))
+        value = self.resolve(node, node.value)
+        if value is None:
+            return sa.false()  # NULL compares with nothing
+        if op in ("_eq", "_neq", "_lt", "_lte", "_gt", "_gte"):
+            target = _bytewise(col) if text else col
+            if op == "_eq":
+                return target == value
+            if op == "_neq":
+                return sa.and_(col.is_not(None), target != value)
+            return {"_lt": target < value, "_lte": target <= value, "_gt": target > value,
+                    "_gte": target >= value}[op]
+        # text operators: value is a string; never LIKE
+        value = str(value)
+        insensitive = op.startswith("_i")
+        subject = _lower(col) if insensitive else col
+        needle = value.lower() if insensitive else value
+        length = len(needle)
+        if op in ("_contains", "_icontains"):
+            return _position(subject, needle) > 0
+        if op == "_ncontains":
+            return sa.and_(col.is_not(None), _position(subject, needle) == 0)
+        if op in ("_starts_with", "_istarts_with"):
+            return sa.func.substr(subject, 1, length) == needle
+        if op in ("_ends_with", "_iends_with"):
+            if length == 0:
+                return col.is_not(None)
+            return sa.and_(sa.func.length(subject) >= length,
+                           sa.func.substr(subject, sa.func.length(subject) - length + 1, length) == needle)
+        raise TypeError(f"unknown operator {op}")
+
+    def empty(self, col: Any, type_name: str, with_blank: bool) -> sa.ColumnElement[bool]:
+        if type_name == "json":
+            text = sa.cast(col, sa.Text)
+            return sa.or_(col.is_(None), text.in_(JSON_EMPTY if with_blank else JSON_NULLS))
+        if with_blank and type_name in ("string", "text"):
+            return sa.or_(col.is_(None), col == "")
+        return col.is_(None)

@@ -1,0 +1,232 @@
+"""``/api/items/{collection}`` and ``/api/import/{collection}``: items over HTTP.
+
+Handlers parse the request and call the items service with the caller's
+``Accountability``; the service enforces every rule. ``GET`` with
+``?export=csv|json`` streams the whole result of the query (permission-checked
+before the first byte) instead of one page.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from workeros.errors import InvalidPayload, InvalidQuery, PayloadTooLarge, UnsupportedMediaType
+from workeros.query import Query, parse_query
+from workeros.serialize import dumps
+from workeros.web import accountability, no_content, ok, read_json, services
+
+routes = web.RouteTableDef()
+
+EXPORT_FORMATS = ("csv", "json")
+
+
+def _items(request: web.Request) -> Any:
+    return services(request).items
+
+
+def _write_query(request: web.Request) -> Query | None:
+    """Writes return the written items; ``fields`` (and ``deep``) shape them."""
+    if not request.query:
+        return None
+    return parse_query(request.query)
+
+
+@routes.get("/items/{collection}")
+async def list_items(request: web.Request) -> web.StreamResponse:
+    query = parse_query(request.query)
+    export = request.query.get("export")
+    if export is not None:
+        return await _export(request, query, export)
+    rows, meta = await _items(request).query(accountability(request), request.match_info["collection"], query)
+    return ok(rows, meta=meta if query.meta else None)
+
+
+@routes.post("/items/{collection}")
+async def create_items(request: web.Request) -> web.Response:
+    data = await read_json(request)
+    if not isinstance(data, (dict, list)):
+        raise InvalidPayload("Expected an item object or an array of items")
+    created = await _items(request).create(accountability(request), request.match_info["collection"], data,
+                                           _write_query(request))
+    return ok(created)
+
+
+@routes.patch("/items/{collection}")
+async def update_items(request: web.Request) -> web.Response:
+    """``{keys: [...], data: {...}}``, or ``{query: {filter}, data}`` for every
+    item matching a filter."""
+    body = await read_json(request)
+    if not isinstance(body, dict) or not isinstance(body.get("data"), dict):
+        raise InvalidPayload('Expected {"keys": [...], "data": {...}} or {"query": {"filter": ...}, "data": {...}}')
+    acc, collection, query = accountability(request), request.match_info["collection"], _write_query(request)
+    if "keys" in body:
+        if not isinstance(body["keys"], list):
+            raise InvalidPayload("keys must be an array")
+        rows = await _items(request).update_many(acc, collection, body["keys"], body["data"], query)
+    elif isinstance(body.get("query"), dict) and body["query"].get("filter"):
+        rows = await _items(request).update_by_filter(acc, collection, body["query"]["filter"], body["data"], query)
+    else:
+        raise InvalidPayload('Give "keys" or "query.filter" to say which items to update')
+    return ok(rows)
+
+
+@routes.delete("/items/{collection}")
+async def delete_items(request: web.Request) -> web.Response:
+    """``[keys]`` or ``{keys: [...]}``."""
+    body = await read_json(request)
+    keys = body.get("keys") if isinstance(body, dict) else body
+    if not isinstance(keys, list):
+        raise InvalidPayload('Expected an array of keys, or {"keys": [...]}')
+    await _items(request).delete_many(accountability(request), request.match_info["collection"], keys)
+    return no_content()
+
+
+@routes.get("/items/{collection}/{key}")
+async def get_item(request: web.Request) -> web.Response:
+    m = request.match_info
+    query = parse_query(request.query)
+    return ok(await _items(request).get(accountability(request), m["collection"], m["key"], query))
+
+
+@routes.patch("/items/{collection}/{key}")
+async def update_item(request: web.Request) -> web.Response:
+    m = request.match_info
+    data = await read_json(request)
+    if not isinstance(data, dict):
+        raise InvalidPayload("Expected an object of fields to set")
+    return ok(await _items(request).update(accountability(request), m["collection"], m["key"], data,
+                                           _write_query(request)))
+
+
+@routes.delete("/items/{collection}/{key}")
+async def delete_item(request: web.Request) -> web.Response:
+    m = request.match_info
+    await _items(request).delete(accountability(request), m["collection"], m["key"])
+    return no_content()
+
+
+# -- export ------------------------------------------------------------------------------
+
+def _cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, (dict, list)):
+        return dumps(value).decode()
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value
+
+
+async def _export(request: web.Request, query: Query, fmt: str) -> web.StreamResponse:
+    if fmt not in EXPORT_FORMATS:
+        raise InvalidQuery(f"export must be one of {', '.join(EXPORT_FORMATS)}")
+    collection = request.match_info["collection"]
+    columns, batches = await _items(request).export(accountability(request), collection, query)
+    response = web.StreamResponse(headers={
+        "Content-Type": "text/csv; charset=utf-8" if fmt == "csv" else "application/json",
+        "Content-Disposition": f'attachment; filename="{collection}.{fmt}"',
+    })
+    await response.prepare(request)
+    if fmt == "csv":
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(columns)
+        async for batch in batches:
+            for row in batch:
+                writer.writerow([_cell(row.get(c)) for c in columns])
+            await response.write(buffer.getvalue().encode())
+            buffer.seek(0)
+            buffer.truncate()
+        if buffer.tell():
+            await response.write(buffer.getvalue().encode())
+    else:
+        await response.write(b"[")
+        first = True
+        async for batch in batches:
+            if not batch:
+                continue
+            chunk = b",".join(dumps(row) for row in batch)
+            await response.write(chunk if first else b"," + chunk)
+            first = False
+        await response.write(b"]")
+    await response.write_eof()
+    return response
+
+
+# -- import ------------------------------------------------------------------------------
+
+def _csv_items(text: str, request: web.Request, collection: str) -> list[dict[str, Any]]:
+    """CSV rows as items: empty cells are left out (the field's default applies),
+    ``json`` fields are parsed from their cell."""
+    schema = services(request).schema.current()
+    c = schema.get(collection)
+    reader = csv.reader(io.StringIO(text))
+    try:
+        header = next(reader)
+    except StopIteration:
+        return []
+    except csv.Error as exc:
+        raise InvalidPayload(f"CSV header is malformed: {exc}") from None
+    header = [h.strip() for h in header]
+    if not all(header):
+        raise InvalidPayload("CSV header has an empty column name")
+    items = []
+    try:
+        for number, cells in enumerate(reader, start=1):
+            if not cells:
+                continue
+            if len(cells) != len(header):
+                raise InvalidPayload(f"CSV row {number} has {len(cells)} cells; the header has {len(header)}")
+            item: dict[str, Any] = {}
+            for name, cell in zip(header, cells, strict=True):
+                if cell == "":
+                    continue
+                f = c.fields.get(name) if c is not None else None
+                if f is not None and f.type == "json":
+                    try:
+                        item[name] = orjson.loads(cell)
+                    except orjson.JSONDecodeError:
+                        raise InvalidPayload(f"CSV row {number}: field {name!r} is not valid JSON",
+                                             field=name) from None
+                else:
+                    item[name] = cell
+            items.append(item)
+    except csv.Error as exc:
+        raise InvalidPayload(f"CSV is malformed: {exc}") from None
+    return items
+
+
+@routes.post("/import/{collection}")
+async def import_items(request: web.Request) -> web.Response:
+    """Create every item of a CSV (header row of field names) or JSON (array of
+    objects) body in one transaction; an error names the row and nothing is
+    written."""
+    collection = request.match_info["collection"]
+    acc = accountability(request)
+    items_service = _items(request)
+    # Permission first: a caller who may not create here learns nothing from the body.
+    await items_service.rule(acc, collection, "create")
+    ctype = request.content_type
+    if ctype in ("text/csv", "application/csv"):
+        try:
+            raw = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            raise PayloadTooLarge() from None
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise InvalidPayload("CSV must be UTF-8") from None
+        items = _csv_items(text, request, collection)
+    elif ctype in ("application/json", "") or ctype.endswith("+json"):
+        items = await read_json(request)
+        if not isinstance(items, list):
+            raise InvalidPayload("Expected a JSON array of items")
+    else:
+        raise UnsupportedMediaType(f"Import takes text/csv or application/json, not {ctype}")
+    count = await items_service.import_items(acc, collection, items)
+    return ok({"created": count})

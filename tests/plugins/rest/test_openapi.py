@@ -1,0 +1,150 @@
+"""/api/openapi.json: a valid OpenAPI 3.1 document of the live schema, shaped by
+the caller's permissions; a schemathesis run over it (bounded, seeded examples)
+finds no 5xx and no response that violates it."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import requests
+from openapi_spec_validator import validate
+
+from tests.conftest import TEST_CALLER_HEADER, TestCallers
+from tests.plugins.rest.items_setup import create_blog
+
+
+async def test_document_is_valid_openapi_31_of_the_live_schema(api: Any) -> None:
+    await create_blog(api)
+    r = await api.as_admin().get("/api/openapi.json")
+    assert r.status == 200
+    doc = r.json
+    validate(doc)
+    assert doc["openapi"] == "3.1.0"
+    assert set(doc["paths"]) >= {"/items/posts", "/items/posts/{id}", "/items/authors", "/items/tags"}
+    assert set(doc["paths"]["/items/posts"]) == {"get", "post", "patch", "delete"}
+    posts = doc["components"]["schemas"]["Posts"]["properties"]
+    assert posts["rating"] == {"type": ["string", "null"]}
+    assert posts["published_at"]["format"] == "date-time"
+    create = doc["components"]["schemas"]["PostsCreate"]
+    assert create["required"] == ["title"] and "tags" not in create["properties"]
+
+
+async def test_anonymous_caller_sees_no_collection_it_cannot_use(api: Any) -> None:
+    await create_blog(api)
+    r = await api.anonymous().get("/api/openapi.json")
+    assert r.status == 200
+    validate(r.json)
+    assert r.json["paths"] == {}
+    assert "Posts" not in r.json["components"]["schemas"]
+
+
+# -- schemathesis ------------------------------------------------------------------------
+
+class ThreadServer:
+    """The app on a real port, served from its own thread and event loop, so a
+    synchronous client (schemathesis uses requests) can call it."""
+
+    def __init__(self, settings: Any) -> None:
+        self.settings = settings
+        self.loop = asyncio.new_event_loop()
+        self.ready = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.url = ""
+        self.error: BaseException | None = None
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.run_until_complete(self._start())
+        self.ready.set()
+        if self.error is None:
+            self.loop.run_forever()
+        self.loop.run_until_complete(self._stop())
+        self.loop.close()
+
+    async def _start(self) -> None:
+        from aiohttp.test_utils import TestServer
+
+        from workeros.app import create_app
+        from workeros.plugins import Plugins
+
+        try:
+            s = self.settings
+            plugins = Plugins(load=s["load_plugins"], disable=s["disable_plugins"] or (), strict=s["strict_plugins"],
+                              plugins_dir=s["plugins_dir"])
+            plugins.load_all()
+            plugins.register(TestCallers(), name="test-callers", distribution="test-fixtures")
+            self.server = TestServer(await create_app(s, plugins=plugins))
+            await self.server.start_server()
+            self.url = str(self.server.make_url("")).rstrip("/")
+        except BaseException as exc:  # reported to the test thread
+            self.error = exc
+
+    async def _stop(self) -> None:
+        if getattr(self, "server", None) is not None:
+            await self.server.close()
+
+    def __enter__(self) -> ThreadServer:
+        self.thread.start()
+        self.ready.wait(60)
+        if self.error is not None:
+            raise self.error
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(30)
+
+
+class SyncApi:
+    """Enough of tests.conftest.Api, synchronously, for create_blog."""
+
+    def __init__(self, url: str, caller: str | None = "admin") -> None:
+        self.url, self.caller = url, caller
+
+    def as_admin(self) -> SyncApi:
+        return SyncApi(self.url, "admin")
+
+    async def post(self, path: str, **kw: Any) -> Any:
+        r = requests.post(self.url + path, headers={TEST_CALLER_HEADER: self.caller or ""}, timeout=30, **kw)
+        r.status = r.status_code  # type: ignore[attr-defined]
+        return r
+
+
+@pytest.fixture
+def live(wos_settings: Any) -> Iterator[str]:
+    settings = wos_settings.with_overrides(load_plugins=__import__("tests.conftest").conftest.FIRST_PARTY)
+    with ThreadServer(settings) as server:
+        yield server.url
+
+
+def test_schemathesis_finds_no_server_error_and_no_spec_violation(live: str) -> None:
+    import schemathesis
+    from hypothesis import HealthCheck, given, settings
+    from schemathesis.checks import not_a_server_error
+    from schemathesis.specs.openapi.checks import (
+        content_type_conformance,
+        response_schema_conformance,
+        status_code_conformance,
+    )
+
+    asyncio.run(create_blog(SyncApi(live)))
+    headers = {TEST_CALLER_HEADER: "admin"}
+    doc = requests.get(live + "/api/openapi.json", headers=headers, timeout=30).json()
+    schema = schemathesis.openapi.from_dict(doc)
+    checks = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
+    session = requests.Session()
+    operations = [result.ok() for result in schema.get_all_operations()]
+    assert len(operations) >= 12
+    for operation in operations:
+        @settings(max_examples=12, deadline=None, derandomize=True, database=None,
+                  suppress_health_check=list(HealthCheck))
+        @given(case=operation.as_strategy())
+        def run(case: Any) -> None:
+            response = case.call(base_url=live + "/api", session=session, headers=headers, timeout=30)
+            case.validate_response(response, checks=checks)
+
+        run()
