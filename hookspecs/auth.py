@@ -2,7 +2,8 @@
 
 Every provider ends in the same place: it establishes *which user* is signing in and
 asks the kernel's accounts service to issue a session
-(``services.accounts.issue_session(user_id, provider=name, ...)``). How it gets
+(``await services.accounts.issue_session(user_id, provider=name, ip=..., user_agent=...)``,
+answered over HTTP with ``workeros_rest.users.session_response``). How it gets
 there is its own business: verify a credential in one request (password, LDAP),
 send something and verify it later (magic link, OTP), or redirect to an outside
 party and handle its callback (OAuth, SAML). Providers contribute HTTP routes under
@@ -35,8 +36,18 @@ class AuthProvider(Backend):
         ``/api/auth`` (``/login`` is served at ``/api/auth/login``). Handlers reach
         the services through ``request.config_dict[workeros.keys.SERVICES]``.
     ``factory(services) -> Any``
-        Optional provider object, kept in ``services.auth_providers[name]`` for
-        other transports (GraphQL, MCP) that sign users in without HTTP routes.
+        Optional provider object (may be awaitable), built once when the accounts
+        service opens and kept in ``services.accounts.providers[name]`` for other
+        transports (GraphQL, MCP) that sign users in without HTTP routes. It may
+        also extend the accounts service: the ``otp`` provider installs
+        ``services.accounts.second_factor``, which every sign-in of a user with
+        TOTP enrolled must pass.
+
+    The accounts service offers providers: ``issue_session``, ``user_row``,
+    ``find_user``, ``check_second_factor``, one-time tokens (``create_token``,
+    ``peek_token``, ``consume_token``: stored hashed, expire, work once), mail
+    (``send``, ``require_mailer``, ``url_for``) and ``limiter.hit(rule, account=,
+    ip=)`` for rate limits. See ``docs/auth.md``.
     """
 
     kind: str = "credential"

@@ -28,8 +28,11 @@ sessions = sa.Table(
     "wos_sessions",
     metadata,
     sa.Column("id", sa.String(36), primary_key=True),
-    sa.Column("user", sa.String(36), sa.ForeignKey("wos_users.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("user", sa.String(36), sa.ForeignKey("wos_users.id", ondelete="CASCADE"), nullable=False,
+              index=True),
     sa.Column("family", sa.String(36), nullable=False, index=True),
+    # "refresh" (a rotating refresh token) or "cookie" (a browser session).
+    sa.Column("kind", sa.String(16), nullable=False, server_default="refresh"),
     sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
     sa.Column("provider", sa.String(32)),
     sa.Column("created_at", utc_datetime(), nullable=False),
@@ -45,7 +48,8 @@ api_keys = sa.Table(
     metadata,
     sa.Column("id", sa.String(36), primary_key=True),
     sa.Column("name", sa.String(128), nullable=False),
-    sa.Column("user", sa.String(36), sa.ForeignKey("wos_users.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("user", sa.String(36), sa.ForeignKey("wos_users.id", ondelete="CASCADE"), nullable=False,
+              index=True),
     sa.Column("key_hash", sa.String(64), nullable=False, unique=True),
     sa.Column("prefix", sa.String(16), nullable=False),
     sa.Column("created_at", utc_datetime(), nullable=False),
@@ -68,6 +72,8 @@ one_time_tokens = sa.Table(
     sa.Column("created_at", utc_datetime(), nullable=False),
     sa.Column("expires_at", utc_datetime(), nullable=False),
     sa.Column("used_at", utc_datetime()),
+    sa.Column("meta", sa.JSON),
+    sa.Index("ix_wos_one_time_tokens_kind_email", "kind", "email"),
 )
 
 rate_limits = sa.Table(

@@ -66,6 +66,7 @@ def upgrade() -> None:
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('expires_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('used_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('meta', sa.JSON(), nullable=True),
     sa.ForeignKeyConstraint(['user'], ['wos_users.id'], name=op.f('fk_wos_one_time_tokens_user_wos_users'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_wos_one_time_tokens')),
     sa.UniqueConstraint('token_hash', name=op.f('uq_wos_one_time_tokens_token_hash'))
@@ -74,6 +75,7 @@ def upgrade() -> None:
     sa.Column('id', sa.String(length=36), nullable=False),
     sa.Column('user', sa.String(length=36), nullable=False),
     sa.Column('family', sa.String(length=36), nullable=False),
+    sa.Column('kind', sa.String(length=16), server_default='refresh', nullable=False),
     sa.Column('token_hash', sa.String(length=64), nullable=False),
     sa.Column('provider', sa.String(length=32), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
@@ -88,11 +90,21 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('wos_sessions', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_wos_sessions_family'), ['family'], unique=False)
+        batch_op.create_index(batch_op.f('ix_wos_sessions_user'), ['user'], unique=False)
+    with op.batch_alter_table('wos_api_keys', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_wos_api_keys_user'), ['user'], unique=False)
+    with op.batch_alter_table('wos_one_time_tokens', schema=None) as batch_op:
+        batch_op.create_index('ix_wos_one_time_tokens_kind_email', ['kind', 'email'], unique=False)
 
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('wos_one_time_tokens', schema=None) as batch_op:
+        batch_op.drop_index('ix_wos_one_time_tokens_kind_email')
+    with op.batch_alter_table('wos_api_keys', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_wos_api_keys_user'))
     with op.batch_alter_table('wos_sessions', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_wos_sessions_user'))
         batch_op.drop_index(batch_op.f('ix_wos_sessions_family'))
 
     op.drop_table('wos_sessions')

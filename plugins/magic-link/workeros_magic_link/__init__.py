@@ -1,0 +1,104 @@
+"""Magic links: sign in with a one-time link sent by email.
+
+``POST /api/auth/magic-link {email}`` mails a link (the answer is 204 whether or
+not the account exists; 429 past the ``magic_link`` rate limits; 503 without an
+email backend). The link opens ``magic_link.url`` (default
+``<server.public_url>/api/auth/magic-link/verify``) with ``?token=``;
+``GET`` or ``POST /api/auth/magic-link/verify`` (``{token, otp?}``) signs in and
+answers like a password login. A link works once and expires after
+``magic_link.ttl`` seconds; asking for a new link voids the older one. Users with
+a TOTP second factor must also send ``otp`` (POST), and a failed second factor
+does not use the link up.
+
+Mail scanners that open links can use a GET link up before the user does: point
+``magic_link.url`` at a page of your front end that POSTs the token instead.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from aiohttp import web
+from workeros_rest.users import client, read_object, session_response, wants_cookies
+
+from workeros import mail
+from workeros.accounts import normalize_email
+from workeros.errors import InvalidCredentials
+from workeros.hookspecs import hookimpl
+from workeros.hookspecs.auth import AuthProvider
+from workeros.hookspecs.lifecycle import ConfigKey
+from workeros.tables.accounts import users
+from workeros.web import no_content, services
+
+KIND = "magic_link"
+routes = web.RouteTableDef()
+
+
+async def request_link(accounts: Any, email: Any, *, ip: str | None, user_agent: str | None) -> None:
+    email = normalize_email(email)
+    accounts.require_mailer()
+    await accounts.limiter.hit("magic_link", account=email, ip=ip)
+    user = await accounts.find_user(email)
+    if user is None or user["status"] != "active":
+        return
+    ttl = accounts.settings["magic_link.ttl"]
+    async with accounts.db.transaction() as conn:
+        token = await accounts.create_token(conn, KIND, user=user["id"], email=email, ttl=ttl)
+    url = accounts.url_for("magic_link.url", "/api/auth/magic-link/verify", token=token)
+    await accounts.send(mail.magic_link(email, url, max(1, ttl // 60)))
+
+
+async def verify(accounts: Any, token: Any, *, otp: str | None, ip: str | None, user_agent: str | None,
+                 browser: bool = True) -> Any:
+    """Use the link once and sign its user in. The second factor (if enrolled) is
+    checked before the link is used up."""
+    peeked = await accounts.peek_token(KIND, token)
+    user = await accounts.user_row(peeked["user"])
+    if user is None or user["status"] != "active":
+        raise InvalidCredentials("This account is not active")
+    await accounts.check_second_factor(user, otp)
+    async with accounts.db.transaction() as conn:
+        await accounts.consume_token(conn, KIND, token)
+        # Following the link proves the address.
+        await conn.execute(sa.update(users).where(users.c.id == user["id"]).values(email_verified=True))
+        return await accounts.issue_session(user["id"], provider="magic-link", ip=ip, user_agent=user_agent,
+                                            conn=conn, browser=browser)
+
+
+@routes.post("/magic-link")
+async def request_route(request: web.Request) -> web.Response:
+    data = await read_object(request)
+    await request_link(services(request).accounts, data.get("email"), **client(request))
+    return no_content()
+
+
+@routes.get("/magic-link/verify")
+async def verify_get(request: web.Request) -> web.Response:
+    session = await verify(services(request).accounts, request.query.get("token"), otp=None, **client(request))
+    return session_response(request, session)
+
+
+@routes.post("/magic-link/verify")
+async def verify_post(request: web.Request) -> web.Response:
+    data = await read_object(request)
+    otp = data.get("otp")
+    cookies = wants_cookies(data)
+    session = await verify(services(request).accounts, data.get("token"), otp=otp if isinstance(otp, str) else None,
+                           browser=cookies, **client(request))
+    return session_response(request, session, cookies=cookies)
+
+
+@hookimpl
+def workeros_register_config_keys() -> list[ConfigKey]:
+    return [
+        ConfigKey("magic_link.ttl", "int", 900, "How long a sign-in link works, in seconds"),
+        ConfigKey("magic_link.url", "str", None, "Page the link opens, given ?token= "
+                  "(default: <server.public_url>/api/auth/magic-link/verify)"),
+    ]
+
+
+@hookimpl
+def workeros_register_auth_providers() -> list[AuthProvider]:
+    return [AuthProvider(name="magic-link", kind="challenge", routes=lambda: routes,
+                         description="One-time sign-in link by email")]

@@ -1,0 +1,182 @@
+"""Revisions and point-in-time restore over HTTP, on both dialects."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from typing import Any
+
+import sqlalchemy as sa
+
+from workeros.keys import SERVICES
+from workeros.tables.audit import activity, revisions
+
+
+def _services(api: Any) -> Any:
+    return api.server.app[SERVICES]
+
+
+async def _setup(admin: Any) -> None:
+    r = await admin.post("/api/collections", json={"collection": "notes", "fields": [
+        {"field": "title", "type": "string", "nullable": False},
+        {"field": "score", "type": "integer"},
+        {"field": "price", "type": "decimal", "options": {"precision": 8, "scale": 2}},
+        {"field": "seen_at", "type": "datetime"},
+    ]})
+    assert r.status == 201, r
+
+
+async def _moment() -> str:
+    """A time strictly between the changes before and after it."""
+    await asyncio.sleep(0.01)
+    at = dt.datetime.now(dt.UTC).isoformat().replace("+00:00", "Z")
+    await asyncio.sleep(0.01)
+    return at
+
+
+async def _all(admin: Any) -> dict[int, dict]:
+    r = await admin.get("/api/items/notes", params={"sort": "id", "limit": "-1"})
+    assert r.status == 200, r
+    return {row["id"]: row for row in r.data}
+
+
+async def test_restore_item_to_a_time_and_to_a_revision(api: Any) -> None:
+    admin = api.as_admin()
+    await _setup(admin)
+    r = await admin.post("/api/items/notes", json={"title": "one", "score": 1, "price": "1.50",
+                                                     "seen_at": "2024-01-01T00:00:00Z"})
+    key = r.data["id"]
+    t1 = await _moment()
+    assert (await admin.patch(f"/api/items/notes/{key}", json={"title": "two", "score": 2})).status == 200
+    t2 = await _moment()
+    assert (await admin.patch(f"/api/items/notes/{key}", json={"title": "three", "price": None})).status == 200
+
+    r = await admin.post(f"/api/items/notes/{key}/restore", params={"at": t1})
+    assert r.status == 200, r
+    assert r.data == {"created": [], "updated": [key], "deleted": []}
+    row = (await admin.get(f"/api/items/notes/{key}")).data
+    assert (row["title"], row["score"], row["price"], row["seen_at"]) == ("one", 1, "1.50", "2024-01-01T00:00:00Z")
+
+    # the restore is itself a revision, with an activity row saying where from
+    revs = (await admin.get("/api/revisions", params={"collection": "notes", "item": str(key)})).data
+    assert [x["action"] for x in revs] == ["item.update", "item.update", "item.update", "item.create"]
+    assert revs[0]["data"]["title"] == "one" and revs[0]["delta"] == {"title": "one", "score": 1, "price": "1.50"}
+
+    # back to the revision written at t2's state ("two")
+    second = next(x for x in revs if x["data"]["title"] == "two")
+    r = await admin.post(f"/api/revisions/{second['id']}/restore")
+    assert r.status == 200, r
+    assert (await admin.get(f"/api/items/notes/{key}")).data["title"] == "two"
+
+    # restoring to "now" changes nothing
+    r = await admin.post(f"/api/items/notes/{key}/restore", params={"at": await _moment()})
+    assert r.data == {"created": [], "updated": [], "deleted": []}
+    assert t2  # the later moment exists between the two updates
+
+
+async def test_restore_recreates_a_deleted_item_and_removes_a_later_one(api: Any) -> None:
+    admin = api.as_admin()
+    await _setup(admin)
+    key = (await admin.post("/api/items/notes", json={"title": "kept"})).data["id"]
+    t1 = await _moment()
+    assert (await admin.delete(f"/api/items/notes/{key}")).status == 204
+    r = await admin.post(f"/api/items/notes/{key}/restore", params={"at": t1})
+    assert r.status == 200 and r.data["created"] == [key], r
+    assert (await admin.get(f"/api/items/notes/{key}")).data["title"] == "kept"
+
+    later = (await admin.post("/api/items/notes", json={"title": "later"})).data["id"]
+    r = await admin.post(f"/api/items/notes/{later}/restore", params={"at": t1})
+    assert r.data["deleted"] == [later]
+    assert (await admin.get(f"/api/items/notes/{later}")).status == 404
+
+    # new rows after a re-creation still get fresh keys
+    fresh = (await admin.post("/api/items/notes", json={"title": "fresh"})).data["id"]
+    assert fresh > max(key, later)
+
+
+async def test_restore_whole_collection_to_a_point_in_time(api: Any) -> None:
+    admin = api.as_admin()
+    wos_services = _services(api)
+    await _setup(admin)
+    created = (await admin.post("/api/items/notes", json=[
+        {"title": f"n{i}", "score": i} for i in range(1, 6)])).data
+    keys = [row["id"] for row in created]
+    before = await _all(admin)
+    t1 = await _moment()
+
+    assert (await admin.patch("/api/items/notes", json={"keys": keys[:2], "data": {"score": 100}})).status == 200
+    assert (await admin.delete("/api/items/notes", json=keys[2:4])).status == 204
+    extra = (await admin.post("/api/items/notes", json=[{"title": "x"}, {"title": "y"}])).data
+    untouched_after = keys[4]
+
+    r = await admin.post("/api/collections/notes/restore", params={"at": t1})
+    assert r.status == 200, r
+    assert sorted(r.data["updated"]) == keys[:2]
+    assert sorted(r.data["created"]) == keys[2:4]
+    assert sorted(r.data["deleted"]) == sorted(row["id"] for row in extra)
+    assert await _all(admin) == before
+    assert untouched_after in before
+
+    # one audited action for the whole restore, in the same transaction as the rows
+    async with wos_services.db.read() as conn:
+        rows = (await conn.execute(sa.select(activity.c.action, activity.c.meta)
+                                   .where(activity.c.action == "collection.restore"))).all()
+        assert len(rows) == 1 and rows[0].meta["at"].startswith(t1[:19])
+        count = (await conn.execute(sa.select(sa.func.count()).select_from(revisions)
+                                    .where(revisions.c.collection == "notes"))).scalar()
+    assert count == 5 + 2 + 2 + 2 + 2 + 2 + 2  # creates, updates, deletes, extra creates, then the restore's 6
+
+    # and it can be undone the same way
+    t2 = await _moment()
+    assert (await admin.post("/api/items/notes", json={"title": "z"})).status == 200
+    r = await admin.post("/api/collections/notes/restore", params={"at": t2})
+    assert len(r.data["deleted"]) == 1 and await _all(admin) == before
+
+
+async def test_restore_errors(api: Any) -> None:
+    admin = api.as_admin()
+    await _setup(admin)
+    key = (await admin.post("/api/items/notes", json={"title": "a"})).data["id"]
+    cases = [
+        (admin.post(f"/api/items/notes/{key}/restore"), 400, "INVALID_QUERY"),
+        (admin.post(f"/api/items/notes/{key}/restore", params={"at": "yesterday"}), 400, "INVALID_QUERY"),
+        (admin.post("/api/items/notes/999/restore", params={"at": "2020-01-01T00:00:00Z"}), 404, "NOT_FOUND"),
+        (admin.post("/api/items/nope/1/restore", params={"at": "2020-01-01T00:00:00Z"}), 404, "NOT_FOUND"),
+        (admin.post("/api/revisions/999999/restore"), 404, "NOT_FOUND"),
+        (admin.post("/api/revisions/abc/restore"), 404, "NOT_FOUND"),
+        (admin.get("/api/revisions", params={"limit": "5000"}), 400, "INVALID_QUERY"),
+        (admin.get("/api/revisions", params={"before": "soon"}), 400, "INVALID_QUERY"),
+        (api.anonymous().post("/api/collections/notes/restore", params={"at": "2020-01-01T00:00:00Z"}),
+         403, "FORBIDDEN"),
+        (api.anonymous().get("/api/revisions"), 403, "FORBIDDEN"),
+    ]
+    for call, status, code in cases:
+        r = await call
+        assert (r.status, r.code) == (status, code), r
+    # a unique value taken by another item since then: 409, and nothing changes
+    r = await admin.post("/api/fields/notes", json={"field": "code", "type": "string", "unique": True})
+    assert r.status == 201, r
+    await admin.patch(f"/api/items/notes/{key}", json={"code": "A"})
+    t1 = await _moment()
+    await admin.patch(f"/api/items/notes/{key}", json={"code": "B", "title": "changed"})
+    other = (await admin.post("/api/items/notes", json={"title": "b", "code": "A"})).data["id"]
+    r = await admin.post(f"/api/items/notes/{key}/restore", params={"at": t1})
+    assert (r.status, r.code) == (409, "CONFLICT"), r
+    assert "SQL" not in r.json["errors"][0]["message"]
+    row = (await admin.get(f"/api/items/notes/{key}")).data
+    assert (row["code"], row["title"]) == ("B", "changed")
+    assert (await admin.get(f"/api/items/notes/{other}")).data["code"] == "A"
+
+
+async def test_retention_purges_old_revisions(api: Any) -> None:
+    admin = api.as_admin()
+    wos_services = _services(api)
+    await _setup(admin)
+    await admin.post("/api/items/notes", json={"title": "old"})
+    service = wos_services.revisions
+    service.retention_days = 1
+    assert (await service.purge())["revisions"] == 0
+    result = await service.purge(now=dt.datetime.now(dt.UTC) + dt.timedelta(days=2))
+    assert result["revisions"] == 1
+    r = await admin.post("/api/items/notes/1/restore", params={"at": "2000-01-01T00:00:00Z"})
+    assert (r.status, r.code) == (400, "INVALID_QUERY")
