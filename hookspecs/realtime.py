@@ -40,7 +40,14 @@ class RealtimeTransport(Transport):
 
 @dataclass(frozen=True)
 class BusBackend(Backend):
-    """An event bus. ``factory(settings, database) -> EventBus`` (may be awaitable)."""
+    """An event bus. ``factory(settings, database) -> EventBus`` (may be awaitable).
+
+    ``dialects``: when not empty, the bus is auto-selected only if the active
+    database dialect is one of these (a bus built on the database itself, such as
+    PostgreSQL LISTEN/NOTIFY). Naming it in ``realtime.bus`` still selects it.
+    """
+
+    dialects: tuple[str, ...] = ()
 
 
 @hookspec

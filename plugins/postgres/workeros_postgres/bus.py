@@ -1,0 +1,203 @@
+"""The PostgreSQL event bus: LISTEN/NOTIFY, so every instance on one database
+shares item, schema and permission events without another server.
+
+- One dedicated asyncpg connection LISTENs on ``wos_<channel>`` for every
+  subscribed channel; it reconnects with backoff when the connection drops and
+  listens again (messages published while it was away are lost — realtime
+  clients see a gap and re-fetch).
+- ``publish`` sends ``pg_notify`` through the database pool. A message over
+  NOTIFY's 8000-byte limit is stored in ``wos_bus_messages`` and the
+  notification carries its id; receivers read it back. Stored messages are
+  pruned after ``postgres.bus_retention_s``.
+- Notifications arrive in commit order; one receiving task hands them to the
+  handlers in that order, off the connection's callback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import datetime as dt
+import inspect
+import logging
+from collections import defaultdict
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+from workeros.hookspecs.lifecycle import ConfigKey
+from workeros.hookspecs.realtime import BusBackend, Handler
+from workeros.tables.bus import bus_messages
+
+if TYPE_CHECKING:
+    import asyncpg
+
+log = logging.getLogger("workeros.bus.postgres")
+
+PREFIX = "wos_"
+#: NOTIFY payloads must stay under 8000 bytes; base64 grows by a third.
+INLINE_LIMIT = 5800
+INLINE, REFERENCE = "=", "@"
+
+CONFIG_KEYS = (
+    ConfigKey("postgres.bus_retention_s", "int", 300,
+              "Seconds large bus messages stay in wos_bus_messages for slow receivers"),
+)
+
+
+def asyncpg_dsn(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+class PostgresBus:
+    def __init__(self, database: Any, *, retention_s: int = 300) -> None:
+        self.database = database
+        self.retention_s = retention_s
+        self._handlers: dict[str, list[Handler]] = defaultdict(list)
+        self._conn: asyncpg.Connection | None = None  # the LISTEN connection
+        self._queue: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._closing = False
+        self._connected = asyncio.Event()
+        self._listening: set[str] = set()
+        self._last_prune = 0.0
+        self._listen_lock = asyncio.Lock()
+
+    # -- lifecycle --------------------------------------------------------------------
+    async def start(self) -> None:
+        await self._connect()
+        self._tasks = [asyncio.create_task(self._deliver(), name="workeros-pg-bus-deliver")]
+
+    async def _connect(self) -> None:
+        import asyncpg
+
+        conn = await asyncpg.connect(asyncpg_dsn(self.database.url))
+        conn.add_termination_listener(self._on_lost)
+        self._conn = conn
+        self._listening = set()
+        for channel in [c for c, handlers in self._handlers.items() if handlers]:
+            await self._listen(channel)
+        self._connected.set()
+
+    def _on_lost(self, conn: asyncpg.Connection) -> None:
+        if self._closing or conn is not self._conn:
+            return
+        log.warning("event bus connection lost; reconnecting")
+        self._connected.clear()
+        self._conn = None
+        self._tasks.append(asyncio.create_task(self._reconnect(), name="workeros-pg-bus-reconnect"))
+
+    async def _reconnect(self) -> None:
+        delay = 0.1
+        while not self._closing:
+            try:
+                await self._connect()
+                log.info("event bus reconnected")
+                return
+            except Exception as exc:  # noqa: BLE001 - any failure to connect is retried
+                log.warning("event bus reconnect failed (%s); retrying in %.1fs", type(exc).__name__, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    async def close(self) -> None:
+        self._closing = True
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                await self._conn.close(timeout=2)
+            self._conn = None
+
+    # -- subscribe ----------------------------------------------------------------------
+    def subscribe(self, channel: str, handler: Handler) -> Callable[[], None]:
+        first = not self._handlers[channel]
+        self._handlers[channel].append(handler)
+        if first and self._conn is not None:
+            self._tasks.append(asyncio.create_task(self._listen(channel)))
+
+        def unsubscribe() -> None:
+            if handler in self._handlers[channel]:
+                self._handlers[channel].remove(handler)
+
+        return unsubscribe
+
+    async def _listen(self, channel: str) -> None:
+        async with self._listen_lock:  # one command at a time on the connection
+            conn = self._conn
+            if channel in self._listening or conn is None:
+                return
+            await conn.add_listener(PREFIX + channel, self._on_notify)
+            self._listening.add(channel)
+
+    async def wait_listening(self, channel: str) -> None:
+        """Wait until this instance LISTENs on ``channel`` (tests, startup)."""
+        while channel not in self._listening:
+            await asyncio.sleep(0.01)
+
+    def _on_notify(self, conn: Any, pid: int, pg_channel: str, payload: str) -> None:
+        self._queue.put_nowait((pg_channel[len(PREFIX):], payload))
+
+    async def _deliver(self) -> None:
+        while True:
+            channel, payload = await self._queue.get()
+            try:
+                message = await self._decode(payload)
+            except Exception:
+                log.exception("could not read a bus message on %s", channel)
+                continue
+            if message is None:
+                continue
+            for handler in list(self._handlers.get(channel, ())):
+                try:
+                    result = handler(message)
+                    if inspect.isawaitable(result):
+                        await result
+                except Exception:
+                    log.exception("handler on channel %s failed", channel)
+
+    async def _decode(self, payload: str) -> bytes | None:
+        kind, body = payload[:1], payload[1:]
+        if kind == INLINE:
+            return base64.b64decode(body)
+        if kind == REFERENCE:
+            async with self.database.engine.connect() as conn:
+                row = (await conn.execute(sa.select(bus_messages.c.payload)
+                                          .where(bus_messages.c.id == int(body)))).first()
+            if row is None:
+                log.warning("bus message %s expired before it was read", body)
+                return None
+            return bytes(row[0])
+        log.warning("ignoring a foreign notification on a workeros channel")
+        return None
+
+    # -- publish ------------------------------------------------------------------------
+    async def publish(self, channel: str, message: bytes) -> None:
+        encoded = base64.b64encode(message).decode("ascii")
+        async with self.database.engine.connect() as conn:
+            if len(encoded) <= INLINE_LIMIT:
+                payload = INLINE + encoded
+            else:
+                now = dt.datetime.now(dt.UTC)
+                result = await conn.execute(bus_messages.insert().values(
+                    channel=channel, payload=message, created_at=now))
+                payload = REFERENCE + str(result.inserted_primary_key[0])
+                if now.timestamp() - self._last_prune > self.retention_s / 4:
+                    self._last_prune = now.timestamp()
+                    await conn.execute(bus_messages.delete().where(
+                        bus_messages.c.created_at < now - dt.timedelta(seconds=self.retention_s)))
+            await conn.execute(sa.select(sa.func.pg_notify(PREFIX + channel, payload)))
+            await conn.commit()
+
+
+def create(settings: Any, database: Any) -> PostgresBus:
+    return PostgresBus(database, retention_s=int(settings["postgres.bus_retention_s"]))
+
+
+BUS = BusBackend(name="postgres", factory=create, priority=10, dialects=("postgres",),
+                 description="PostgreSQL LISTEN/NOTIFY; chosen by default when the database is PostgreSQL")

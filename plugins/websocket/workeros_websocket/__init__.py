@@ -1,0 +1,256 @@
+"""WebSocket realtime at ``GET /api/realtime``, with Directus-shaped messages.
+
+Client → server::
+
+    {"type": "auth", "access_token": "..."}            (optional; or Bearer/cookie on the upgrade)
+    {"type": "subscribe", "collection": "posts", "query": {"filter": {...}, "fields": [...], "limit": 100}, "uid": "a"}
+    {"type": "unsubscribe", "uid": "a"}
+    {"type": "ping"}  /  {"type": "pong"}
+
+Server → client::
+
+    {"type": "auth", "status": "ok"}
+    {"type": "subscription", "event": "init", "data": [rows], "uid": "a"}
+    {"type": "subscription", "event": "create|update|delete", "data": [rows], "uid": "a"}
+    {"type": "subscription", "event": "closed", "reason": "...", "uid": "a"}
+    {"type": "ping"}  /  {"type": "pong"}
+    {"type": "<request type>", "status": "error", "error": {"code": "...", "message": "..."}, "uid": "a"}
+
+A token that expires while connected ends the connection (close code 4401)
+after an ``{"type": "auth", "status": "expired"}`` message, unless the client
+sent a fresh ``auth`` message before.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from workeros.errors import InvalidPayload, WorkerosError
+from workeros.hookspecs import hookimpl
+from workeros.hookspecs.realtime import RealtimeTransport
+from workeros.keys import SERVICES
+from workeros.query import Query
+from workeros.realtime import bearer_token, token_expiry
+from workeros.serialize import dumps_str, loads
+from workeros.web import accountability, services
+
+MAX_MESSAGE = 64 * 1024
+MAX_SUBSCRIPTIONS = 100
+INIT_LIMIT = 1000
+CLOSE_EXPIRED = 4401
+CONNECTIONS = web.AppKey("connections", set)
+
+
+def _error(kind: str, error: Exception, uid: Any = None) -> dict[str, Any]:
+    if isinstance(error, WorkerosError):
+        body = error.to_error()
+        err = {"code": body["extensions"]["code"], "message": body["message"]}
+    else:
+        err = {"code": "INTERNAL", "message": "Internal error"}
+    out: dict[str, Any] = {"type": kind, "status": "error", "error": err}
+    if uid is not None:
+        out["uid"] = uid
+    return out
+
+
+class Connection:
+    def __init__(self, request: web.Request, ws: web.WebSocketResponse) -> None:
+        self.request = request
+        self.ws = ws
+        self.svc = services(request)
+        self.hub = self.svc.realtime
+        self.acc = accountability(request)
+        self.expires = token_expiry(bearer_token(request.headers.get("Authorization")))
+        self.subscriptions: dict[Any, tuple[Any, asyncio.Task[None]]] = {}
+        self.send_lock = asyncio.Lock()
+        #: The task closing the socket (started by expiry or shutdown), awaited
+        #: by the handler so the close handshake completes.
+        self.closer: asyncio.Task[Any] | None = None
+
+    def begin_close(self, code: int, message: bytes) -> None:
+        if self.closer is None:
+            self.closer = asyncio.create_task(self.ws.close(code=code, message=message))
+
+    async def send(self, message: dict[str, Any]) -> None:
+        async with self.send_lock:
+            if not self.ws.closed:
+                await self.ws.send_str(dumps_str(message))
+
+    async def handle(self, raw: str) -> None:
+        if len(raw) > MAX_MESSAGE:
+            await self.send(_error("error", InvalidPayload("Message too large")))
+            return
+        try:
+            message = loads(raw)
+        except ValueError:
+            await self.send(_error("error", InvalidPayload("Messages are JSON objects")))
+            return
+        if not isinstance(message, dict):
+            await self.send(_error("error", InvalidPayload("Messages are JSON objects")))
+            return
+        kind = message.get("type")
+        uid = message.get("uid")
+        try:
+            if kind == "ping":
+                await self.send({"type": "pong"})
+            elif kind == "pong":
+                pass
+            elif kind == "auth":
+                await self.auth(message)
+            elif kind == "subscribe":
+                await self.subscribe(message)
+            elif kind == "unsubscribe":
+                self.unsubscribe(uid)
+            else:
+                raise InvalidPayload(f"Unknown message type {str(kind)[:40]!r}")
+        except WorkerosError as error:
+            await self.send(_error(kind if isinstance(kind, str) else "error", error, uid))
+
+    async def auth(self, message: dict[str, Any]) -> None:
+        token = message.get("access_token")
+        if not isinstance(token, str) or not token:
+            raise InvalidPayload("auth needs access_token")
+        if self.svc.accounts is None:
+            raise InvalidPayload("Sign-in is not available")
+        acc = await self.svc.accounts.authenticate(
+            headers={"Authorization": f"Bearer {token}"}, cookies={}, method="GET",
+            ip=self.acc.ip, user_agent=self.acc.user_agent)
+        if self.subscriptions and (acc.user, acc.role) != (self.acc.user, self.acc.role):
+            # a different identity: existing subscriptions were checked for the old one
+            for uid in list(self.subscriptions):
+                self.unsubscribe(uid)
+        self.acc = acc
+        self.expires = token_expiry(token)
+        await self.send({"type": "auth", "status": "ok"})
+
+    async def subscribe(self, message: dict[str, Any]) -> None:
+        uid = message.get("uid")
+        collection = message.get("collection")
+        if not isinstance(collection, str):
+            raise InvalidPayload("subscribe needs collection")
+        if uid in self.subscriptions:
+            self.unsubscribe(uid)
+        if len(self.subscriptions) >= MAX_SUBSCRIPTIONS:
+            raise InvalidPayload(f"At most {MAX_SUBSCRIPTIONS} subscriptions per connection")
+        query = message.get("query") or {}
+        if not isinstance(query, dict):
+            raise InvalidPayload("query must be an object")
+        fields = query.get("fields")
+        if isinstance(fields, str):
+            fields = fields.split(",")
+        if fields is not None and not (isinstance(fields, list) and all(isinstance(f, str) for f in fields)):
+            raise InvalidPayload("query.fields must be a list of field names")
+        limit = query.get("limit", 100)
+        if not isinstance(limit, int) or isinstance(limit, bool) or not 0 <= limit <= INIT_LIMIT:
+            raise InvalidPayload(f"query.limit must be an integer from 0 to {INIT_LIMIT}")
+        sub = await self.hub.subscribe(self.acc, collection, filter=query.get("filter"), fields=fields)
+        try:
+            rows: list[Any] = []
+            if limit:
+                rows, _ = await self.svc.items.query(self.acc, collection, Query(
+                    fields=tuple(fields) if fields else None, filter=query.get("filter") or None, limit=limit))
+        except Exception:
+            self.hub.unsubscribe(sub)
+            raise
+        task = asyncio.create_task(self.pump(uid, sub))
+        self.subscriptions[uid] = (sub, task)
+        await self.send({"type": "subscription", "event": "init", "data": rows, "uid": uid})
+
+    def unsubscribe(self, uid: Any) -> None:
+        found = self.subscriptions.pop(uid, None)
+        if found is not None:
+            sub, task = found
+            self.hub.unsubscribe(sub)
+            task.cancel()
+
+    async def pump(self, uid: Any, sub: Any) -> None:
+        while True:
+            message = await sub.queue.get()
+            if message.event == "closed":
+                await self.send({"type": "subscription", "event": "closed", "reason": message.reason, "uid": uid})
+                self.subscriptions.pop(uid, None)
+                if message.reason == "shutdown":
+                    self.begin_close(1001, b"server shutdown")
+                return
+            await self.send({"type": "subscription", "event": message.event, "data": message.data, "uid": uid})
+
+    async def watch_expiry(self) -> None:
+        while True:
+            if self.expires is None:
+                await asyncio.sleep(1.0)
+                continue
+            left = self.expires - time.time()
+            if left > 0:
+                await asyncio.sleep(min(left, 1.0))
+                continue
+            await self.send({"type": "auth", "status": "expired",
+                             "error": {"code": "TOKEN_EXPIRED", "message": "The access token expired"}})
+            self.begin_close(CLOSE_EXPIRED, b"token expired")
+            return
+
+    async def heartbeat(self) -> None:
+        while True:
+            await asyncio.sleep(self.hub.heartbeat_s)
+            await self.send({"type": "ping"})
+
+    def close(self) -> None:
+        for uid in list(self.subscriptions):
+            self.unsubscribe(uid)
+
+
+async def realtime(request: web.Request) -> web.StreamResponse:
+    svc = services(request)
+    if svc.realtime is None:
+        raise web.HTTPServiceUnavailable()
+    slot = svc.realtime.acquire(accountability(request))
+    ws = web.WebSocketResponse(max_msg_size=MAX_MESSAGE * 2)
+    try:
+        await ws.prepare(request)
+        conn = Connection(request, ws)
+        request.app[CONNECTIONS].add(ws)
+        helpers = [asyncio.create_task(conn.watch_expiry()), asyncio.create_task(conn.heartbeat())]
+        try:
+            async for msg in ws:
+                if msg.type == WSMsgType.TEXT:
+                    await conn.handle(msg.data)
+                elif msg.type == WSMsgType.BINARY:
+                    await conn.send(_error("error", InvalidPayload("Messages are JSON text")))
+        finally:
+            request.app[CONNECTIONS].discard(ws)
+            for task in helpers:
+                task.cancel()
+            conn.close()
+            if conn.closer is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(conn.closer, 5)
+    finally:
+        svc.realtime.release(slot)
+    return ws
+
+
+def build(root: web.Application) -> web.Application:
+    app = web.Application()
+    app[CONNECTIONS] = set()
+    app.router.add_get("", realtime)
+
+    async def close_connections(_: web.Application) -> None:
+        svc = root.get(SERVICES)
+        if svc is not None and svc.realtime is not None:
+            svc.realtime.close_all("shutdown")
+        for ws in list(app[CONNECTIONS]):
+            with contextlib.suppress(Exception):
+                await ws.close(code=1001, message=b"server shutdown")
+
+    root.on_shutdown.append(close_connections)
+    return app
+
+
+@hookimpl
+def workeros_register_realtime_transports() -> list[RealtimeTransport]:
+    return [RealtimeTransport(name="websocket", prefix="/api/realtime", factory=build,
+                              description="WebSocket at /api/realtime (Directus-shaped messages)")]

@@ -1,0 +1,171 @@
+"""SSE realtime over real HTTP on both dialects: events after commit, field
+cuts, resume, limits, slow consumers and shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from sse_client import EventReader
+
+TEST_CALLER = "X-Workeros-Test-Caller"
+
+
+async def _setup(admin: Any) -> None:
+    r = await admin.post("/api/collections", json={"collection": "notes", "fields": [
+        {"field": "title", "type": "string"},
+        {"field": "secret", "type": "string"},
+        {"field": "score", "type": "integer"},
+    ]})
+    assert r.status == 201, r
+
+
+@contextlib.asynccontextmanager
+async def stream(api: Any, path: str, caller: str | None = "admin", **headers: str) -> AsyncIterator[EventReader]:
+    if caller:
+        headers[TEST_CALLER] = caller
+    async with api.client.get(path, headers=headers) as response:
+        assert response.status == 200, await response.text()
+        reader = EventReader(response)
+        ready = await reader.next()
+        if ready.event == "gap":
+            reader.gap = True  # type: ignore[attr-defined]
+            ready = await reader.next()
+        assert ready.event == "ready"
+        reader.ready_id = ready.id  # type: ignore[attr-defined]
+        yield reader
+
+
+async def test_create_update_delete_arrive_in_order(api: Any) -> None:
+    admin = api.as_admin()
+    await _setup(admin)
+    async with stream(api, "/api/realtime/items/notes") as events:
+        key = (await admin.post("/api/items/notes", json={"title": "a", "secret": "s", "score": 1})).data["id"]
+        created = await events.next()
+        assert created.event == "create" and created.id
+        assert created.data == {"event": "create", "collection": "notes",
+                                "data": [{"id": key, "title": "a", "secret": "s", "score": 1}]}
+        await admin.patch(f"/api/items/notes/{key}", json={"score": 2})
+        updated = await events.next()
+        assert updated.event == "update" and updated.data["data"][0]["score"] == 2
+        await admin.delete(f"/api/items/notes/{key}")
+        deleted = await events.next()
+        assert deleted.event == "delete" and deleted.data["data"] == [{"id": key}]
+        assert created.id < updated.id < deleted.id  # same epoch, increasing sequence (hex epoch, same width)
+
+
+async def test_fields_cut_the_payload(api: Any) -> None:
+    admin = api.as_admin()
+    await _setup(admin)
+    async with stream(api, "/api/realtime/items/notes?fields=title") as events:
+        await admin.post("/api/items/notes", json={"title": "a", "secret": "s", "score": 1})
+        created = await events.next()
+        assert created.data["data"] == [{"id": 1, "title": "a"}]
+
+
+async def test_bad_subscriptions_are_refused_before_streaming(api: Any) -> None:
+    admin = api.as_admin()
+    await _setup(admin)
+    cases = [
+        ("/api/realtime/items/nope", "admin", 404, "NOT_FOUND"),
+        ("/api/realtime/items/notes?fields=missing", "admin", 400, "INVALID_QUERY"),
+        ("/api/realtime/items/notes?fields=a.b", "admin", 400, "INVALID_QUERY"),
+        ("/api/realtime/items/notes?filter=%7Bnot-json", "admin", 400, "INVALID_QUERY"),
+        ("/api/realtime/items/notes", None, 403, "FORBIDDEN"),
+        ("/api/realtime/items/nope", None, 403, "FORBIDDEN"),
+    ]
+    for path, caller, status, code in cases:
+        headers = {TEST_CALLER: caller} if caller else {}
+        async with api.client.get(path, headers=headers) as r:
+            body = await r.json()
+            assert (r.status, body["errors"][0]["extensions"]["code"]) == (status, code), (path, body)
+    async with api.client.get("/api/realtime/items/notes", headers={"Authorization": "Bearer nonsense"}) as r:
+        assert r.status == 401
+
+
+async def test_resume_from_last_event_id_and_gap(api: Any) -> None:
+    admin = api.as_admin()
+    await _setup(admin)
+    async with stream(api, "/api/realtime/items/notes") as events:
+        await admin.post("/api/items/notes", json={"title": "one"})
+        first = await events.next()
+    # missed while disconnected
+    await admin.post("/api/items/notes", json={"title": "two"})
+    await admin.post("/api/items/notes", json={"title": "three"})
+    async with stream(api, "/api/realtime/items/notes", **{"Last-Event-ID": first.id}) as events:
+        assert not getattr(events, "gap", False)
+        # replayed events precede "ready"? no: they are queued before the loop starts
+        got = [await events.next(), await events.next()]
+        assert [e.data["data"][0]["title"] for e in got] == ["two", "three"]
+    async with stream(api, "/api/realtime/items/notes", **{"Last-Event-ID": "0-1"}) as events:
+        assert getattr(events, "gap", False)
+
+
+async def test_connection_limit_per_user(make_server: Any) -> None:
+    from aiohttp.test_utils import TestClient
+    from callers import Api, TestCallers
+
+    async with make_server(TestCallers(), realtime__max_connections_per_user=2, realtime__heartbeat_s=0.1) \
+            as server, TestClient(server) as client:
+        api = Api(client)
+        await _setup(api.as_admin())
+        async with stream(api, "/api/realtime/items/notes"), stream(api, "/api/realtime/items/notes"):
+            async with client.get("/api/realtime/items/notes", headers={TEST_CALLER: "admin"}) as r:
+                assert r.status == 429 and "Retry-After" in r.headers
+        from workeros.keys import SERVICES
+
+        hub = server.app[SERVICES].realtime
+        for _ in range(100):  # the server sees the clients go at the next heartbeat
+            if not hub.connections:
+                break
+            await asyncio.sleep(0.05)
+        assert not hub.connections and hub.subscriber_count() == 0
+        async with stream(api, "/api/realtime/items/notes"):
+            pass  # slots were given back when the streams ended
+
+
+async def test_slow_consumer_is_disconnected_with_a_reason(make_server: Any) -> None:
+    from aiohttp.test_utils import TestClient
+    from callers import Api, TestCallers
+
+    from workeros.keys import SERVICES
+
+    async with make_server(TestCallers(), realtime__queue_size=3) as server, TestClient(server) as client:
+        api = Api(client)
+        admin = api.as_admin()
+        await _setup(admin)
+        hub = server.app[SERVICES].realtime
+        async with stream(api, "/api/realtime/items/notes") as events:
+            (sub,) = [s for g in hub.groups["notes"].values() for s in g.members]
+            # fill the queue faster than it is read: the stream's reader is not reading
+            from workeros.events import ItemEvent
+
+            for i in range(10):
+                await hub.dispatch(ItemEvent("notes", "create", [i], None, [{"id": i, "title": "x", "secret": None,
+                                                                               "score": None}]),
+                                   f"{hub.epoch}-{i}", list(hub.groups["notes"].values()))
+            assert sub.closed
+            seen = []
+            while True:
+                event = await events.next()
+                seen.append(event.event)
+                if event.event == "closed":
+                    assert "too slow" in event.data["reason"]
+                    break
+            assert len(seen) <= 4
+            assert hub.subscriber_count() == 0
+
+
+@pytest.mark.parametrize("wos_dialect", ["sqlite"], indirect=True)
+async def test_shutdown_ends_streams(api: Any) -> None:
+    from workeros.keys import SERVICES
+
+    admin = api.as_admin()
+    await _setup(admin)
+    async with stream(api, "/api/realtime/items/notes") as events:
+        api.server.app[SERVICES].realtime.close_all("shutdown")
+        closed = await events.until("closed")
+        assert closed.data["reason"] == "shutdown"
