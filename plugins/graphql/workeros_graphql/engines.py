@@ -1,0 +1,174 @@
+"""One tartiflette engine per (schema version, permissions version, role),
+built once, shared by concurrent requests, kept in a small LRU cache.
+
+A schema or permission change makes the old engines unreachable: they are
+dropped from the cache and from tartiflette's schema registry (which would
+otherwise keep every schema ever built). The engines of the ``admin`` and
+``public`` roles are rebuilt in the background as soon as a change is heard on
+the event bus, so the first request after a change rarely waits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import time
+from collections import OrderedDict
+from typing import TYPE_CHECKING, Any
+
+from tartiflette import Scalar, create_engine
+from tartiflette.schema.registry import SchemaRegistry
+
+from workeros.accountability import Accountability
+from workeros.events import PERMISSIONS, SCHEMA
+
+from .resolve import Resolver, error_coercer
+from .sdl import Built, RoleRules, build_sdl
+
+if TYPE_CHECKING:
+    from workeros.services import Services
+
+log = logging.getLogger("workeros.graphql")
+_names = itertools.count(1)
+
+
+class _JSON:
+    def coerce_output(self, value: Any) -> Any:
+        return value
+
+    def coerce_input(self, value: Any) -> Any:
+        return value
+
+    def parse_literal(self, ast: Any) -> Any:
+        from .resolve import value_from_ast
+
+        return value_from_ast(ast, {})
+
+
+class _BigInt(_JSON):
+    def coerce_input(self, value: Any) -> Any:
+        if isinstance(value, bool) or not isinstance(value, (int, str)):
+            raise TypeError("BigInt takes an integer or a string of digits")
+        return int(value)
+
+
+class Entry:
+    def __init__(self, engine: Any, built: Built, name: str, seconds: float) -> None:
+        self.engine = engine
+        self.built = built
+        self.name = name
+        self.seconds = seconds
+
+
+class Engines:
+    def __init__(self, services: Services, *, size: int = 16) -> None:
+        self.services = services
+        self.size = size
+        self.cache: OrderedDict[tuple, Entry] = OrderedDict()
+        self.pending: dict[tuple, asyncio.Future[Entry]] = {}
+        self.permissions_version = 0
+        self.builds = 0
+        self._unsubscribe: list[Any] = []
+        self._background: set[asyncio.Task[Any]] = set()
+
+    def start(self) -> None:
+        events = self.services.events
+        self._unsubscribe = [events.subscribe(SCHEMA, self._on_change),
+                             events.subscribe(PERMISSIONS, self._on_permissions)]
+
+    async def close(self) -> None:
+        for stop in self._unsubscribe:
+            stop()
+        for task in list(self._background):
+            task.cancel()
+        for key in list(self.cache):
+            self._drop(key)
+
+    # -- keys ---------------------------------------------------------------------------
+    def key(self, acc: Accountability) -> tuple:
+        version = self.services.schema.current().version
+        return (version, self.permissions_version, "admin" if acc.admin else acc.role)
+
+    async def _on_change(self, _: Any = None) -> None:
+        self._evict_stale()
+        for acc in (Accountability.system(), Accountability.anonymous()):
+            task = asyncio.create_task(self.get(acc))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+
+    async def _on_permissions(self, _: Any = None) -> None:
+        self.permissions_version += 1
+        await self._on_change()
+
+    def _evict_stale(self) -> None:
+        version = self.services.schema.current().version
+        for key in [k for k in self.cache if k[0] != version or k[1] != self.permissions_version]:
+            self._drop(key)
+
+    def _drop(self, key: tuple) -> None:
+        entry = self.cache.pop(key, None)
+        if entry is not None:
+            SchemaRegistry._schemas.pop(entry.name, None)
+
+    # -- getting an engine -----------------------------------------------------------------
+    async def get(self, acc: Accountability) -> Entry:
+        key = self.key(acc)
+        entry = self.cache.get(key)
+        if entry is not None:
+            self.cache.move_to_end(key)
+            return entry
+        future = self.pending.get(key)
+        if future is None:
+            future = asyncio.get_running_loop().create_future()
+            self.pending[key] = future
+            try:
+                entry = await self._build(acc)
+            except BaseException as exc:
+                future.set_exception(exc)
+                future.exception()  # retrieved: waiters re-raise it
+                raise
+            finally:
+                self.pending.pop(key, None)
+            if key[0] == self.services.schema.current().version and key[1] == self.permissions_version:
+                self.cache[key] = entry
+                while len(self.cache) > self.size:
+                    self._drop(next(iter(self.cache)))
+            future.set_result(entry)
+            return entry
+        return await asyncio.shield(future)
+
+    async def rules(self, acc: Accountability) -> RoleRules:
+        schema = self.services.schema.current()
+        if acc.admin:
+            everything = {name: None for name in schema.collections}
+            return RoleRules(read=everything, create=everything, update=everything, delete=everything)
+        permissions = self.services.permissions
+        out: dict[str, dict[str, Any]] = {"read": {}, "create": {}, "update": {}, "delete": {}}
+        if permissions is None:
+            return RoleRules(read={})
+        for name in schema.collections:
+            for action in out:
+                rule = await permissions.rule(acc, name, action)
+                if rule is not None:
+                    out[action][name] = None if rule.fields is None else frozenset(rule.fields)
+        return RoleRules(**out)
+
+    async def _build(self, acc: Accountability) -> Entry:
+        start = time.perf_counter()
+        schema = self.services.schema.current()
+        built = build_sdl(schema, await self.rules(acc))
+        name = f"workeros_{next(_names)}"
+        Scalar("JSON", schema_name=name)(_JSON)
+        Scalar("BigInt", schema_name=name)(_BigInt)
+        resolver = Resolver(built)
+        try:
+            engine = await create_engine(built.sdl, schema_name=name, custom_default_resolver=resolver,
+                                         error_coercer=error_coercer)
+        except Exception:
+            SchemaRegistry._schemas.pop(name, None)
+            raise
+        self.builds += 1
+        seconds = time.perf_counter() - start
+        log.info("GraphQL schema for %s built in %.3fs", "admin" if acc.admin else acc.role, seconds)
+        return Entry(engine, built, name, seconds)
