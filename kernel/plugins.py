@@ -39,7 +39,7 @@ BUILTINS: tuple[str, ...] = (
 )
 
 #: Entry-point plugins that cannot be disabled and must be installed.
-ESSENTIAL: tuple[str, ...] = ("rest",)
+ESSENTIAL: tuple[str, ...] = ("rest", "password")
 
 
 @dataclass

@@ -142,8 +142,11 @@ class Registry:
                 raise StartupError(f"{area.name} backend {wanted!r} is unavailable: {entries[wanted].unavailable}")
             self.active[area.name] = [wanted]
             return
+        dialect = self.active["db"][0] if self.active.get("db") else None
         candidates = sorted(
-            (r for r in entries.values() if not r.unavailable), key=lambda r: -r.entry.priority
+            (r for r in entries.values() if not r.unavailable
+             and (not getattr(r.entry, "dialects", ()) or dialect in r.entry.dialects)),
+            key=lambda r: -r.entry.priority,
         )
         if candidates:
             self.active[area.name] = [candidates[0].entry.name]

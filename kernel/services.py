@@ -29,11 +29,12 @@ log = logging.getLogger("workeros.services")
 #: ``config_keys`` (a sequence of ConfigKey) and ``async open(services)``
 #: returning the instance, which may define ``async close()``.
 KERNEL_SERVICES: tuple[tuple[str, str], ...] = (
-    # ("schema", "workeros.schema:SchemaService"),
-    # ("permissions", "workeros.permissions:PermissionsService"),
-    # ("accounts", "workeros.accounts:AccountsService"),
-    # ("items", "workeros.items:ItemsService"),
-    # ("revisions", "workeros.revisions:RevisionsService"),
+    ("schema", "workeros.schema:SchemaService"),
+    ("permissions", "workeros.permissions:PermissionsService"),
+    ("accounts", "workeros.accounts:AccountsService"),
+    ("items", "workeros.items:ItemsService"),
+    ("revisions", "workeros.revisions:RevisionsService"),
+    ("realtime", "workeros.realtime:RealtimeHub"),
 )
 
 
@@ -56,6 +57,7 @@ class Services:
     accounts: Any = None
     activity: Any = None
     revisions: Any = None
+    realtime: Any = None
     mailer: Any = None
     storage: Any = None
     sandbox: Any = None

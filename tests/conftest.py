@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from callers import TEST_CALLER_HEADER, Api, ApiResponse, TestCallers  # noqa: F401 (shared with tests)
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "plugins" / "fixtures"
@@ -70,105 +71,6 @@ def make_server(wos_settings: Any) -> Callable[..., Any]:
     return run
 
 
-# -- calling the API as different callers ----------------------------------------------
-
-class ApiResponse:
-    def __init__(self, status: int, headers: Any, body: bytes) -> None:
-        import orjson
-
-        self.status = status
-        self.headers = headers
-        self.raw = body
-        try:
-            self.json = orjson.loads(body) if body else None
-        except orjson.JSONDecodeError:
-            self.json = None
-
-    @property
-    def data(self) -> Any:
-        return (self.json or {}).get("data")
-
-    @property
-    def code(self) -> str | None:
-        errors = (self.json or {}).get("errors") or [{}]
-        return errors[0].get("extensions", {}).get("code")
-
-    def __repr__(self) -> str:
-        return f"<ApiResponse {self.status} {self.raw[:300]!r}>"
-
-
-class Api:
-    """Requests to the running app as one caller. ``api.as_admin()``,
-    ``api.as_role("editor", user="u1")`` and ``api.anonymous()`` give views with
-    another caller; ``await api.get("/api/items/x", params=...)`` returns an
-    :class:`ApiResponse` (``status``, ``json``, ``data``, ``code``)."""
-
-    def __init__(self, client: Any, caller: str | None = None) -> None:
-        self.client = client
-        self.caller = caller
-
-    def as_admin(self) -> Api:
-        return Api(self.client, "admin")
-
-    def as_role(self, role: str, user: str | None = None) -> Api:
-        return Api(self.client, f"role:{role}:{user or ''}")
-
-    def anonymous(self) -> Api:
-        return Api(self.client, None)
-
-    async def request(self, method: str, path: str, **kw: Any) -> ApiResponse:
-        headers = dict(kw.pop("headers", None) or {})
-        if self.caller:
-            headers[TEST_CALLER_HEADER] = self.caller
-        async with self.client.request(method, path, headers=headers, **kw) as r:
-            return ApiResponse(r.status, r.headers, await r.read())
-
-    async def get(self, path: str, **kw: Any) -> ApiResponse:
-        return await self.request("GET", path, **kw)
-
-    async def post(self, path: str, **kw: Any) -> ApiResponse:
-        return await self.request("POST", path, **kw)
-
-    async def patch(self, path: str, **kw: Any) -> ApiResponse:
-        return await self.request("PATCH", path, **kw)
-
-    async def delete(self, path: str, **kw: Any) -> ApiResponse:
-        return await self.request("DELETE", path, **kw)
-
-
-TEST_CALLER_HEADER = "X-Workeros-Test-Caller"
-
-
-class TestCallers:
-    """Test-only plugin: the caller named in a request header. Stands in for
-    sign-in until the accounts service issues real tokens; never installed
-    outside this test suite."""
-
-    name = "test-callers"
-
-    from workeros.hookspecs import hookimpl as _hookimpl
-
-    @_hookimpl
-    def workeros_after_app_created(self, app: Any) -> None:
-        from aiohttp import web
-
-        from workeros.accountability import Accountability
-        from workeros.keys import ACCOUNTABILITY
-
-        @web.middleware
-        async def caller(request: Any, handler: Any) -> Any:
-            value = request.headers.get(TEST_CALLER_HEADER)
-            if value == "admin":
-                request[ACCOUNTABILITY] = Accountability(user="test-admin", role="admin", admin=True,
-                                                         ip=request.remote)
-            elif value and value.startswith("role:"):
-                _, role, user = value.split(":", 2)
-                request[ACCOUNTABILITY] = Accountability(user=user or None, role=role, ip=request.remote)
-            return await handler(request)
-
-        app.middlewares.append(caller)
-
-
 @pytest.fixture
 async def api(make_server: Callable[..., Any]) -> AsyncIterator[Api]:
     """The app running on the test's dialect, and an :class:`Api` on it (anonymous;
@@ -179,3 +81,58 @@ async def api(make_server: Callable[..., Any]) -> AsyncIterator[Api]:
         api = Api(client)
         api.server = server  # type: ignore[attr-defined]
         yield api
+
+
+# -- a real SMTP server on loopback --------------------------------------------------------
+
+class Inbox:
+    """Messages received by an aiosmtpd server on loopback (``smtp_inbox``
+    fixture). ``messages`` are ``email.message.EmailMessage`` objects."""
+
+    def __init__(self) -> None:
+        self.messages: list[Any] = []
+        self.host = "127.0.0.1"
+        self.port = 0
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 (aiosmtpd API)
+        import email
+        import email.policy
+
+        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        message["X-Envelope-To"] = ", ".join(envelope.rcpt_tos)
+        self.messages.append(message)
+        return "250 Message accepted"
+
+    def to(self, address: str) -> list[Any]:
+        return [m for m in self.messages if m["To"] == address]
+
+    def last(self, address: str) -> Any:
+        found = self.to(address)
+        assert found, f"no mail to {address}; got {[m['To'] for m in self.messages]}"
+        return found[-1]
+
+    @staticmethod
+    def text(message: Any) -> str:
+        return message.get_body(preferencelist=("plain",)).get_content()
+
+    def settings(self) -> dict[str, Any]:
+        """Settings pointing the SMTP backend here."""
+        return {"smtp.host": self.host, "smtp.port": self.port, "smtp.security": "none",
+                "smtp.from": "workeros <no-reply@wos.test>"}
+
+
+@pytest.fixture
+def smtp_inbox() -> Any:
+    """A real SMTP server (aiosmtpd) on a free loopback port, and what it received."""
+    from aiosmtpd.controller import Controller
+
+    from workeros.sdk.testing import free_port
+
+    inbox = Inbox()
+    inbox.port = free_port()
+    controller = Controller(inbox, hostname=inbox.host, port=inbox.port)
+    controller.start()
+    try:
+        yield inbox
+    finally:
+        controller.stop()
