@@ -1,4 +1,5 @@
-"""The kernel's CLI commands: serve, migrate, plugins, config. Registered through
+"""The kernel's CLI commands: serve, migrate, plugins, config, schema
+(snapshot, diff, apply), export and import. Registered through
 ``workeros_register_commands`` by the core built-in plugin, like any plugin's."""
 
 from __future__ import annotations
@@ -7,9 +8,13 @@ import argparse
 import asyncio
 import json
 import sys
-from typing import Any
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
 
 from workeros.hookspecs.lifecycle import Command, CommandContext
+
+T = TypeVar("T")
 
 
 def _configure_serve(parser: argparse.ArgumentParser) -> None:
@@ -108,10 +113,140 @@ def _config(args: argparse.Namespace, ctx: CommandContext) -> int:
     return 0
 
 
+# -- commands that work on an instance's data ---------------------------------------------
+
+def _with_services(args: argparse.Namespace, ctx: CommandContext, work: Callable[[Any], Awaitable[T]]) -> T:
+    """Open the services on the configured database (migrating it first, as the
+    server does) and run ``work(services)``."""
+    from workeros.app import prepare
+    from workeros.services import open_services
+
+    settings = ctx.settings.with_overrides(database__url=getattr(args, "database_url", None))
+
+    async def run() -> T:
+        plugins, registry = prepare(settings, ctx.plugins)
+        async with open_services(settings, plugins, registry) as services:
+            return await work(services)
+
+    return asyncio.run(run())
+
+
+def _failed(exc: Exception) -> int:
+    print(f"error: {getattr(exc, 'message', exc)}", file=sys.stderr)
+    return 1
+
+
+def _read_document(source: str) -> str:
+    if source == "-":
+        return sys.stdin.read()
+    return Path(source).read_text(encoding="utf-8")
+
+
+def _describe_op(op: dict[str, Any]) -> str:
+    where = op["collection"] + (f".{op['field']}" if op.get("field") else "")
+    return f"{op['op']} {where}" + (f" [{op['section']}]" if op.get("section") else "")
+
+
+def _print_ops(ops: list[dict[str, Any]], as_json: bool, done: str) -> None:
+    if as_json:
+        print(json.dumps(ops, indent=2, default=str))
+        return
+    for op in ops:
+        print(_describe_op(op))
+    print(f"{done} {len(ops)} operation{'' if len(ops) == 1 else 's'}" if ops else "no changes")
+
+
+def _configure_schema(parser: argparse.ArgumentParser) -> None:
+    actions = parser.add_subparsers(dest="schema_action", metavar="action", required=True)
+    snap = actions.add_parser("snapshot", help="print the schema as a portable YAML (or JSON) document")
+    snap.add_argument("--json", action="store_true", help="print JSON instead of YAML")
+    snap.add_argument("-o", "--output", help="write the document to this file instead of standard output")
+    diff = actions.add_parser("diff", help="list the operations that would make the schema match a snapshot")
+    apply = actions.add_parser("apply", help="make the schema match a snapshot (all or nothing)")
+    for action in (diff, apply):
+        action.add_argument("file", help="snapshot file, YAML or JSON ('-' reads standard input)")
+        action.add_argument("--json", action="store_true", help="print the operations as JSON")
+    for action in (snap, diff, apply):
+        _configure_database(action)
+
+
+def _schema(args: argparse.Namespace, ctx: CommandContext) -> int:
+    from workeros import snapshot
+    from workeros.accountability import Accountability
+    from workeros.errors import WorkerosError
+
+    acc = Accountability.system()
+    try:
+        if args.schema_action == "snapshot":
+            doc = _with_services(args, ctx, lambda services: services.schema.snapshot(acc))
+            text = json.dumps(doc, indent=2) + "\n" if args.json else snapshot.dump_yaml(doc)
+            if args.output:
+                Path(args.output).write_text(text, encoding="utf-8")
+            else:
+                sys.stdout.write(text)
+            return 0
+        document = snapshot.load_text(_read_document(args.file))
+        if args.schema_action == "diff":
+            ops = _with_services(args, ctx, lambda services: services.schema.diff(acc, document))
+            _print_ops(ops, args.json, "would run")
+        else:
+            ops = _with_services(args, ctx, lambda services: services.schema.apply_snapshot(acc, document))
+            _print_ops(ops, args.json, "applied")
+    except (WorkerosError, OSError) as exc:
+        return _failed(exc)
+    return 0
+
+
+def _configure_export(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("file", help="archive to write (a ZIP file)")
+    _configure_database(parser)
+
+
+def _export(args: argparse.Namespace, ctx: CommandContext) -> int:
+    from workeros import transfer
+    from workeros.errors import WorkerosError
+
+    try:
+        manifest = _with_services(args, ctx, lambda services: transfer.export_archive(services, args.file))
+    except (WorkerosError, OSError) as exc:
+        return _failed(exc)
+    rows = sum(entry["rows"] for entry in manifest["collections"].values())
+    print(f"exported {len(manifest['collections'])} collections ({rows} rows) and "
+          f"{len(manifest['system'])} system tables to {args.file}")
+    return 0
+
+
+def _configure_import(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("file", help="archive written by 'workeros export'")
+    _configure_database(parser)
+
+
+def _import(args: argparse.Namespace, ctx: CommandContext) -> int:
+    import zipfile
+
+    from workeros import transfer
+    from workeros.errors import WorkerosError
+
+    if not Path(args.file).is_file():
+        return _failed(OSError(f"{args.file}: no such file"))
+    try:
+        manifest = _with_services(args, ctx, lambda services: transfer.import_archive(services, args.file))
+    except (WorkerosError, OSError, zipfile.BadZipFile) as exc:
+        return _failed(exc)
+    rows = sum(entry["rows"] for entry in manifest["collections"].values())
+    print(f"imported {len(manifest['collections'])} collections ({rows} rows) from {args.file}")
+    return 0
+
+
 KERNEL_COMMANDS: list[Command] = [
     Command("serve", "Serve the API", run=_serve, configure=_configure_serve),
     Command("migrate", "Create or upgrade the system tables", run=_migrate, configure=_configure_database),
     Command("plugins", "List plugins, their hooks and backends", run=_plugins, configure=_configure_json),
     Command("config", "Print the effective settings and where each comes from", run=_config,
             configure=_configure_json),
+    Command("schema", "Snapshot the schema, or diff or apply a snapshot", run=_schema, configure=_configure_schema),
+    Command("export", "Write the schema, every row and the system data to one archive", run=_export,
+            configure=_configure_export),
+    Command("import", "Restore an archive into an empty instance (all or nothing)", run=_import,
+            configure=_configure_import),
 ]

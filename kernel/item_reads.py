@@ -25,6 +25,7 @@ from sqlalchemy.sql.util import ClauseAdapter
 from workeros.accountability import Accountability
 from workeros.errors import Forbidden, InvalidQuery, NotFound
 from workeros.model import Collection, Field, Relation, Schema
+from workeros.permissions.compile import icontains
 from workeros.query import Query
 from workeros.types import TYPES
 
@@ -235,7 +236,7 @@ class Reader:
                    if f.type in TYPES and TYPES[f.type].text and self.readable(collection, rule, f.name)]
         if not columns:
             return sa.false()
-        return sa.or_(*(c.icontains(term, autoescape=True) for c in columns))
+        return sa.or_(*(icontains(c, term) for c in columns))
 
     # -- sort and paging ---------------------------------------------------------------
     def order(self, collection: Collection, rule: Any, sort: Iterable[str]) -> list[Any]:

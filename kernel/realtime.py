@@ -41,8 +41,8 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from workeros.accountability import Accountability
-from workeros.errors import InvalidQuery, RateLimited
-from workeros.events import ITEMS, ItemEvent
+from workeros.errors import InvalidQuery, RateLimited, WorkerosError
+from workeros.events import ITEMS, PERMISSIONS, SCHEMA, ItemEvent
 from workeros.hookspecs.lifecycle import ConfigKey
 from workeros.serialize import dumps_str
 
@@ -131,18 +131,26 @@ class RealtimeHub:
         self.epoch = format(time.time_ns(), "x")
         self._seq = itertools.count(1)
         self.replay: dict[str, deque[tuple[int, ItemEvent]]] = defaultdict(lambda: deque(maxlen=self.replay_size))
-        self._unsubscribe: Any = None
+        self._unsubscribe: list[Any] = []
         self.delivered = 0
+        #: Bumped on every change of roles, permissions or schema; a regrouping
+        #: that sees it move on starts over.
+        self._access_version = 0
 
     @classmethod
     async def open(cls, services: Services) -> RealtimeHub:
         hub = cls(services)
-        hub._unsubscribe = services.events.subscribe(ITEMS, hub._on_message)
+        # The permissions and schema services subscribe first (they open first),
+        # so their caches are cleared before the hub checks subscriptions again.
+        hub._unsubscribe = [services.events.subscribe(ITEMS, hub._on_message),
+                            services.events.subscribe(PERMISSIONS, hub._on_access_changed),
+                            services.events.subscribe(SCHEMA, hub._on_access_changed)]
         return hub
 
     async def close(self) -> None:
-        if self._unsubscribe is not None:
-            self._unsubscribe()
+        for stop in self._unsubscribe:
+            stop()
+        self._unsubscribe = []
         self.close_all("shutdown")
 
     def close_all(self, reason: str) -> None:
@@ -224,6 +232,53 @@ class RealtimeHub:
             groups[key] = group
         group.members.add(sub)
         sub.group = group
+
+    async def _on_access_changed(self, _message: Any = None) -> None:
+        """Roles, permissions or the schema changed (here or on another instance):
+        check every open subscription again as if it were new. One its caller may
+        no longer make ends with a ``closed`` message (reason ``forbidden: …``);
+        the others move to the group their new rule gives, so the next event is
+        filtered and cut by the rule in force."""
+        self._access_version += 1
+        version = self._access_version
+        placed: dict[Subscription, Any] = {}
+        readers: dict[tuple, Any] = {}
+        while True:
+            pending = [sub for groups in self.groups.values() for g in groups.values() for sub in g.members
+                       if sub not in placed]
+            if not pending:
+                break
+            for sub in pending:
+                placed[sub] = await self._place(sub, readers)
+                if self._access_version != version:
+                    return  # a newer change regroups with the newer rules
+        # Swap in one synchronous step: no event is dispatched against half a regrouping.
+        old, self.groups = self.groups, defaultdict(dict)
+        for sub, found in placed.items():
+            if sub.closed:
+                continue
+            if isinstance(found, WorkerosError):
+                sub.group = None
+                self._close(sub, f"forbidden: {found.message}")
+                continue
+            c, rule, parsed, reader = found
+            self._join(sub, c, rule, parsed, reader)
+        old.clear()
+
+    async def _place(self, sub: Subscription, readers: dict[tuple, Any]) -> Any:
+        acc = sub.acc
+        key = (acc.admin, acc.role, acc.user)
+        try:
+            reader = readers.get(key)
+            if reader is None:
+                reader = readers[key] = await self.services.items.reader(acc)
+            c, rule = reader.collection(sub.collection)
+            for name in sub.fields or ():
+                reader.field(c, name, rule)
+            parsed = reader.parse(c, sub.filter) if sub.filter else None
+        except WorkerosError as error:
+            return error
+        return c, rule, parsed, reader
 
     def unsubscribe(self, sub: Subscription) -> None:
         sub.closed = True

@@ -65,6 +65,12 @@ def _lower_pg(element: Any, compiler: Any, **kw: Any) -> str:
     return f"lower({compiler.process(element.clauses, **kw)})"
 
 
+def icontains(col: Any, term: str) -> sa.ColumnElement[bool]:
+    """Case-insensitive "contains", folded as ``_icontains`` folds (Unicode on both
+    dialects) and with ``%``/``_`` literal: what ``search`` uses."""
+    return _position(_lower(col), term.lower()) > 0
+
+
 class _bytewise(sa.sql.expression.ColumnElement):  # type: ignore[type-arg]
     """A string expression compared by code point on every dialect."""
 

@@ -217,6 +217,10 @@ class _Parser:
         return conditions[0] if len(conditions) == 1 else Logic("and", tuple(conditions))
 
     def many(self, relation: Relation, value: Mapping[str, Any], depth: int) -> Node:
+        if relation.junction is not None:
+            # The links themselves are rows of the junction: filtering through them
+            # needs read access to it, as selecting ``tags.label`` does.
+            self.rule(relation.junction)
         related = self.schema.collections[relation.related]
         related_rule = self.rule(related.name)
         guard = self._guard(related, related_rule)

@@ -147,3 +147,243 @@ async def test_schema_changes_rebuild_once_and_concurrent_requests_share_a_build
     assert engines.builds - before <= 2  # admin and public, once each
     assert len(engines.cache) <= engines.size
     assert api.server.app[SERVICES].schema.current().version == next(iter(engines.cache))[0]
+
+
+# -- a role with a row filter and a field allowlist ------------------------------------------
+
+async def _grant(api: Any, role: str, collection: str, action: str, **rule: Any) -> None:
+    r = await api.as_admin().post("/api/permissions", json={"role": role, "collection": collection,
+                                                            "action": action, **rule})
+    assert r.status in (200, 201), r
+
+
+@pytest.fixture
+async def editor(blog: Any) -> tuple[Any, str]:
+    """``editor`` reads published posts without body/rating/meta, authors' names
+    (not emails), creates posts (a few fields), updates posts with a score; it
+    cannot read tags or delete anything."""
+    api = blog
+    r = await api.as_admin().post("/api/roles", json={"name": "editor"})
+    assert r.status in (200, 201), r
+    role = str(r.data["id"])
+    await _grant(api, role, "posts", "read", filter={"published": {"_eq": True}},
+                 fields=["id", "title", "score", "author", "published", "published_at", "tags"])
+    await _grant(api, role, "authors", "read", fields=["id", "name", "posts"])
+    await _grant(api, role, "posts", "create", fields=["title", "score", "body", "author", "published"],
+                 presets={"published": False})
+    await _grant(api, role, "posts", "update", filter={"score": {"_nnull": True}}, fields=["title", "score"])
+    return api, role
+
+
+def _caller(role: str) -> str:
+    return f"role:{role}:u1"
+
+
+async def _introspect(api: Any, caller: str | None) -> Any:
+    return build_client_schema(await _run(api, get_introspection_query(), caller=caller))
+
+
+async def test_role_schema_holds_only_what_it_may_read(editor: tuple[Any, str]) -> None:
+    api, role = editor
+    schema = await _introspect(api, _caller(role))
+    types = schema.type_map
+    assert set(schema.query_type.fields) == {"posts", "posts_by_id", "posts_aggregated",
+                                             "authors", "authors_by_id", "authors_aggregated"}
+    assert not any(name.startswith(("tags", "posts_tags")) for name in types)
+    assert set(types["posts"].fields) == {"id", "title", "score", "author", "published", "published_at"}
+    assert set(types["authors"].fields) == {"id", "name", "posts"}
+    assert set(types["posts_Filter"].fields) == {"_and", "_or", "id", "title", "score", "author", "published",
+                                                 "published_at"}
+    assert "email" not in types["authors_Filter"].fields
+    for fn in ("count", "countDistinct"):
+        assert set(types["posts_AggregatedCount"].fields) == {"id", "title", "score", "author", "published",
+                                                              "published_at"}, fn
+    assert set(types["posts_AggregatedSum"].fields) == {"id", "score", "author"}  # no rating
+    # mutations: only what the permissions allow
+    assert set(schema.mutation_type.fields) == {"create_posts_item", "create_posts_items",
+                                                "update_posts_item", "update_posts_items"}
+    assert set(types["posts_CreateInput"].fields) == {"title", "score", "body", "author", "published"}
+    assert set(types["posts_UpdateInput"].fields) == {"title", "score"}
+    # nothing about the hidden fields anywhere in the schema's text
+    from graphql import print_schema
+
+    text = print_schema(schema)
+    for hidden in ("rating", "meta", "email", "tags", "label"):
+        assert hidden not in text, hidden
+
+
+LEAKS = [
+    "{ posts { body } }",
+    "{ posts { rating } }",
+    "{ posts { tags { label } } }",
+    "{ tags { label } }",
+    "{ tags_by_id(id: 1) { id } }",
+    "{ posts_tags { id } }",
+    "{ posts { author { email } } }",
+    '{ posts(filter: {body: {_contains: "first"}}) { id } }',
+    '{ posts(filter: {rating: {_gt: "1"}}) { id } }',
+    '{ posts(filter: {author: {email: {_null: false}}}) { id } }',
+    '{ posts(filter: {tags: {_some: {label: {_eq: "a"}}}}) { id } }',
+    '{ authors(filter: {posts: {_some: {body: {_nnull: true}}}}) { id } }',
+    '{ posts(sort: ["rating"]) { id } }',
+    '{ posts(sort: ["-author.email"]) { id } }',
+    '{ posts(sort: ["-body"]) { id } }',
+    '{ authors { posts(sort: ["body"]) { id } } }',
+    '{ authors { posts(filter: {body: {_nnull: true}}) { id } } }',
+    "{ posts_aggregated { sum { rating } } }",
+    "{ posts_aggregated { max { body } } }",
+    "{ posts_aggregated { countDistinct { meta } } }",
+    '{ posts_aggregated(groupBy: ["body"]) { countAll } }',
+    '{ posts_aggregated(filter: {rating: {_null: true}}) { countAll } }',
+    'mutation { delete_posts_item(id: 1) { id } }',
+    'mutation { create_authors_item(data: {name: "x"}) { id } }',
+    'mutation { update_posts_item(id: 1, data: {body: "x"}) { id } }',
+]
+
+
+@pytest.mark.parametrize("query", LEAKS)
+async def test_hidden_fields_and_collections_are_unusable(editor: tuple[Any, str], query: str) -> None:
+    api, role = editor
+    async with api.client.post("/api/graphql", json={"query": query}, headers={TEST_CALLER: _caller(role)}) as r:
+        body = await r.json()
+    assert body.get("data") in (None, {}) or all(v is None for v in body["data"].values()), body
+    codes = {e["extensions"]["code"] for e in body["errors"]}
+    assert codes <= {"INVALID_QUERY", "FORBIDDEN"}, body
+    text = json.dumps(body)
+    for internal in ("SELECT", "Traceback", "sqlalchemy", ".py", "/work/"):
+        assert internal not in text, body
+
+
+async def test_role_queries_return_what_rest_returns(editor: tuple[Any, str]) -> None:
+    api, role = editor
+    rest_api = api.as_role(role, user="u1")
+    cases = [
+        ("{ posts { id title score published published_at author { id } } }", "/api/items/posts",
+         {"fields": "id,title,score,published,published_at,author.id"}),
+        ('{ posts(sort: ["-score"], limit: 2) { id title author { name } } }', "/api/items/posts",
+         {"sort": "-score", "limit": "2", "fields": "id,title,author.name"}),
+        ('{ posts(filter: {score: {_gte: 10}}) { title } }', "/api/items/posts",
+         {"filter": json.dumps({"score": {"_gte": 10}}), "fields": "title"}),
+        ('{ posts(search: "hello") { id } }', "/api/items/posts", {"search": "hello", "fields": "id"}),
+        ('{ authors(sort: ["id"]) { name posts { id title } } }', "/api/items/authors",
+         {"sort": "id", "fields": "name,posts.id,posts.title"}),
+        ('{ authors(sort: ["id"]) { id posts(sort: ["-id"], limit: 1) { id } } }', "/api/items/authors",
+         {"sort": "id", "fields": "id,posts.id", "deep": json.dumps({"posts": {"_sort": "-id", "_limit": 1}})}),
+    ]
+    for query, path, params in cases:
+        data = await _run(api, query, caller=_caller(role))
+        rest = await rest_api.get(path, params=params)
+        assert rest.status == 200, (path, rest)
+        assert next(iter(data.values())) == rest.data, query
+    # one row: visible, and hidden by the row filter (null, as REST's 404)
+    data = await _run(api, "{ a: posts_by_id(id: 1) { id title } b: posts_by_id(id: 2) { id } }", caller=_caller(role))
+    assert data["a"] == (await rest_api.get("/api/items/posts/1", params={"fields": "id,title"})).data
+    assert data["b"] is None and (await rest_api.get("/api/items/posts/2")).status == 404
+    # aggregates count only visible rows
+    data = await _run(api, "{ posts_aggregated { countAll sum { score } } }", caller=_caller(role))
+    rest = await rest_api.get("/api/items/posts", params={"aggregate[count]": "*", "aggregate[sum]": "score"})
+    assert data["posts_aggregated"] == [{"countAll": rest.data[0]["count"], "sum": rest.data[0]["sum"]}]
+
+
+async def test_role_mutations_go_through_its_permissions(editor: tuple[Any, str]) -> None:
+    api, role = editor
+    created = await _run(api, 'mutation { create_posts_item(data: {title: "mine", score: 3}) '
+                              '{ id title } }', caller=_caller(role))
+    # the preset makes it unpublished, so the role cannot read it back: its key only, as REST returns
+    rest = await api.as_role(role, user="u1").post("/api/items/posts", json={"title": "mine2", "score": 3})
+    assert set(rest.data) == {"id"}
+    assert created["create_posts_item"] == {"id": rest.data["id"] - 1, "title": None}
+    stored = await api.as_admin().get("/api/items/posts", params={"filter": json.dumps({"title": {"_eq": "mine"}})})
+    assert stored.data[0]["published"] is False
+    published = await _run(api, 'mutation { create_posts_item(data: {title: "out", published: true}) { title } }',
+                           caller=_caller(role))
+    assert published["create_posts_item"] == {"title": "out"}
+    with pytest.raises(TransportQueryError) as info:
+        await _run(api, 'mutation { update_posts_item(id: 3, data: {title: "x"}) { id } }', caller=_caller(role))
+    assert info.value.errors[0]["extensions"]["code"] in ("FORBIDDEN", "NOT_FOUND")
+    updated = await _run(api, 'mutation { update_posts_item(id: 1, data: {title: "Hi"}) { id title } }',
+                         caller=_caller(role))
+    assert updated["update_posts_item"] == {"id": 1, "title": "Hi"}
+
+
+# -- limits ----------------------------------------------------------------------------------
+
+@pytest.fixture
+async def limited(make_server: Any) -> Any:
+    """A server with small limits, introspection for the ``auditor`` role only
+    (by name) and GraphiQL off."""
+    from aiohttp.test_utils import TestClient
+    from callers import Api, TestCallers
+
+    overrides = {"graphql__max_depth": 3, "graphql__max_aliases": 2, "graphql__max_cost": 6,
+                 "graphql__introspection_roles": ["auditor"], "graphql__graphiql": False}
+    async with make_server(TestCallers(), **overrides) as server, TestClient(server) as client:
+        api = Api(client)
+        api.server = server  # type: ignore[attr-defined]
+        from items_setup import create_blog
+
+        await create_blog(api)
+        yield api
+
+
+async def _post(api: Any, query: str, caller: str | None = "admin") -> tuple[int, Any]:
+    headers = {TEST_CALLER: caller} if caller else {}
+    async with api.client.post("/api/graphql", json={"query": query}, headers=headers) as r:
+        return r.status, await r.json()
+
+
+@pytest.mark.parametrize("query", [
+    "{ posts { author { posts { id } } } }",  # depth 4
+    "{ posts { ...a } } fragment a on posts { author { posts { id } } }",  # depth 4 through a fragment
+    "{ a: tags { id } b: tags { id } c: tags { id } }",  # 3 aliases
+    "{ posts { id title score body rating published meta } }",  # 8 fields
+    "{ posts { ...f ...f2 } } fragment f on posts { id title score } fragment f2 on posts { body rating meta }",
+])
+async def test_limits_are_graphql_errors_with_codes(limited: Any, query: str) -> None:
+    status, body = await _post(limited, query)
+    assert status == 400 and body["errors"][0]["extensions"]["code"] == "INVALID_QUERY", body
+    assert "data" not in body
+    with pytest.raises(TransportQueryError) as info:
+        await _run(limited, query)
+    assert info.value.errors[0]["extensions"]["code"] == "INVALID_QUERY"
+
+
+async def test_limits_let_queries_within_them_run(limited: Any) -> None:
+    data = await _run(limited, '{ a: tags(sort: ["id"]) { id } b: posts(limit: 1) { author { name } } }')
+    assert data == {"a": [{"id": 1}, {"id": 2}], "b": [{"author": {"name": "Ada"}}]}
+
+
+async def test_fragment_cycles_are_refused(limited: Any) -> None:
+    status, body = await _post(limited, "{ posts { ...a } } fragment a on posts { id ...a }")
+    assert status == 400 and body["errors"][0]["extensions"]["code"] == "INVALID_QUERY", body
+
+
+async def test_introspection_is_switched_per_role(limited: Any) -> None:
+    api = limited
+    for name in ("auditor", "editor"):
+        r = await api.as_admin().post("/api/roles", json={"name": name})
+        assert r.status in (200, 201), r
+        await _grant(api, str(r.data["id"]), "tags", "read")
+        if name == "auditor":
+            auditor = str(r.data["id"])
+        else:
+            editor = str(r.data["id"])
+    schema = build_client_schema(await _run(api, get_introspection_query(), caller=_caller(auditor)))
+    assert set(schema.query_type.fields) == {"tags", "tags_by_id", "tags_aggregated"}
+    for caller in (_caller(editor), None):
+        for query in ("{ __schema { queryType { name } } }", '{ __type(name: "tags") { name } }',
+                      "{ tags { id ...on tags { __type(name: \"tags\") { name } } } }"):
+            status, body = await _post(api, query, caller)
+            assert status in (400, 403) and body["errors"][0]["extensions"]["code"] in ("FORBIDDEN", "INVALID_QUERY"), \
+                (caller, query, body)
+    status, body = await _post(api, "{ __schema { queryType { name } } }", _caller(editor))
+    assert status == 403 and body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    # __typename is not introspection
+    assert (await _run(api, "{ tags(limit: 1) { __typename id } }", caller=_caller(editor))) == {
+        "tags": [{"__typename": "tags", "id": 1}]}
+
+
+async def test_graphiql_is_off_by_config(limited: Any) -> None:
+    async with limited.client.get("/api/graphql", headers={"Accept": "text/html"}) as r:
+        assert r.status != 200 or "graphiql" not in (await r.text()).lower()
+        assert r.status in (400, 404, 406)

@@ -80,6 +80,20 @@ async def test_leak_attempts_are_forbidden(editor: Any, params: dict) -> None:
     assert r.data is None
 
 
+async def test_m2m_filter_needs_read_access_to_the_junction(api: Any, editor: Any) -> None:
+    """Reading tags is not enough to learn which post has which tag: the links are
+    rows of the junction, for filters as for ``fields=tags.label``."""
+    await grant(api, editor.caller.split(":")[1], "tags", "read", fields=["id", "label"])
+    for params in ({"fields": "tags.label"}, {"filter": '{"tags": {"_some": {"label": {"_eq": "a"}}}}'},
+                   {"filter": '{"tags": {"_none": {"label": {"_eq": "a"}}}}'}):
+        r = await editor.get("/api/items/posts", params=params)
+        assert r.status == 403 and r.code == "FORBIDDEN", (params, r)
+    await grant(api, editor.caller.split(":")[1], "posts_tags", "read")
+    r = await editor.get("/api/items/posts", params={"filter": '{"tags": {"_some": {"id": {"_eq": 1}}}}',
+                                                     "fields": "id"})
+    assert r.status == 200, r
+
+
 async def test_search_covers_only_readable_fields(editor: Any) -> None:
     r = await editor.get("/api/items/posts", params={"search": "first post", "fields": "id"})
     assert r.status == 200 and r.data == []  # "first post" is only in the body

@@ -169,3 +169,40 @@ async def test_shutdown_ends_streams(api: Any) -> None:
         api.server.app[SERVICES].realtime.close_all("shutdown")
         closed = await events.until("closed")
         assert closed.data["reason"] == "shutdown"
+
+
+async def test_permission_changes_apply_to_open_streams(api: Any) -> None:
+    """A narrowed rule cuts the next event; a revoked one ends the stream."""
+    admin = api.as_admin()
+    await _setup(admin)
+    r = await admin.post("/api/roles", json={"name": "reader"})
+    assert r.status in (200, 201), r
+    role = str(r.data["id"])
+    r = await admin.post("/api/permissions", json={"role": role, "collection": "notes", "action": "read",
+                                                   "fields": ["id", "title", "secret"]})
+    assert r.status in (200, 201), r
+    permission = r.data["id"]
+    async with stream(api, "/api/realtime/items/notes", caller=f"role:{role}:u1") as events:
+        await admin.post("/api/items/notes", json={"title": "a", "secret": "s", "score": 1})
+        assert (await events.next()).data["data"] == [{"id": 1, "title": "a", "secret": "s"}]
+        r = await admin.patch(f"/api/permissions/{permission}", json={"fields": ["id", "title"],
+                                                                        "filter": {"score": {"_gt": 1}}})
+        assert r.status == 200, r
+        await _settled(api)
+        await admin.post("/api/items/notes", json={"title": "low", "secret": "s", "score": 1})
+        await admin.post("/api/items/notes", json={"title": "b", "secret": "s", "score": 2})
+        created = await events.next()
+        assert created.data["data"] == [{"id": 3, "title": "b"}]  # the low one is outside the new filter
+        r = await admin.delete(f"/api/permissions/{permission}")
+        assert r.status in (200, 204), r
+        closed = await events.until("closed")
+        assert closed.data["reason"].startswith("forbidden")
+
+
+async def _settled(api: Any) -> None:
+    """Wait until the in-process bus has handled what was published."""
+    from workeros.keys import SERVICES
+
+    bus = api.server.app[SERVICES].events.bus
+    if hasattr(bus, "drain"):
+        await bus.drain()
