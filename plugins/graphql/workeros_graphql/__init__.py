@@ -25,7 +25,7 @@ from workeros.keys import SERVICES, SETTINGS
 from workeros.serialize import loads
 from workeros.web import accountability, json_response, services
 
-from .engines import Engines
+from .engines import Engines, Entry
 from .resolve import selected_fields
 
 ENGINES = web.AppKey("graphql_engines", Engines)
@@ -54,7 +54,7 @@ ReactDOM.createRoot(document.getElementById('graphiql')).render(React.createElem
 </script></body></html>"""
 
 
-def check_limits(document: Any, operation_name: str | None, settings: Any, acc: Any) -> str:
+def check_limits(document: Any, operation_name: str | None, settings: Any, entry: Entry) -> str:
     """Depth, alias and cost limits and the introspection switch; returns the
     operation's type (query, mutation, subscription)."""
     fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
@@ -88,7 +88,7 @@ def check_limits(document: Any, operation_name: str | None, settings: Any, acc: 
     if counts["introspection"]:
         allowed_roles = settings["graphql.introspection_roles"]
         if not settings["graphql.introspection"] or (
-                allowed_roles is not None and not acc.admin and acc.role not in allowed_roles):
+                allowed_roles is not None and not entry.admin and not entry.role_names & set(allowed_roles)):
             raise Forbidden("Introspection is not allowed for this role")
     return str(operation.operation_type)
 
@@ -113,7 +113,7 @@ async def execute(request: web.Request, query: Any, variables: Any, operation_na
     except Exception as exc:  # noqa: BLE001 - any parse failure is the caller's
         message = getattr(exc, "message", None) or "The query could not be parsed"
         raise InvalidQuery(str(message)[:300]) from None
-    kind = check_limits(document, operation_name, request.app[SETTINGS_KEY], acc)
+    kind = check_limits(document, operation_name, request.app[SETTINGS_KEY], entry)
     if method == "GET" and kind != "query":
         raise MethodNotAllowed("Only queries can be sent with GET; use POST")
     result = await entry.engine.execute(query, operation_name=operation_name, variables=variables,

@@ -21,6 +21,7 @@ from tartiflette import Scalar, create_engine
 from tartiflette.schema.registry import SchemaRegistry
 
 from workeros.accountability import Accountability
+from workeros.errors import WorkerosError
 from workeros.events import PERMISSIONS, SCHEMA
 
 from .resolve import Resolver, error_coercer
@@ -54,11 +55,15 @@ class _BigInt(_JSON):
 
 
 class Entry:
-    def __init__(self, engine: Any, built: Built, name: str, seconds: float) -> None:
+    def __init__(self, engine: Any, built: Built, name: str, seconds: float, *, admin: bool,
+                 role_names: frozenset[str]) -> None:
         self.engine = engine
         self.built = built
         self.name = name
         self.seconds = seconds
+        #: The role's id and name, matched against ``graphql.introspection_roles``.
+        self.role_names = role_names
+        self.admin = admin
 
 
 class Engines:
@@ -171,4 +176,17 @@ class Engines:
         self.builds += 1
         seconds = time.perf_counter() - start
         log.info("GraphQL schema for %s built in %.3fs", "admin" if acc.admin else acc.role, seconds)
-        return Entry(engine, built, name, seconds)
+        return Entry(engine, built, name, seconds, admin=acc.admin, role_names=await self._role_names(acc))
+
+    async def _role_names(self, acc: Accountability) -> frozenset[str]:
+        names: set[str] = set()
+        if acc.role and not acc.admin:
+            names.add(acc.role)
+            if self.services.permissions is not None:
+                try:
+                    role = await self.services.permissions.get_role(Accountability.system(), acc.role)
+                except WorkerosError:
+                    role = {}
+                if isinstance(role.get("name"), str):
+                    names.add(role["name"])
+        return frozenset(names)

@@ -60,8 +60,10 @@ def value_from_ast(node: Any, variables: Mapping[str, Any]) -> Any:
     return None
 
 
-def selected_fields(selection_set: Any, fragments: Mapping[str, Any]) -> list[FieldNode]:
-    """The field nodes of a selection set, fragments expanded."""
+def selected_fields(selection_set: Any, fragments: Mapping[str, Any],
+                    _spreading: tuple[str, ...] = ()) -> list[FieldNode]:
+    """The field nodes of a selection set, fragments expanded. A fragment that
+    spreads itself (directly or through others) is the caller's error."""
     out: list[FieldNode] = []
     if selection_set is None:
         return out
@@ -69,11 +71,14 @@ def selected_fields(selection_set: Any, fragments: Mapping[str, Any]) -> list[Fi
         if isinstance(selection, FieldNode):
             out.append(selection)
         elif isinstance(selection, FragmentSpreadNode):
-            fragment = fragments.get(selection.name.value)
+            name = selection.name.value
+            if name in _spreading:
+                raise InvalidQuery(f"Fragment {name[:80]!r} spreads itself")
+            fragment = fragments.get(name)
             if fragment is not None:
-                out.extend(selected_fields(fragment.selection_set, fragments))
+                out.extend(selected_fields(fragment.selection_set, fragments, (*_spreading, name)))
         elif isinstance(selection, InlineFragmentNode):
-            out.extend(selected_fields(selection.selection_set, fragments))
+            out.extend(selected_fields(selection.selection_set, fragments, _spreading))
     return out
 
 
