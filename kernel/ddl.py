@@ -26,6 +26,7 @@ from alembic.runtime.migration import MigrationContext
 from workeros.catalog import column_type, pk_column
 from workeros.identifiers import MAX_IDENTIFIER
 from workeros.model import Field
+from workeros.types import INT32, INT64
 
 IndexKind = Literal["index", "unique"] | None
 
@@ -110,6 +111,39 @@ def has_duplicates(conn: sa.Connection, table: str, column: str) -> bool:
     query = (sa.select(t.c[column]).where(t.c[column].is_not(None)).group_by(t.c[column])
              .having(sa.func.count() > 1).limit(1))
     return conn.execute(query).first() is not None
+
+
+def values_fit(conn: sa.Connection, table: str, before: Field, after: Field) -> bool:
+    """Whether every value of ``before``'s column converts to ``after``'s type
+    without loss: no string longer than the new length, no number outside the
+    new range or with more decimals than the new scale. Checked before a type
+    change because SQLite does not enforce lengths or ranges and PostgreSQL's
+    casts round numbers instead of refusing them."""
+    t = sa.table(table, sa.column(before.name, column_type(before)))
+    col = t.c[before.name]
+
+    def any_row(condition: Any) -> bool:
+        return conn.execute(sa.select(sa.literal(1)).select_from(t).where(col.is_not(None), condition)
+                            .limit(1)).first() is not None
+
+    if after.type == "string":
+        return not any_row(sa.func.length(col) > int(after.options.get("length") or 255))
+    if after.type not in ("integer", "bigint", "decimal") or before.type not in ("integer", "bigint", "float",
+                                                                                "decimal"):
+        return True
+    numeric = sa.cast(col, sa.Numeric())
+    if after.type in ("integer", "bigint"):
+        if (before.type, after.type) in (("integer", "bigint"), ("integer", "integer"), ("bigint", "bigint")):
+            return True
+        low, high = (sa.literal(v, sa.Numeric()) for v in (INT32 if after.type == "integer" else INT64))
+        if any_row(sa.or_(numeric < low, numeric > high)):
+            return False
+        return before.type in ("integer", "bigint") or not any_row(numeric != sa.func.round(numeric))
+    precision, scale = int(after.options.get("precision", 10)), int(after.options.get("scale", 5))
+    bound = sa.literal(10 ** (precision - scale), sa.Numeric())
+    if any_row(sa.or_(numeric >= bound, numeric <= -bound)):
+        return False
+    return before.type in ("integer", "bigint") or not any_row(numeric != sa.func.round(numeric, scale))
 
 
 # -- columns ---------------------------------------------------------------------------

@@ -228,15 +228,17 @@ class Changes:
         existing rows becomes ``on_integrity`` (never SQL in a response)."""
         try:
             return await self.conn.run_sync(lambda sync: fn(sync, *args, **kwargs))
-        except (sa.exc.IntegrityError, sa.exc.DataError) as exc:
-            if on_integrity is None:
+        except sa.exc.DBAPIError as exc:
+            state = _sqlstate(exc) or ""
+            if state == "2BP01":
+                raise Conflict("Other database objects outside the schema depend on this table") from None
+            # asyncpg's errors reach SQLAlchemy as plain DBAPIError: the SQLSTATE
+            # class (22 data exception, 23 integrity violation) tells them apart.
+            data_error = isinstance(exc, (sa.exc.IntegrityError, sa.exc.DataError)) or state[:2] in ("22", "23")
+            if on_integrity is None or not data_error:
                 raise
             log.info("schema change refused by the database: %s", exc.orig)
             raise on_integrity from None
-        except sa.exc.DBAPIError as exc:
-            if _sqlstate(exc) == "2BP01":
-                raise Conflict("Other database objects outside the schema depend on this table") from None
-            raise
 
     async def check_foreign_keys(self, error: WorkerosError) -> None:
         if await self.conn.run_sync(ddl.foreign_key_violations):
@@ -462,6 +464,9 @@ class Changes:
                                      "and copy the data instead")
         if field.nullable and not after.nullable and await self.ddl(ddl.has_rows, table, field.name):
             raise Conflict(f"{what} cannot become required: some rows have no value")
+        if (after.type, dict(after.options)) != (field.type, dict(field.options)) \
+                and not await self.ddl(ddl.values_fit, table, field, after):
+            raise Conflict(f"{what}: existing values do not fit the new type")
         await self.ddl(ddl.alter_column, table, field, after,
                        on_integrity=Conflict(f"{what}: existing values do not fit the new type"))
         if ddl.index_kind(after) != ddl.index_kind(field):

@@ -85,8 +85,12 @@ class Engines:
     async def close(self) -> None:
         for stop in self._unsubscribe:
             stop()
-        for task in list(self._background):
+        background = list(self._background)
+        for task in background:
             task.cancel()
+        # Wait for them: a build cancelled mid-read must finish unwinding before the
+        # database closes, or it is left pending on a closed loop.
+        await asyncio.gather(*background, return_exceptions=True)
         for key in list(self.cache):
             self._drop(key)
 
@@ -129,6 +133,9 @@ class Engines:
             self.pending[key] = future
             try:
                 entry = await self._build(acc)
+            except asyncio.CancelledError:
+                future.cancel()  # waiters see the build cancelled, not a TypeError
+                raise
             except BaseException as exc:
                 future.set_exception(exc)
                 future.exception()  # retrieved: waiters re-raise it
