@@ -157,6 +157,8 @@ def _print_ops(ops: list[dict[str, Any]], as_json: bool, done: str) -> None:
 
 
 def _configure_schema(parser: argparse.ArgumentParser) -> None:
+    from workeros.cli import _global_options
+
     actions = parser.add_subparsers(dest="schema_action", metavar="action", required=True)
     snap = actions.add_parser("snapshot", help="print the schema as a portable YAML (or JSON) document")
     snap.add_argument("--json", action="store_true", help="print JSON instead of YAML")
@@ -167,6 +169,7 @@ def _configure_schema(parser: argparse.ArgumentParser) -> None:
         action.add_argument("file", help="snapshot file, YAML or JSON ('-' reads standard input)")
         action.add_argument("--json", action="store_true", help="print the operations as JSON")
     for action in (snap, diff, apply):
+        _global_options(action)  # --data-dir and friends after the action too
         _configure_database(action)
 
 

@@ -10,7 +10,7 @@ The archive is a ZIP file (ZIP64, deflated), written and read as a stream::
                                activity, revisions, settings, ... (every wos_
                                table except the schema catalog, carried by the
                                snapshot, and short-lived rows: sessions,
-                               one-time tokens, rate limits)
+                               one-time tokens, rate limits, bus messages)
 
 Rows are read through a server-side cursor and written in batches of
 ``BATCH`` rows, and imported the same way, so memory does not grow with the size
@@ -64,6 +64,8 @@ BATCH = 1000
 NOT_EXPORTED = frozenset({
     "wos_collections", "wos_fields", "wos_relations",
     "wos_sessions", "wos_one_time_tokens", "wos_rate_limits", "wos_migrations",
+    # Realtime events in flight between instances: meaningless anywhere else.
+    "wos_bus_messages",
 })
 
 
@@ -209,6 +211,8 @@ def _revive(column: sa.Column, value: Any) -> Any:
         return dt.time.fromisoformat(value)
     if python_type is decimal.Decimal:
         return decimal.Decimal(value)
+    if python_type is bytes:  # written as hex (workeros.serialize)
+        return bytes.fromhex(value)
     return value
 
 
