@@ -130,11 +130,13 @@ class _Compiler:
             link = target.c[relation.related_field] == table.c[c.primary_key]
             query = sa.select(sa.literal(1)).select_from(target).where(link, inner)
         else:  # m2m through the junction
-            junction = self.schema.collections[relation.junction].table.alias()  # type: ignore[index]
+            junction_collection = self.schema.collections[relation.junction]  # type: ignore[index]
+            junction = junction_collection.table.alias()
             query = (sa.select(sa.literal(1))
                      .select_from(junction.join(target, target.c[related.primary_key]
                                                 == junction.c[relation.junction_related_field]))
-                     .where(junction.c[relation.junction_field] == table.c[c.primary_key], inner))
+                     .where(junction.c[relation.junction_field] == table.c[c.primary_key], inner,
+                            self.node(node.junction_guard, junction_collection, junction)))
         exists = sa.exists(query)
         return exists if node.kind == "some" else ~exists
 

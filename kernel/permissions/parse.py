@@ -80,10 +80,14 @@ class Rel(Node):
     relation: Relation
     child: Node | None
     guard: Node | None = None
+    #: The caller's read filter on an m2m relation's junction: only links it may
+    #: read count. (The matcher gets related rows already loaded through those
+    #: links, so it has nothing more to check.)
+    junction_guard: Node | None = None
 
     def walk(self) -> Iterator[Node]:
         yield self
-        for node in (self.child, self.guard):
+        for node in (self.child, self.guard, self.junction_guard):
             if node is not None:
                 yield from node.walk()
 
@@ -217,10 +221,13 @@ class _Parser:
         return conditions[0] if len(conditions) == 1 else Logic("and", tuple(conditions))
 
     def many(self, relation: Relation, value: Mapping[str, Any], depth: int) -> Node:
+        junction_guard = None
         if relation.junction is not None:
             # The links themselves are rows of the junction: filtering through them
-            # needs read access to it, as selecting ``tags.label`` does.
-            self.rule(relation.junction)
+            # needs read access to it, as selecting ``tags.label`` does, and sees
+            # only the links its read filter lets through.
+            junction = self.schema.collections[relation.junction]
+            junction_guard = self._guard(junction, self.rule(junction.name))
         related = self.schema.collections[relation.related]
         related_rule = self.rule(related.name)
         guard = self._guard(related, related_rule)
@@ -231,13 +238,14 @@ class _Parser:
             parts = []
             for q in sorted(keys):
                 self._tick(depth + 1)
-                parts.append(Rel(q[1:], relation, self.node(value[q], related, related_rule, depth + 2), guard))
+                parts.append(Rel(q[1:], relation, self.node(value[q], related, related_rule, depth + 2), guard,
+                                 junction_guard))
             return parts[0] if len(parts) == 1 else Logic("and", tuple(parts))
         bad = [k for k in keys if k.startswith("_") and k not in LOGIC]
         if bad:
             raise InvalidQuery(f"Operator {bad[0][:40]!r} does not apply to the relation {relation.field!r}; "
                                "use _some or _none")
-        return Rel("some", relation, self.node(value, related, related_rule, depth + 1), guard)
+        return Rel("some", relation, self.node(value, related, related_rule, depth + 1), guard, junction_guard)
 
     def _guard(self, related: Collection, related_rule: Any) -> Node | None:
         if related_rule is None or related_rule.filter is None:
