@@ -180,3 +180,36 @@ async def test_retention_purges_old_revisions(api: Any) -> None:
     assert result["revisions"] == 1
     r = await admin.post("/api/items/notes/1/restore", params={"at": "2000-01-01T00:00:00Z"})
     assert (r.status, r.code) == (400, "INVALID_QUERY")
+
+
+async def test_non_admins_see_revisions_only_of_items_and_fields_they_may_read(api: Any) -> None:
+    admin = api.as_admin()
+    await _setup(admin)
+    r = await admin.post("/api/collections", json={"collection": "secrets", "fields": [
+        {"field": "title", "type": "string"}]})
+    assert r.status == 201, r
+    r = await admin.post("/api/roles", json={"name": "viewer"})
+    role = str(r.data["id"])
+    r = await admin.post("/api/permissions", json={"role": role, "collection": "notes", "action": "read",
+                                                   "filter": {"score": {"_gt": 0}}, "fields": ["id", "title"]})
+    assert r.status in (200, 201), r
+    visible = (await admin.post("/api/items/notes", json={"title": "shown", "score": 1, "price": "2.50"})).data["id"]
+    hidden = (await admin.post("/api/items/notes", json={"title": "hidden", "score": 0})).data["id"]
+    await admin.patch(f"/api/items/notes/{visible}", json={"title": "shown 2", "price": "3.00"})
+    await admin.post("/api/items/secrets", json={"title": "x"})
+    viewer = api.as_role(role, user="u1")
+
+    r = await viewer.get("/api/revisions")
+    assert r.status == 200, r
+    assert {(row["collection"], row["item"]) for row in r.data} == {("notes", str(visible))}
+    assert [row["data"] for row in r.data] == [{"id": visible, "title": "shown 2"}, {"id": visible, "title": "shown"}]
+    assert r.data[0]["delta"] == {"title": "shown 2"}  # the price change is cut, not shown
+    r = await viewer.get("/api/revisions", params={"collection": "notes", "item": str(hidden)})
+    assert r.status == 200 and r.data == []
+    for params in ({"collection": "secrets"}, {"collection": "nope"}):
+        r = await viewer.get("/api/revisions", params=params)
+        assert r.status == 403 and r.code == "FORBIDDEN", r
+    # an item that leaves the caller's view takes its history with it
+    await admin.patch(f"/api/items/notes/{visible}", json={"score": 0})
+    r = await viewer.get("/api/revisions")
+    assert r.status == 200 and r.data == []

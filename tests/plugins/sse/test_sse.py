@@ -206,3 +206,45 @@ async def _settled(api: Any) -> None:
     bus = api.server.app[SERVICES].events.bus
     if hasattr(bus, "drain"):
         await bus.drain()
+
+
+async def test_visibility_transitions_and_redaction_per_role(api: Any) -> None:
+    """Two roles and an admin watch one collection: each sees exactly the events its
+    read rule allows, cut to its fields; leaving a view is a delete, entering it a
+    create, and a delete reaches only those who could see the row."""
+    admin = api.as_admin()
+    await _setup(admin)
+    roles = {}
+    for name, rule in (("high", {"score": {"_gte": 10}}), ("low", {"score": {"_lt": 10}})):
+        r = await admin.post("/api/roles", json={"name": name})
+        roles[name] = str(r.data["id"])
+        r = await admin.post("/api/permissions", json={"role": roles[name], "collection": "notes", "action": "read",
+                                                       "filter": rule, "fields": ["id", "title", "score"]})
+        assert r.status in (200, 201), r
+    async with stream(api, "/api/realtime/items/notes", caller=f"role:{roles['high']}:h") as high, \
+            stream(api, "/api/realtime/items/notes", caller=f"role:{roles['low']}:l") as low, \
+            stream(api, "/api/realtime/items/notes") as everyone:
+        key = (await admin.post("/api/items/notes", json={"title": "n", "secret": "s", "score": 5})).data["id"]
+        got = await low.next()
+        assert (got.event, got.data["data"]) == ("create", [{"id": key, "title": "n", "score": 5}])  # no secret
+        assert (await everyone.next()).data["data"][0]["secret"] == "s"
+        await high.nothing_within(0.3)
+
+        await admin.patch(f"/api/items/notes/{key}", json={"score": 50})  # low -> high
+        got = await low.next()
+        assert (got.event, got.data["data"]) == ("delete", [{"id": key}])
+        got = await high.next()
+        assert (got.event, got.data["data"]) == ("create", [{"id": key, "title": "n", "score": 50}])
+        assert (await everyone.next()).event == "update"
+
+        await admin.patch(f"/api/items/notes/{key}", json={"title": "m"})  # stays with high
+        got = await high.next()
+        assert (got.event, got.data["data"][0]["title"]) == ("update", "m")
+        await low.nothing_within(0.3)
+        assert (await everyone.next()).event == "update"
+
+        await admin.delete(f"/api/items/notes/{key}")
+        got = await high.next()
+        assert (got.event, got.data["data"]) == ("delete", [{"id": key}])
+        assert (await everyone.next()).event == "delete"
+        await low.nothing_within(0.3)  # low never saw the row as it was: no delete for it
