@@ -99,7 +99,8 @@ def compile_filter(node: Any, depth: int = 0) -> sa.ColumnElement[bool]:
     return sa.and_(sa.true(), *parts)
 
 
-def _int(params: Mapping[str, str], name: str, default: int) -> int:
+def int_param(params: Mapping[str, str], name: str, default: int) -> int:
+    """An integer query parameter (400 ``INVALID_QUERY`` when it is not one)."""
     raw = params.get(name)
     if raw is None or raw == "":
         return default
@@ -134,15 +135,15 @@ def build_query(acc: Accountability, params: Mapping[str, str]) -> sa.Select:
         col = activity.c[name]
         order.append(col.desc() if part.strip().startswith("-") else col.asc())
     order.append(activity.c.id.desc())
-    limit = _int(params, "limit", 100)
+    limit = int_param(params, "limit", 100)
     if limit == -1:
         limit = MAX_LIMIT
     if not 0 <= limit <= MAX_LIMIT:
         raise InvalidQuery(f"limit must be between 0 and {MAX_LIMIT} (or -1)")
-    offset = _int(params, "offset", 0)
+    offset = int_param(params, "offset", 0)
     page = params.get("page")
     if page is not None:
-        number = _int(params, "page", 1)
+        number = int_param(params, "page", 1)
         if number < 1:
             raise InvalidQuery("page is 1-based")
         offset = (number - 1) * limit

@@ -310,3 +310,13 @@ def _coerce(kind: str, value: Any) -> Any:
             raise TypeError
         return parsed
     raise TypeError(kind)
+
+
+def setting_or(settings: Any, name: str, default: Any) -> Any:
+    """``settings[name]``, or ``default`` when the key is not declared (the plugin
+    that declares it is not loaded) or its value is None."""
+    try:
+        value = settings[name]
+    except KeyError:
+        return default
+    return default if value is None else value

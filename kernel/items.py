@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from workeros import activity, revisions
 from workeros.accountability import Accountability
+from workeros.config import setting_or
 from workeros.errors import Conflict, Forbidden, InvalidPayload, InvalidQuery, NotFound
 from workeros.events import ITEMS, ItemEvent
 from workeros.hookspecs.lifecycle import ConfigKey
@@ -56,9 +57,9 @@ class ItemsService:
     def __init__(self, services: Services) -> None:
         self.services = services
         settings = services.settings
-        self.max_limit = int(_setting(settings, "items.max_limit", 1000))
-        self.default_limit = min(int(_setting(settings, "items.default_limit", 100)), self.max_limit)
-        self.export_batch = int(_setting(settings, "items.export_batch", 1000))
+        self.max_limit = int(setting_or(settings, "items.max_limit", 1000))
+        self.default_limit = min(int(setting_or(settings, "items.default_limit", 100)), self.max_limit)
+        self.export_batch = int(setting_or(settings, "items.export_batch", 1000))
         self._get_statements: dict[tuple, tuple[Any, sa.Select, Any]] = {}
 
     @classmethod
@@ -596,13 +597,6 @@ def _is_data_error(exc: sa_exc.DBAPIError) -> bool:
             return True
     return False
 
-
-def _setting(settings: Any, name: str, default: Any) -> Any:
-    try:
-        value = settings[name]
-    except KeyError:
-        return default
-    return default if value is None else value
 
 
 def _variables(acc: Accountability) -> Any:

@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from workeros.accountability import Accountability
+from workeros.config import setting_or
 from workeros.errors import InvalidQuery, RateLimited, WorkerosError
 from workeros.events import ITEMS, PERMISSIONS, SCHEMA, ItemEvent
 from workeros.hookspecs.lifecycle import ConfigKey
@@ -121,10 +122,10 @@ class RealtimeHub:
     def __init__(self, services: Services) -> None:
         self.services = services
         settings = services.settings
-        self.queue_size = int(_setting(settings, "realtime.queue_size", 1000))
-        self.replay_size = int(_setting(settings, "realtime.replay_size", 1000))
-        self.max_per_user = int(_setting(settings, "realtime.max_connections_per_user", 20))
-        self.heartbeat_s = float(_setting(settings, "realtime.heartbeat_s", 15.0))
+        self.queue_size = int(setting_or(settings, "realtime.queue_size", 1000))
+        self.replay_size = int(setting_or(settings, "realtime.replay_size", 1000))
+        self.max_per_user = int(setting_or(settings, "realtime.max_connections_per_user", 20))
+        self.heartbeat_s = float(setting_or(settings, "realtime.heartbeat_s", 15.0))
         self.groups: dict[str, dict[tuple, Group]] = defaultdict(dict)
         self.connections: dict[str, int] = defaultdict(int)
         #: Event ids are ``<epoch>-<sequence>``: unique to this process's life.
@@ -454,10 +455,3 @@ def bearer_token(header: str | None) -> str | None:
         return header[7:].strip()
     return None
 
-
-def _setting(settings: Any, name: str, default: Any) -> Any:
-    try:
-        value = settings[name]
-    except KeyError:
-        return default
-    return default if value is None else value

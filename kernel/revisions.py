@@ -34,6 +34,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from workeros import activity as activity_log
 from workeros.accountability import Accountability
+from workeros.activity_query import int_param
+from workeros.config import setting_or
 from workeros.errors import Conflict, Forbidden, InvalidQuery, NotFound
 from workeros.events import ItemEvent
 from workeros.hookspecs.lifecycle import ConfigKey
@@ -114,9 +116,9 @@ class RevisionsService:
     def __init__(self, services: Services) -> None:
         self.services = services
         settings = services.settings
-        self.retention_days = int(_setting(settings, "revisions.retention_days", 0))
-        self.activity_retention_days = int(_setting(settings, "activity.retention_days", 0))
-        self.purge_interval = max(1, int(_setting(settings, "revisions.purge_interval", 3600)))
+        self.retention_days = int(setting_or(settings, "revisions.retention_days", 0))
+        self.activity_retention_days = int(setting_or(settings, "activity.retention_days", 0))
+        self.purge_interval = max(1, int(setting_or(settings, "revisions.purge_interval", 3600)))
         self._task: asyncio.Task[None] | None = None
 
     @classmethod
@@ -183,19 +185,19 @@ class RevisionsService:
                 raise InvalidQuery("item needs collection")
             query = query.where(revisions.c.item == params["item"])
         if params.get("activity"):
-            query = query.where(revisions.c.activity == _int(params, "activity", 0))
+            query = query.where(revisions.c.activity == int_param(params, "activity", 0))
         if params.get("before"):
             query = query.where(revisions.c.timestamp <= parse_time(params["before"], "before"))
         if params.get("after"):
             query = query.where(revisions.c.timestamp > parse_time(params["after"], "after"))
-        limit = _int(params, "limit", 100)
+        limit = int_param(params, "limit", 100)
         if limit == -1:
             limit = MAX_LIMIT
         if not 0 <= limit <= MAX_LIMIT:
             raise InvalidQuery(f"limit must be between 0 and {MAX_LIMIT} (or -1)")
-        offset = _int(params, "offset", 0)
+        offset = int_param(params, "offset", 0)
         if params.get("page") is not None:
-            page = _int(params, "page", 1)
+            page = int_param(params, "page", 1)
             if page < 1:
                 raise InvalidQuery("page is 1-based")
             offset = (page - 1) * limit
@@ -467,19 +469,3 @@ def _as_int(raw: Any, what: str) -> int:
         raise NotFound(f"{what.capitalize()} {str(raw)[:40]!r} not found") from None
 
 
-def _int(params: Mapping[str, str], name: str, default: int) -> int:
-    raw = params.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise InvalidQuery(f"{name} must be an integer") from None
-
-
-def _setting(settings: Any, name: str, default: Any) -> Any:
-    try:
-        value = settings[name]
-    except KeyError:
-        return default
-    return default if value is None else value
