@@ -387,3 +387,47 @@ async def test_graphiql_is_off_by_config(limited: Any) -> None:
     async with limited.client.get("/api/graphql", headers={"Accept": "text/html"}) as r:
         assert r.status != 200 or "graphiql" not in (await r.text()).lower()
         assert r.status in (400, 404, 406)
+
+
+async def test_nested_relations_load_in_one_query_per_level_not_per_row(blog: Any) -> None:
+    """authors → posts → tags over many rows: the statements run do not grow with
+    the number of rows, only with the levels of the query."""
+    import sqlalchemy as sa
+
+    from workeros.keys import SERVICES
+
+    api = blog
+    engine = api.server.app[SERVICES].db.engine.sync_engine
+    selects: list[str] = []
+
+    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if statement.lstrip().upper().startswith("SELECT"):
+            selects.append(statement)
+
+    query = "{ authors(sort: [\"id\"], limit: -1) { name posts(limit: -1) { title tags { label } } } }"
+
+    async def run_counted() -> tuple[Any, int]:
+        selects.clear()
+        sa.event.listen(engine, "before_cursor_execute", count)
+        try:
+            data = await _run(api, query)
+        finally:
+            sa.event.remove(engine, "before_cursor_execute", count)
+        return data, len(selects)
+
+    await _run(api, query)  # the role's schema is built (and cached) outside the count
+    small, few = await run_counted()
+    admin = api.as_admin()
+    r = await admin.post("/api/items/authors", json=[{"name": f"a{i}"} for i in range(30)])
+    assert r.status == 200, r
+    authors = [row["id"] for row in r.data]
+    r = await admin.post("/api/items/posts", json=[{"title": f"p{i}", "author": authors[i % 30]} for i in range(90)])
+    assert r.status == 200, r
+    r = await admin.post("/api/items/posts_tags", json=[{"posts_id": row["id"], "tags_id": 1 + i % 2}
+                                                        for i, row in enumerate(r.data)])
+    assert r.status == 200, r
+    large, many = await run_counted()
+    assert len(large["authors"]) == len(small["authors"]) + 30
+    assert sum(len(a["posts"]) for a in large["authors"]) == sum(len(a["posts"]) for a in small["authors"]) + 90
+    assert many == few, (few, many)
+    assert few <= 8, selects  # authors, posts, junction+tags (and the reader's own lookups), never per row
