@@ -110,6 +110,25 @@ def int_param(params: Mapping[str, str], name: str, default: int) -> int:
         raise InvalidQuery(f"{name} must be an integer") from None
 
 
+def paging(params: Mapping[str, str], max_limit: int) -> tuple[int, int]:
+    """``limit`` (default 100, ``-1`` = ``max_limit``), ``offset`` and 1-based
+    ``page`` of a list request, as (limit, offset); 400 ``INVALID_QUERY`` when off."""
+    limit = int_param(params, "limit", 100)
+    if limit == -1:
+        limit = max_limit
+    if not 0 <= limit <= max_limit:
+        raise InvalidQuery(f"limit must be between 0 and {max_limit} (or -1)")
+    offset = int_param(params, "offset", 0)
+    if params.get("page") is not None:
+        page = int_param(params, "page", 1)
+        if page < 1:
+            raise InvalidQuery("page is 1-based")
+        offset = (page - 1) * limit
+    if offset < 0:
+        raise InvalidQuery("offset must not be negative")
+    return limit, offset
+
+
 def build_query(acc: Accountability, params: Mapping[str, str]) -> sa.Select:
     """The SELECT for one ``GET /api/activity`` (``filter``, ``sort``, ``limit``,
     ``offset``, ``page``)."""
@@ -135,20 +154,7 @@ def build_query(acc: Accountability, params: Mapping[str, str]) -> sa.Select:
         col = activity.c[name]
         order.append(col.desc() if part.strip().startswith("-") else col.asc())
     order.append(activity.c.id.desc())
-    limit = int_param(params, "limit", 100)
-    if limit == -1:
-        limit = MAX_LIMIT
-    if not 0 <= limit <= MAX_LIMIT:
-        raise InvalidQuery(f"limit must be between 0 and {MAX_LIMIT} (or -1)")
-    offset = int_param(params, "offset", 0)
-    page = params.get("page")
-    if page is not None:
-        number = int_param(params, "page", 1)
-        if number < 1:
-            raise InvalidQuery("page is 1-based")
-        offset = (number - 1) * limit
-    if offset < 0:
-        raise InvalidQuery("offset must not be negative")
+    limit, offset = paging(params, MAX_LIMIT)
     return query.order_by(*order).limit(limit).offset(offset)
 
 

@@ -34,7 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from workeros import activity as activity_log
 from workeros.accountability import Accountability
-from workeros.activity_query import int_param
+from workeros.activity_query import int_param, paging
 from workeros.config import setting_or
 from workeros.errors import Conflict, Forbidden, InvalidQuery, NotFound
 from workeros.events import ItemEvent
@@ -190,19 +190,7 @@ class RevisionsService:
             query = query.where(revisions.c.timestamp <= parse_time(params["before"], "before"))
         if params.get("after"):
             query = query.where(revisions.c.timestamp > parse_time(params["after"], "after"))
-        limit = int_param(params, "limit", 100)
-        if limit == -1:
-            limit = MAX_LIMIT
-        if not 0 <= limit <= MAX_LIMIT:
-            raise InvalidQuery(f"limit must be between 0 and {MAX_LIMIT} (or -1)")
-        offset = int_param(params, "offset", 0)
-        if params.get("page") is not None:
-            page = int_param(params, "page", 1)
-            if page < 1:
-                raise InvalidQuery("page is 1-based")
-            offset = (page - 1) * limit
-        if offset < 0:
-            raise InvalidQuery("offset must not be negative")
+        limit, offset = paging(params, MAX_LIMIT)
 
         fields_of: dict[str, frozenset[str] | None] = {}
         if not acc.admin:

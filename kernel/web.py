@@ -9,7 +9,7 @@ import orjson
 from aiohttp import web
 
 from workeros.accountability import Accountability
-from workeros.errors import InvalidPayload, PayloadTooLarge, UnsupportedMediaType, WorkerosError
+from workeros.errors import Forbidden, InvalidPayload, PayloadTooLarge, UnsupportedMediaType, WorkerosError
 from workeros.keys import ACCOUNTABILITY, REQUEST_ID, SERVICES
 from workeros.serialize import dumps
 
@@ -64,6 +64,14 @@ async def read_json(request: web.Request) -> Any:
         return orjson.loads(raw)
     except orjson.JSONDecodeError:
         raise InvalidPayload("Request body is not valid JSON") from None
+
+
+async def read_admin_json(request: web.Request) -> Any:
+    """:func:`read_json` for an admin-only write: a non-admin is refused (403)
+    before the body is even parsed, so a bad body never reveals more than 403."""
+    if not accountability(request).admin:
+        raise Forbidden()
+    return await read_json(request)
 
 
 def services(request: web.Request) -> Services:

@@ -6,17 +6,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from workeros.errors import Forbidden
 from workeros.web import accountability, no_content, ok, services
-from workeros.web import read_json as _read_json
+from workeros.web import read_admin_json as read_json
 
 routes = web.RouteTableDef()
-
-
-async def read_json(request: web.Request) -> object:
-    if not accountability(request).admin:
-        raise Forbidden()
-    return await _read_json(request)
 
 
 def _permissions(request: web.Request):  # type: ignore[no-untyped-def]

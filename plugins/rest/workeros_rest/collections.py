@@ -6,19 +6,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from workeros.errors import Forbidden
 from workeros.web import accountability, no_content, ok, services
-from workeros.web import read_json as _read_json
+from workeros.web import read_admin_json as read_json
 
 routes = web.RouteTableDef()
-
-
-async def read_json(request: web.Request) -> object:
-    """The body of a schema write: a non-admin is refused before the body is
-    even parsed, so a bad body never reveals more than 403."""
-    if not accountability(request).admin:
-        raise Forbidden()
-    return await _read_json(request)
 
 
 def _schema(request: web.Request):  # type: ignore[no-untyped-def]
