@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import itertools
 import logging
 import time
@@ -65,11 +66,18 @@ class Message:
     id: str | None = None
     reason: str | None = None
 
-    def to_json(self) -> str:
-        body: dict[str, Any] = {"event": self.event, "collection": self.collection, "data": self.data}
+    # One message goes to every member of a group: it is encoded once, on first
+    # use, and the text shared by every stream that sends it.
+    @functools.cached_property
+    def data_json(self) -> str:
+        return dumps_str(self.data)
+
+    @functools.cached_property
+    def json(self) -> str:
+        body = f'{{"event":{dumps_str(self.event)},"collection":{dumps_str(self.collection)},"data":{self.data_json}'
         if self.reason:
-            body["reason"] = self.reason
-        return dumps_str(body)
+            body += f',"reason":{dumps_str(self.reason)}'
+        return body + "}"
 
 
 @dataclass(eq=False)

@@ -41,6 +41,16 @@ def _filter(request: web.Request) -> Any:
         raise InvalidQuery("filter is not valid JSON") from None
 
 
+async def _forward(resp: Any, sub: Any) -> None:
+    """Send what arrives on the subscription's queue until it is closed."""
+    while True:
+        message = await sub.queue.get()
+        if message.event == "closed":
+            await resp.send(message.json, event="closed")
+            return
+        await resp.send(message.json, event=message.event, id=message.id)
+
+
 @routes.get("/{slug}")
 async def stream(request: web.Request) -> web.StreamResponse:
     svc = services(request)
@@ -64,25 +74,22 @@ async def stream(request: web.Request) -> web.StreamResponse:
             if last and not hub.replay_since(sub, last):
                 await resp.send('{"event":"gap"}', event="gap")
             await resp.send('{"event":"ready"}', event="ready", id=hub.last_event_id(sub.collection))
-            # The stream ends when the client goes (seen at the next heartbeat at the latest).
+            # One task forwards the queue; this one waits, once, for whichever comes
+            # first: the client going (seen at the next heartbeat at the latest),
+            # the token expiring, or the forwarder ending on a ``closed`` message.
+            forward = asyncio.ensure_future(_forward(resp, sub))
             gone = asyncio.ensure_future(resp.wait())
             try:
-                while True:
-                    timeout = None if expires is None else max(0.0, expires - time.time())
-                    get = asyncio.ensure_future(sub.queue.get())
-                    done, _ = await asyncio.wait({get, gone}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-                    if get not in done:
-                        get.cancel()
-                        if gone in done:
-                            break
-                        await resp.send('{"event":"expired","reason":"the access token expired"}', event="expired")
-                        break
-                    message = get.result()
-                    if message.event == "closed":
-                        await resp.send(message.to_json(), event="closed")
-                        break
-                    await resp.send(message.to_json(), event=message.event, id=message.id)
+                timeout = None if expires is None else max(0.0, expires - time.time())
+                done, _ = await asyncio.wait({forward, gone}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+                if forward in done:
+                    forward.result()
+                elif gone not in done:
+                    forward.cancel()
+                    await asyncio.gather(forward, return_exceptions=True)
+                    await resp.send('{"event":"expired","reason":"the access token expired"}', event="expired")
             finally:
+                forward.cancel()
                 gone.cancel()
     except (ConnectionResetError, asyncio.CancelledError):
         pass

@@ -77,9 +77,12 @@ class Connection:
             self.closer = asyncio.create_task(self.ws.close(code=code, message=message))
 
     async def send(self, message: dict[str, Any]) -> None:
+        await self.send_text(dumps_str(message))
+
+    async def send_text(self, text: str) -> None:
         async with self.send_lock:
             if not self.ws.closed:
-                await self.ws.send_str(dumps_str(message))
+                await self.ws.send_str(text)
 
     async def handle(self, raw: str) -> None:
         if len(raw) > MAX_MESSAGE:
@@ -177,7 +180,9 @@ class Connection:
                 if message.reason == "shutdown":
                     self.begin_close(1001, b"server shutdown")
                 return
-            await self.send({"type": "subscription", "event": message.event, "data": message.data, "uid": uid})
+            # the rows are encoded once per group (message.data_json), not per socket
+            await self.send_text(f'{{"type":"subscription","event":{dumps_str(message.event)},'
+                                 f'"data":{message.data_json},"uid":{dumps_str(uid)}}}')
 
     async def watch_expiry(self) -> None:
         while True:
