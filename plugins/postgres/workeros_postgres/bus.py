@@ -11,6 +11,12 @@ shares item, schema and permission events without another server.
   pruned after ``postgres.bus_retention_s``.
 - Notifications arrive in commit order; one receiving task hands them to the
   handlers in that order, off the connection's callback.
+- A message reaches the publishing instance's own handlers straight away (the
+  same receiving task, in publish order), not through the database: each
+  notification names the instance that sent it (``=<instance>:<body>``) and an
+  instance skips its own. So an event is in this instance's realtime hub before
+  the write that caused it has answered, and a client that writes, then
+  subscribes, never receives that write's event after its initial rows.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import contextlib
 import datetime as dt
 import inspect
 import logging
+import uuid
 from collections import defaultdict
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -58,7 +65,9 @@ class PostgresBus:
         self.retention_s = retention_s
         self._handlers: dict[str, list[Handler]] = defaultdict(list)
         self._conn: asyncpg.Connection | None = None  # the LISTEN connection
-        self._queue: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
+        #: (channel, a notification's payload, or a message this instance published)
+        self._queue: asyncio.Queue[tuple[str, str | bytes]] = asyncio.Queue()
+        self._instance = uuid.uuid4().hex[:16]
         self._tasks: list[asyncio.Task[None]] = []
         self._closing = False
         self._connected = asyncio.Event()
@@ -141,13 +150,15 @@ class PostgresBus:
             await asyncio.sleep(0.01)
 
     def _on_notify(self, conn: Any, pid: int, pg_channel: str, payload: str) -> None:
-        self._queue.put_nowait((pg_channel[len(PREFIX):], payload))
+        sender, _, _ = payload[1:].partition(":")
+        if sender != self._instance:  # our own went to our handlers at publish time
+            self._queue.put_nowait((pg_channel[len(PREFIX):], payload))
 
     async def _deliver(self) -> None:
         while True:
             channel, payload = await self._queue.get()
             try:
-                message = await self._decode(payload)
+                message = payload if isinstance(payload, bytes) else await self._decode(payload)
             except Exception:
                 log.exception("could not read a bus message on %s", channel)
                 continue
@@ -162,7 +173,7 @@ class PostgresBus:
                     log.exception("handler on channel %s failed", channel)
 
     async def _decode(self, payload: str) -> bytes | None:
-        kind, body = payload[:1], payload[1:]
+        kind, (_, _, body) = payload[:1], payload[1:].partition(":")
         if kind == INLINE:
             return base64.b64decode(body)
         if kind == REFERENCE:
@@ -181,18 +192,20 @@ class PostgresBus:
         encoded = base64.b64encode(message).decode("ascii")
         async with self.database.engine.connect() as conn:
             if len(encoded) <= INLINE_LIMIT:
-                payload = INLINE + encoded
+                payload = f"{INLINE}{self._instance}:{encoded}"
             else:
                 now = dt.datetime.now(dt.UTC)
                 result = await conn.execute(bus_messages.insert().values(
                     channel=channel, payload=message, created_at=now))
-                payload = REFERENCE + str(result.inserted_primary_key[0])
+                payload = f"{REFERENCE}{self._instance}:{result.inserted_primary_key[0]}"
                 if now.timestamp() - self._last_prune > self.retention_s / 4:
                     self._last_prune = now.timestamp()
                     await conn.execute(bus_messages.delete().where(
                         bus_messages.c.created_at < now - dt.timedelta(seconds=self.retention_s)))
             await conn.execute(sa.select(sa.func.pg_notify(PREFIX + channel, payload)))
             await conn.commit()
+        if self._handlers.get(channel):
+            self._queue.put_nowait((channel, message))
 
 
 def create(settings: Any, database: Any) -> PostgresBus:
