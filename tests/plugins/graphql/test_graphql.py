@@ -23,6 +23,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "rest"))
 
 
 
+def _engines(api: Any) -> Any:
+    from workeros_graphql import ENGINES
+
+    return next(r._app for r in api.server.app.router.resources()
+                if getattr(r, "_prefix", "") == "/api/graphql")[ENGINES]
+
+
 def _client(api: Any, caller: str | None = "admin") -> Client:
     headers = {TEST_CALLER: caller} if caller else {}
     url = str(api.client.make_url("/api/graphql"))
@@ -137,6 +144,7 @@ async def test_schema_changes_rebuild_once_and_concurrent_requests_share_a_build
 
     engines = graphql_app[ENGINES]
     await _run(api, "{ tags { id } }")
+    await engines.settled()  # the rebuild after the blog's own schema changes
     before = engines.builds
     r = await api.as_admin().post("/api/collections", json={"collection": "extra", "fields": [
         {"field": "x", "type": "string"}]})
@@ -416,6 +424,7 @@ async def test_nested_relations_load_in_one_query_per_level_not_per_row(blog: An
         return data, len(selects)
 
     await _run(api, query)  # the role's schema is built (and cached) outside the count
+    await _engines(api).settled()  # and no background rebuild reads during it
     small, few = await run_counted()
     admin = api.as_admin()
     r = await admin.post("/api/items/authors", json=[{"name": f"a{i}"} for i in range(30)])
@@ -431,3 +440,39 @@ async def test_nested_relations_load_in_one_query_per_level_not_per_row(blog: An
     assert sum(len(a["posts"]) for a in large["authors"]) == sum(len(a["posts"]) for a in small["authors"]) + 90
     assert many == few, (few, many)
     assert few <= 8, selects  # authors, posts, junction+tags (and the reader's own lookups), never per row
+
+
+async def test_our_sdl_reader_builds_the_schema_tartiflette_s_parser_builds(editor: tuple[Any, str]) -> None:
+    """The fast reader of our own SDL (document.py) against tartiflette's parser on
+    the same SDL: identical introspection, for the admin's and a role's schema, and
+    the built-in directives still work on schemas that share their parsed nodes."""
+    from tartiflette import Scalar, create_engine
+    from tartiflette.schema.registry import SchemaRegistry
+    from workeros_graphql import ENGINES
+    from workeros_graphql import document
+    from workeros_graphql.engines import _BigInt, _JSON
+
+    from workeros.accountability import Accountability
+
+    api, role = editor
+    graphql_app = next(r._app for r in api.server.app.router.resources() if getattr(r, "_prefix", "") == "/api/graphql")
+    engines = graphql_app[ENGINES]
+    query = get_introspection_query(descriptions=True)
+    for acc in (Accountability.system(), Accountability(user=None, role=role)):
+        fast = await engines._build(acc)
+        name = f"reference_{id(fast)}"
+        Scalar("JSON", schema_name=name)(_JSON)
+        Scalar("BigInt", schema_name=name)(_BigInt)
+        reference = await create_engine(fast.built.sdl, schema_name=name)  # not prepared: tartiflette parses it
+        try:
+            ours, theirs = await fast.engine.execute(query), await reference.execute(query)
+            assert "errors" not in ours and ours == theirs
+        finally:
+            SchemaRegistry._schemas.pop(name, None)
+            SchemaRegistry._schemas.pop(fast.name, None)
+    skip = await _run(api, "query($no: Boolean!) { tags { id label @skip(if: true) l: label @include(if: $no) } }",
+                      {"no": False})
+    assert skip["tags"] and all(tag.keys() == {"id"} for tag in skip["tags"])
+    # a block outside the reader's shape goes to tartiflette's parser, same result
+    enum = "enum Kind {\n  create\n  update\n}"
+    assert document.read([enum]) == list(document._parsed(enum))
