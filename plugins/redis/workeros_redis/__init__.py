@@ -3,7 +3,11 @@ server (set ``realtime.bus = "redis"`` and ``redis.url``).
 
 One connection subscribes to ``<redis.prefix><channel>`` for every channel a
 handler listens on; one task hands messages to the handlers in the order Redis
-delivers them. Published messages reach every instance, the publisher included.
+delivers them. Published messages reach every instance, the publisher included:
+its own handlers get them at publish time, without the round trip through Redis
+(each message carries the sending instance's id and an instance skips its own
+echo), so a write's event is in this instance's realtime hub before the write
+has answered.
 When the connection drops the subscriber reconnects with backoff and subscribes
 again; messages published while it was away are lost (Redis pub/sub keeps
 nothing), which realtime clients see as a gap.
@@ -15,6 +19,7 @@ import asyncio
 import contextlib
 import inspect
 import logging
+import uuid
 from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
@@ -44,6 +49,10 @@ class RedisBus:
         self._task: asyncio.Task[None] | None = None
         self._subscribed: set[str] = set()
         self._closing = False
+        self._instance = uuid.uuid4().hex[:16].encode()
+        #: (channel, message) to hand to the handlers, in order: remote and own
+        self._inbox: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue()
+        self._deliver_task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         import redis.asyncio as redis
@@ -52,6 +61,7 @@ class RedisBus:
         await self._client.ping()
         await self._open_pubsub()
         self._task = asyncio.create_task(self._run(), name="workeros-redis-bus")
+        self._deliver_task = asyncio.create_task(self._deliver(), name="workeros-redis-bus-deliver")
 
     async def _open_pubsub(self) -> None:
         self._pubsub = self._client.pubsub(ignore_subscribe_messages=True)
@@ -79,7 +89,9 @@ class RedisBus:
             await asyncio.sleep(0.01)
 
     async def publish(self, channel: str, message: bytes) -> None:
-        await self._client.publish(self.prefix + channel, message)
+        await self._client.publish(self.prefix + channel, self._instance + b":" + message)
+        if self._handlers.get(channel):
+            self._inbox.put_nowait((channel, message))
 
     async def _run(self) -> None:
         delay = 0.1
@@ -100,10 +112,16 @@ class RedisBus:
                 continue
             if not message or message.get("type") != "message":
                 continue
-            channel = message["channel"].decode()[len(self.prefix):]
+            sender, _, data = bytes(message["data"]).partition(b":")
+            if sender != self._instance:  # our own went to our handlers at publish time
+                self._inbox.put_nowait((message["channel"].decode()[len(self.prefix):], data))
+
+    async def _deliver(self) -> None:
+        while True:
+            channel, data = await self._inbox.get()
             for handler in list(self._handlers.get(channel, ())):
                 try:
-                    result = handler(message["data"])
+                    result = handler(data)
                     if inspect.isawaitable(result):
                         await result
                 except Exception:
@@ -111,10 +129,11 @@ class RedisBus:
 
     async def close(self) -> None:
         self._closing = True
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        for task in (self._task, self._deliver_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         if self._pubsub is not None:
             with contextlib.suppress(Exception):
                 await self._pubsub.aclose()
