@@ -25,8 +25,9 @@ from workeros.keys import SERVICES, SETTINGS
 from workeros.serialize import loads
 from workeros.web import accountability, json_response, services
 
+from . import direct
 from .engines import Engines, Entry
-from .resolve import selected_fields
+from .resolve import _arguments, selected_fields
 
 ENGINES = web.AppKey("graphql_engines", Engines)
 
@@ -39,6 +40,8 @@ CONFIG_KEYS = [
     ConfigKey("graphql.max_aliases", "int", 30, "Most aliased fields in one query"),
     ConfigKey("graphql.max_cost", "int", 2000, "Most fields (fragments expanded) one query may select"),
     ConfigKey("graphql.cache_size", "int", 16, "Schemas kept built (one per schema version and role)"),
+    ConfigKey("graphql.direct", "bool", True,
+              "Shape plain list and by-id queries from their rows without tartiflette's executor"),
 ]
 
 GRAPHIQL = """<!doctype html>
@@ -108,17 +111,51 @@ async def execute(request: web.Request, query: Any, variables: Any, operation_na
         raise ServiceUnavailable("The items service is not available")
     acc = accountability(request).with_origin("graphql")
     entry = await request.app[ENGINES].get(acc)
-    try:
-        document = parse_to_document(query, entry.engine._schema)
-    except Exception as exc:  # noqa: BLE001 - any parse failure is the caller's
-        message = getattr(exc, "message", None) or "The query could not be parsed"
-        raise InvalidQuery(str(message)[:300]) from None
-    kind = check_limits(document, operation_name, request.app[SETTINGS_KEY], entry)
+    # The engine's own parse cache: the document checked here is the one it runs.
+    document, _ = entry.engine._cached_parse_and_validate_query(query, entry.engine._schema)
+    checked = document
+    if checked is None:  # not valid: parsed again for the limits, or a syntax error (400)
+        try:
+            checked = parse_to_document(query, entry.engine._schema)
+        except Exception as exc:  # noqa: BLE001 - any parse failure is the caller's
+            message = getattr(exc, "message", None) or "The query could not be parsed"
+            raise InvalidQuery(str(message)[:300]) from None
+    kind = check_limits(checked, operation_name, request.app[SETTINGS_KEY], entry)
     if method == "GET" and kind != "query":
         raise MethodNotAllowed("Only queries can be sent with GET; use POST")
-    result = await entry.engine.execute(query, operation_name=operation_name, variables=variables,
-                                        context={"services": svc, "acc": acc})
+    context = {"services": svc, "acc": acc}
+    result = None
+    if document is not None and request.app[SETTINGS_KEY]["graphql.direct"]:
+        result = await _direct(entry, document, query, operation_name, context)
+    if result is None:
+        result = await entry.engine.execute(query, operation_name=operation_name, variables=variables,
+                                            context=context)
     return json_response(result)
+
+
+async def _direct(entry: Entry, document: Any, query: str, operation_name: str | None,
+                  context: dict[str, Any]) -> dict[str, Any] | None:
+    """The response of a plain query, shaped without tartiflette's executor
+    (see direct.py), or ``None``."""
+    key = (query, operation_name)
+    if key in entry.plans:
+        roots = entry.plans[key]
+    else:
+        roots = direct.plan(document, operation_name, entry.engine._schema, entry.built)
+        if len(entry.plans) >= 256:
+            entry.plans.clear()
+        entry.plans[key] = roots
+    if roots is None:
+        return None
+
+    async def resolve(root: direct.Root) -> Any:
+        args = _arguments(root.field, {})
+        if root.kind == "by_id":
+            args["id"] = str(args["id"])  # as the ID type coerces it
+        return await entry.resolver.root(entry.built.roots[f"Query.{root.field.name.value}"], root.field, args,
+                                         context, {}, {})
+
+    return await direct.run(roots, resolve)
 
 
 SETTINGS_KEY = web.AppKey("graphql_settings", object)

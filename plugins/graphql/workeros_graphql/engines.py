@@ -87,7 +87,7 @@ class _BigInt(_JSON):
 
 class Entry:
     def __init__(self, engine: Any, built: Built, name: str, seconds: float, *, admin: bool,
-                 role_names: frozenset[str]) -> None:
+                 role_names: frozenset[str], resolver: Resolver) -> None:
         self.engine = engine
         self.built = built
         self.name = name
@@ -95,6 +95,9 @@ class Entry:
         #: The role's id and name, matched against ``graphql.introspection_roles``.
         self.role_names = role_names
         self.admin = admin
+        self.resolver = resolver
+        #: (query, operation name) -> the plain plan of direct.py, or None
+        self.plans: dict[tuple[str, str | None], Any] = {}
 
 
 class Engines:
@@ -239,8 +242,12 @@ class Engines:
         try:
             with _collector_paused():
                 document.prepared(name, built.sdl, document.read(built.sdl.split("\n\n")))
+                # Resolving field by field in order: a task per field and per list
+                # item (tartiflette's default) costs more than the fields themselves,
+                # which are read from rows already loaded.
                 engine = await create_engine(built.sdl, schema_name=name, custom_default_resolver=resolver,
-                                             error_coercer=error_coercer)
+                                             error_coercer=error_coercer, coerce_list_concurrently=False,
+                                             coerce_parent_concurrently=False)
         except Exception:
             SchemaRegistry._schemas.pop(name, None)
             raise
@@ -249,7 +256,8 @@ class Engines:
         self.builds += 1
         seconds = time.perf_counter() - start
         log.info("GraphQL schema for %s built in %.3fs", "admin" if acc.admin else acc.role, seconds)
-        return Entry(engine, built, name, seconds, admin=acc.admin, role_names=await self._role_names(acc))
+        return Entry(engine, built, name, seconds, admin=acc.admin, role_names=await self._role_names(acc),
+                     resolver=resolver)
 
     async def _role_names(self, acc: Accountability) -> frozenset[str]:
         names: set[str] = set()

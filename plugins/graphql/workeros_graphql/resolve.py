@@ -33,7 +33,7 @@ from tartiflette.resolver.default import default_field_resolver
 from workeros.errors import InvalidPayload, InvalidQuery, WorkerosError
 from workeros.query import Query
 
-from .sdl import Built
+from .sdl import Built, RootField
 
 log = logging.getLogger("workeros.graphql")
 
@@ -144,15 +144,21 @@ class Resolver:
         self.built = built
 
     async def __call__(self, parent: Any, args: dict[str, Any], ctx: dict[str, Any], info: Any) -> Any:
+        if type(parent) is dict:  # a field of a row already loaded: most calls
+            return parent.get(info.field_name)
         root = self.built.roots.get(f"{info.parent_type.name}.{info.field_name}")
         if root is None:
             if isinstance(parent, Mapping):
                 return parent.get(info.field_name)
             return await default_field_resolver(parent, args, ctx, info)  # introspection objects
+        return await self.root(root, info.field_nodes[0], args, ctx, info.fragments or {}, info.variable_values or {})
+
+    async def root(self, root: RootField, node: FieldNode, args: Mapping[str, Any], ctx: Mapping[str, Any],
+                   fragments: Mapping[str, Any], variables: Mapping[str, Any]) -> Any:
+        """A root field, with its whole selection, in one items-service call."""
         services, acc = ctx["services"], ctx["acc"]
         schema = services.schema.current()
-        node = info.field_nodes[0]
-        translation = Translation(schema, info.fragments or {}, info.variable_values or {})
+        translation = Translation(schema, fragments, variables)
         items = services.items
         slug = root.collection
         readable = slug in self.built.types
@@ -190,7 +196,7 @@ class Resolver:
         if kind == "delete_many":
             await items.delete_many(acc, slug, list(args["ids"]))
             return {"ids": list(args["ids"])}
-        raise InvalidQuery(f"Unknown field {info.field_name!r}")
+        raise InvalidQuery(f"Unknown field {node.name.value!r}")
 
     async def _aggregated(self, items: Any, acc: Any, slug: str, args: Mapping[str, Any], node: FieldNode,
                           translation: Translation) -> list[dict[str, Any]]:
