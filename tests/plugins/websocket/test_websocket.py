@@ -115,3 +115,66 @@ async def test_auth_message_signs_in_and_expiry_ends_the_connection(api: Any, ma
             closing = await asyncio.wait_for(ws.receive(), 5)
             assert closing.type.name in ("CLOSE", "CLOSED", "CLOSING")
             assert ws.close_code == 4401
+
+
+async def _nothing_within(ws: Any, seconds: float) -> None:
+    """No subscription event arrives in ``seconds`` (a ping round trip proves the
+    socket is alive and everything sent before the pong has been read)."""
+    await asyncio.sleep(seconds)
+    await ws.send_json({"type": "ping"})
+    message = await _recv(ws)
+    assert message == {"type": "pong"}, message
+
+
+async def test_visibility_transitions_and_redaction_per_role(api: Any) -> None:
+    """The WebSocket twin of the SSE test: two roles with row filters and a field
+    allowlist, and an admin, on one collection. Leaving a role's view is a delete,
+    entering it a create, and a delete reaches only those who could see the row."""
+    admin = api.as_admin()
+    r = await admin.post("/api/collections", json={"collection": "notes", "fields": [
+        {"field": "title", "type": "string"}, {"field": "secret", "type": "string"},
+        {"field": "score", "type": "integer"}]})
+    assert r.status == 201, r
+    roles = {}
+    for name, rule in (("high", {"score": {"_gte": 10}}), ("low", {"score": {"_lt": 10}})):
+        roles[name] = str((await admin.post("/api/roles", json={"name": name})).data["id"])
+        r = await admin.post("/api/permissions", json={"role": roles[name], "collection": "notes", "action": "read",
+                                                       "filter": rule, "fields": ["id", "title", "score"]})
+        assert r.status in (200, 201), r
+    callers = {"high": f"role:{roles['high']}:h", "low": f"role:{roles['low']}:l", "everyone": "admin"}
+    sockets = {}
+    try:
+        for name, caller in callers.items():
+            ws = await api.client.ws_connect("/api/realtime", headers={TEST_CALLER: caller})
+            await ws.send_json({"type": "subscribe", "collection": "notes", "uid": name})
+            assert (await _recv(ws))["event"] == "init"
+            sockets[name] = ws
+        high, low, everyone = sockets["high"], sockets["low"], sockets["everyone"]
+
+        key = (await admin.post("/api/items/notes", json={"title": "n", "secret": "s", "score": 5})).data["id"]
+        got = await _recv(low)
+        assert (got["event"], got["data"]) == ("create", [{"id": key, "title": "n", "score": 5}])  # no secret
+        assert (await _recv(everyone))["data"][0]["secret"] == "s"
+        await _nothing_within(high, 0.3)
+
+        await admin.patch(f"/api/items/notes/{key}", json={"score": 50})  # low -> high
+        got = await _recv(low)
+        assert (got["event"], got["data"]) == ("delete", [{"id": key}])
+        got = await _recv(high)
+        assert (got["event"], got["data"]) == ("create", [{"id": key, "title": "n", "score": 50}])
+        assert (await _recv(everyone))["event"] == "update"
+
+        await admin.patch(f"/api/items/notes/{key}", json={"title": "m"})  # stays with high
+        got = await _recv(high)
+        assert (got["event"], got["data"][0]["title"]) == ("update", "m")
+        await _nothing_within(low, 0.3)
+        assert (await _recv(everyone))["event"] == "update"
+
+        await admin.delete(f"/api/items/notes/{key}")
+        got = await _recv(high)
+        assert (got["event"], got["data"]) == ("delete", [{"id": key}])
+        assert (await _recv(everyone))["event"] == "delete"
+        await _nothing_within(low, 0.3)  # low never saw the row as it was: no delete for it
+    finally:
+        for ws in sockets.values():
+            await ws.close()
