@@ -5,8 +5,10 @@ shares item, schema and permission events without another server.
   subscribed channel; it reconnects with backoff when the connection drops and
   listens again (messages published while it was away are lost — realtime
   clients see a gap and re-fetch).
-- ``publish`` sends ``pg_notify`` through the database pool. A message over
-  NOTIFY's 8000-byte limit is stored in ``wos_bus_messages`` and the
+- ``publish`` queues the message and returns; one sender task sends what is queued
+  in batches (one transaction, one ``pg_notify`` statement per batch) through the
+  database pool, so a write never waits on the bus. Closing the bus flushes it.
+  A message over NOTIFY's 8000-byte limit is stored in ``wos_bus_messages`` and the
   notification carries its id; receivers read it back. Stored messages are
   pruned after ``postgres.bus_retention_s``.
 - Notifications arrive in commit order; one receiving task hands them to the
@@ -73,6 +75,10 @@ class PostgresBus:
         self._connected = asyncio.Event()
         self._listening: set[str] = set()
         self._last_prune = 0.0
+        #: messages published here and not sent yet, and the task sending them
+        self._outbox: list[tuple[str, bytes]] = []
+        self._sending = False
+        self._sender: asyncio.Task[None] | None = None
         self._listen_lock = asyncio.Lock()
 
     # -- lifecycle --------------------------------------------------------------------
@@ -112,7 +118,15 @@ class PostgresBus:
                 delay = min(delay * 2, 5.0)
 
     async def close(self) -> None:
+        try:  # what was published before shutdown still reaches the other instances
+            await asyncio.wait_for(self.flush(), timeout=5)
+        except Exception:  # noqa: BLE001 - a timeout or a lost database: shutting down regardless
+            log.warning("closing the event bus with %d message(s) unsent", len(self._outbox))
         self._closing = True
+        if self._sender is not None:
+            self._sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._sender
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -189,23 +203,64 @@ class PostgresBus:
 
     # -- publish ------------------------------------------------------------------------
     async def publish(self, channel: str, message: bytes) -> None:
-        encoded = base64.b64encode(message).decode("ascii")
-        async with self.database.engine.connect() as conn:
-            if len(encoded) <= INLINE_LIMIT:
-                payload = f"{INLINE}{self._instance}:{encoded}"
-            else:
-                now = dt.datetime.now(dt.UTC)
-                result = await conn.execute(bus_messages.insert().values(
-                    channel=channel, payload=message, created_at=now))
-                payload = f"{REFERENCE}{self._instance}:{result.inserted_primary_key[0]}"
-                if now.timestamp() - self._last_prune > self.retention_s / 4:
-                    self._last_prune = now.timestamp()
-                    await conn.execute(bus_messages.delete().where(
-                        bus_messages.c.created_at < now - dt.timedelta(seconds=self.retention_s)))
-            await conn.execute(sa.select(sa.func.pg_notify(PREFIX + channel, payload)))
-            await conn.commit()
+        """Hand ``message`` to this instance's handlers and queue it for the others.
+
+        The NOTIFY is sent by one sender task, which takes every message queued
+        since its last round and sends them in one transaction, in order: a write
+        does not wait on the bus, and a burst of writes costs one round trip per
+        batch, not one per message."""
         if self._handlers.get(channel):
             self._queue.put_nowait((channel, message))
+        self._outbox.append((channel, message))
+        if self._sender is None or self._sender.done():
+            self._sender = asyncio.create_task(self._send(), name="workeros-pg-bus-send")
+
+    async def flush(self) -> None:
+        """Wait until every message published so far has been sent."""
+        while self._outbox or self._sending:
+            if self._sender is None or self._sender.done():
+                self._sender = asyncio.create_task(self._send(), name="workeros-pg-bus-send")
+            await asyncio.wait({self._sender}, timeout=0.05)
+
+    async def _send(self) -> None:
+        while self._outbox:
+            batch, self._outbox = self._outbox, []
+            self._sending = True
+            try:
+                await self._notify(batch)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the writes are committed; a bus failure must not stop the sender
+                log.exception("could not send %d bus message(s); other instances miss them", len(batch))
+            finally:
+                self._sending = False
+
+    async def _notify(self, batch: list[tuple[str, bytes]]) -> None:
+        channels, payloads = [], []
+        async with self.database.engine.connect() as conn:
+            for channel, message in batch:
+                encoded = base64.b64encode(message).decode("ascii")
+                if len(encoded) <= INLINE_LIMIT:
+                    payload = f"{INLINE}{self._instance}:{encoded}"
+                else:
+                    now = dt.datetime.now(dt.UTC)
+                    result = await conn.execute(bus_messages.insert().values(
+                        channel=channel, payload=message, created_at=now))
+                    payload = f"{REFERENCE}{self._instance}:{result.inserted_primary_key[0]}"
+                    if now.timestamp() - self._last_prune > self.retention_s / 4:
+                        self._last_prune = now.timestamp()
+                        await conn.execute(bus_messages.delete().where(
+                            bus_messages.c.created_at < now - dt.timedelta(seconds=self.retention_s)))
+                channels.append(PREFIX + channel)
+                payloads.append(payload)
+            # one statement for the batch; unnest yields the rows in array order,
+            # and notifications of one transaction are delivered in the order sent
+            await conn.execute(_NOTIFY_MANY, {"channels": channels, "payloads": payloads})
+            await conn.commit()
+
+
+_NOTIFY_MANY = sa.text("SELECT pg_notify(c, p) FROM unnest(CAST(:channels AS text[]), CAST(:payloads AS text[])) "
+                       "AS t(c, p)")
 
 
 def create(settings: Any, database: Any) -> PostgresBus:

@@ -125,6 +125,27 @@ async def test_large_messages_arrive_whole(pair: tuple[Any, Any]) -> None:
     assert got == [big, b'{"small": 1}']
 
 
+async def test_a_burst_arrives_in_order_and_closing_flushes_what_was_published(pair: tuple[Any, Any]) -> None:
+    """Many writers publishing at once (as concurrent requests do), large and small
+    messages mixed: every message arrives once, in publish order; and what was
+    published just before the publisher closes still reaches the other instance."""
+    a, b = pair
+    sent = [(b'{"big": "' + b"y" * 9000 + b'", "n": %d}' % i) if i % 50 == 7 else b'{"n": %d}' % i
+            for i in range(300)]
+    got, done = await _collect(b, "items", len(sent))
+    await asyncio.gather(*(a.publish("items", message) for message in sent))
+    await asyncio.wait_for(done.wait(), 20)
+    assert got == sent
+
+    tail = [b'{"last": %d}' % i for i in range(20)]
+    more, more_done = await _collect(b, "schema", len(tail))
+    for message in tail:
+        await a.publish("schema", message)
+    await a.close()
+    await asyncio.wait_for(more_done.wait(), 10)
+    assert more == tail
+
+
 async def test_unsubscribed_handler_hears_nothing_more(pair: tuple[Any, Any]) -> None:
     a, b = pair
     got: list[bytes] = []
