@@ -30,17 +30,20 @@ async def record(
     """Insert one activity row on ``conn`` (inside the caller's transaction);
     return its id."""
     acc = accountability or Accountability.system()
-    result = await conn.execute(
-        activity.insert().values(
-            action=action,
-            collection=collection,
-            item=None if item is None else str(item),
-            user=acc.user,
-            ip=(acc.ip or None) and acc.ip[:64],
-            user_agent=(acc.user_agent or None) and acc.user_agent[:512],
-            origin=acc.origin,
-            timestamp=timestamp or now(),
-            meta=dict(meta) if meta else None,
-        )
-    )
+    # One statement with bound parameters (not .values()), so SQLAlchemy's compiled
+    # cache serves every call without building a statement per row.
+    result = await conn.execute(_INSERT, {
+        "action": action,
+        "collection": collection,
+        "item": None if item is None else str(item),
+        "user": acc.user,
+        "ip": (acc.ip or None) and acc.ip[:64],
+        "user_agent": (acc.user_agent or None) and acc.user_agent[:512],
+        "origin": acc.origin,
+        "timestamp": timestamp or now(),
+        "meta": dict(meta) if meta else None,
+    })
     return int(result.inserted_primary_key[0])
+
+
+_INSERT = activity.insert()

@@ -320,7 +320,7 @@ class ItemsService:
             ts = activity.now()
             for i, values in enumerate(payloads):
                 try:
-                    row = (await conn.execute(c.table.insert().values(values).returning(*c.table.c))).mappings().one()
+                    row = (await conn.execute(c.table.insert().returning(*c.table.c), values)).mappings().one()
                 except sa_exc.DBAPIError as exc:
                     raise _constraint_error(exc, c, i if many else None, label, values) from None
                 full = full_row(schema, c, row)

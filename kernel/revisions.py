@@ -64,16 +64,17 @@ async def record(
 ) -> None:
     """One revision row. ``data`` is the full row after the change (``None`` after
     a delete); ``delta`` the fields the change set. Values must be JSON-ready."""
-    await conn.execute(
-        revisions.insert().values(
-            activity=activity_id,
-            collection=collection,
-            item=str(item),
-            data=dict(data) if data is not None else None,
-            delta=dict(delta) if delta is not None else None,
-            timestamp=timestamp,
-        )
-    )
+    await conn.execute(_INSERT, {
+        "activity": activity_id,
+        "collection": collection,
+        "item": str(item),
+        "data": dict(data) if data is not None else None,
+        "delta": dict(delta) if delta is not None else None,
+        "timestamp": timestamp,
+    })
+
+
+_INSERT = revisions.insert()
 
 
 def parse_time(raw: Any, name: str = "at") -> dt.datetime:
