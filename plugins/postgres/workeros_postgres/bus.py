@@ -39,6 +39,7 @@ from sqlalchemy.engine import make_url
 
 from workeros.hookspecs.lifecycle import ConfigKey
 from workeros.hookspecs.realtime import BusBackend, Handler
+from workeros.outbox import Outbox
 from workeros.tables.bus import bus_messages
 
 if TYPE_CHECKING:
@@ -75,10 +76,8 @@ class PostgresBus:
         self._connected = asyncio.Event()
         self._listening: set[str] = set()
         self._last_prune = 0.0
-        #: messages published here and not sent yet, and the task sending them
-        self._outbox: list[tuple[str, bytes]] = []
-        self._sending = False
-        self._sender: asyncio.Task[None] | None = None
+        #: messages published here and not sent to the other instances yet
+        self._outbox: Outbox[tuple[str, bytes]] = Outbox(self._notify, name="workeros-pg-bus-send")
         self._listen_lock = asyncio.Lock()
 
     # -- lifecycle --------------------------------------------------------------------
@@ -118,15 +117,8 @@ class PostgresBus:
                 delay = min(delay * 2, 5.0)
 
     async def close(self) -> None:
-        try:  # what was published before shutdown still reaches the other instances
-            await asyncio.wait_for(self.flush(), timeout=5)
-        except Exception:  # noqa: BLE001 - a timeout or a lost database: shutting down regardless
-            log.warning("closing the event bus with %d message(s) unsent", len(self._outbox))
+        await self._outbox.close()  # what was published before shutdown still goes out
         self._closing = True
-        if self._sender is not None:
-            self._sender.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._sender
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -203,37 +195,16 @@ class PostgresBus:
 
     # -- publish ------------------------------------------------------------------------
     async def publish(self, channel: str, message: bytes) -> None:
-        """Hand ``message`` to this instance's handlers and queue it for the others.
-
-        The NOTIFY is sent by one sender task, which takes every message queued
-        since its last round and sends them in one transaction, in order: a write
-        does not wait on the bus, and a burst of writes costs one round trip per
-        batch, not one per message."""
+        """Hand ``message`` to this instance's handlers and queue it for the others
+        (see :mod:`workeros.outbox`: sent in order, one transaction and one
+        ``pg_notify`` statement per batch; a write never waits on the bus)."""
         if self._handlers.get(channel):
             self._queue.put_nowait((channel, message))
-        self._outbox.append((channel, message))
-        if self._sender is None or self._sender.done():
-            self._sender = asyncio.create_task(self._send(), name="workeros-pg-bus-send")
+        self._outbox.put((channel, message))
 
     async def flush(self) -> None:
         """Wait until every message published so far has been sent."""
-        while self._outbox or self._sending:
-            if self._sender is None or self._sender.done():
-                self._sender = asyncio.create_task(self._send(), name="workeros-pg-bus-send")
-            await asyncio.wait({self._sender}, timeout=0.05)
-
-    async def _send(self) -> None:
-        while self._outbox:
-            batch, self._outbox = self._outbox, []
-            self._sending = True
-            try:
-                await self._notify(batch)
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # the writes are committed; a bus failure must not stop the sender
-                log.exception("could not send %d bus message(s); other instances miss them", len(batch))
-            finally:
-                self._sending = False
+        await self._outbox.flush()
 
     async def _notify(self, batch: list[tuple[str, bytes]]) -> None:
         channels, payloads = [], []

@@ -27,6 +27,7 @@ from typing import Any
 from workeros.hookspecs import hookimpl
 from workeros.hookspecs.lifecycle import ConfigKey
 from workeros.hookspecs.realtime import BusBackend, Handler
+from workeros.outbox import Outbox
 
 log = logging.getLogger("workeros.bus.redis")
 
@@ -53,10 +54,8 @@ class RedisBus:
         #: (channel, message) to hand to the handlers, in order: remote and own
         self._inbox: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue()
         self._deliver_task: asyncio.Task[None] | None = None
-        #: messages published here and not sent yet, and the task sending them
-        self._outbox: list[tuple[str, bytes]] = []
-        self._sending = False
-        self._sender: asyncio.Task[None] | None = None
+        #: messages published here and not sent to the other instances yet
+        self._outbox: Outbox[tuple[str, bytes]] = Outbox(self._send, name="workeros-redis-bus-send")
 
     async def start(self) -> None:
         import redis.asyncio as redis
@@ -93,38 +92,23 @@ class RedisBus:
             await asyncio.sleep(0.01)
 
     async def publish(self, channel: str, message: bytes) -> None:
-        """Hand ``message`` to this instance's handlers and queue it for the others:
-        one sender task publishes what is queued, a pipeline per batch, in order
-        (a write does not wait on Redis, and a burst of writes uses one connection
+        """Hand ``message`` to this instance's handlers and queue it for the others
+        (see :mod:`workeros.outbox`: sent in order, one pipeline per batch, so a
+        write does not wait on Redis and a burst of writes uses one connection
         instead of one each)."""
         if self._handlers.get(channel):
             self._inbox.put_nowait((channel, message))
-        self._outbox.append((channel, message))
-        if self._sender is None or self._sender.done():
-            self._sender = asyncio.create_task(self._send(), name="workeros-redis-bus-send")
+        self._outbox.put((channel, message))
 
     async def flush(self) -> None:
         """Wait until every message published so far has been sent."""
-        while self._outbox or self._sending:
-            if self._sender is None or self._sender.done():
-                self._sender = asyncio.create_task(self._send(), name="workeros-redis-bus-send")
-            await asyncio.wait({self._sender}, timeout=0.05)
+        await self._outbox.flush()
 
-    async def _send(self) -> None:
-        while self._outbox:
-            batch, self._outbox = self._outbox, []
-            self._sending = True
-            try:
-                async with self._client.pipeline(transaction=False) as pipe:
-                    for channel, message in batch:
-                        pipe.publish(self.prefix + channel, self._instance + b":" + message)
-                    await pipe.execute()
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # the writes are committed; a bus failure must not stop the sender
-                log.exception("could not send %d bus message(s); other instances miss them", len(batch))
-            finally:
-                self._sending = False
+    async def _send(self, batch: list[tuple[str, bytes]]) -> None:
+        async with self._client.pipeline(transaction=False) as pipe:
+            for channel, message in batch:
+                pipe.publish(self.prefix + channel, self._instance + b":" + message)
+            await pipe.execute()
 
     async def _run(self) -> None:
         delay = 0.1
@@ -162,12 +146,9 @@ class RedisBus:
 
     async def close(self) -> None:
         if self._client is not None:
-            try:  # what was published before shutdown still reaches the other instances
-                await asyncio.wait_for(self.flush(), timeout=5)
-            except Exception:  # noqa: BLE001 - a timeout or a lost server: shutting down regardless
-                log.warning("closing the event bus with %d message(s) unsent", len(self._outbox))
+            await self._outbox.close()  # what was published before shutdown still goes out
         self._closing = True
-        for task in (self._task, self._deliver_task, self._sender):
+        for task in (self._task, self._deliver_task):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
