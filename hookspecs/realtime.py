@@ -77,6 +77,12 @@ def workeros_register_event_buses() -> Sequence[BusBackend]:
     available bus with the highest priority (the in-process bus has priority 0 and
     is always available).
 
+    A bus delivers every message to every instance, the publisher included.
+    ``publish`` should not wait on another server: hand the message to this
+    instance's own handlers at once and send it to the others through
+    :class:`workeros.outbox.Outbox` (ordered batches, flushed by ``close``), as the
+    PostgreSQL and Redis buses do.
+
     :return: bus entries. Not firstresult.
 
     .. versionadded:: 0.1
