@@ -35,7 +35,7 @@ import itertools
 import logging
 import time
 from collections import defaultdict, deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -463,3 +463,28 @@ def bearer_token(header: str | None) -> str | None:
         return header[7:].strip()
     return None
 
+
+async def authenticate_token(services: Services, token: str, *, ip: str | None,
+                             user_agent: str | None) -> Accountability:
+    """The caller a credential sent inside an open stream names (a WebSocket
+    ``auth`` message, a GraphQL ``connection_init`` payload), checked as a Bearer
+    header would be: a bad or expired one raises (401), never anonymous."""
+    headers = {"Authorization": f"Bearer {token}"}
+    if user_agent:
+        headers["User-Agent"] = user_agent
+    return await services.authenticate(headers=headers, cookies={}, method="GET", ip=ip)
+
+
+async def wait_for_expiry(expires: Callable[[], float | None], *, poll_s: float = 1.0) -> None:
+    """Return once the credential a stream runs on has expired. ``expires()``
+    (epoch seconds, or ``None`` for none to watch) is read again at least every
+    ``poll_s``, so a stream that signs in again moves the deadline."""
+    while True:
+        at = expires()
+        if at is None:
+            await asyncio.sleep(poll_s)
+            continue
+        left = at - time.time()
+        if left <= 0:
+            return
+        await asyncio.sleep(min(left, poll_s))

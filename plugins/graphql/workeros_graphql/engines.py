@@ -27,7 +27,7 @@ from workeros.accountability import Accountability
 from workeros.errors import WorkerosError
 from workeros.events import PERMISSIONS, SCHEMA
 
-from . import document
+from . import document, subscriptions
 from .resolve import Resolver, error_coercer
 from .sdl import Built, RoleRules, build_sdl
 
@@ -101,9 +101,11 @@ class Entry:
 
 
 class Engines:
-    def __init__(self, services: Services, *, size: int = 16) -> None:
+    def __init__(self, services: Services, *, size: int = 16, realtime: bool = True) -> None:
         self.services = services
         self.size = size
+        #: Whether schemas have a Subscription type (the runtime holds streams).
+        self.realtime = realtime
         self.cache: OrderedDict[tuple, Entry] = OrderedDict()
         self.pending: dict[tuple, asyncio.Future[Entry]] = {}
         self.permissions_version = 0
@@ -232,10 +234,11 @@ class Engines:
     async def _build(self, acc: Accountability) -> Entry:
         start = time.perf_counter()
         schema = self.services.schema.current()
-        built = build_sdl(schema, await self.rules(acc))
+        built = build_sdl(schema, await self.rules(acc), subscriptions=self.realtime)
         name = f"workeros_{next(_names)}"
         Scalar("JSON", schema_name=name)(_JSON)
         Scalar("BigInt", schema_name=name)(_BigInt)
+        subscriptions.register(built, name)
         resolver = Resolver(built)
         # tartiflette's SDL parser would take nearly all of the build; ours reads
         # the SDL build_sdl wrote (its blocks are separated by blank lines).

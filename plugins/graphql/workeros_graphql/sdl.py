@@ -10,7 +10,8 @@ can never collide with a collection's type. Root fields are ``<slug>``,
 equals another collection's own query field (a collection named
 ``posts_by_id``), the collection keeps the name and the derived field gets
 trailing underscores until it is unique — processed in name order, so the
-result is the same on every build.
+result is the same on every build. Subscription fields, ``<slug>_mutated``,
+live in their own root type and are unique by construction.
 """
 
 from __future__ import annotations
@@ -50,6 +51,10 @@ COMMON = "\n\n".join([
     "type DeleteMany {\n  ids: [ID]\n}",
 ])
 
+#: What ``<slug>_mutated`` reports and filters on: the event as the subscriber
+#: sees it (an update that moves a row out of view is a delete).
+EVENTS = "enum EventEnum {\n  create\n  update\n  delete\n}"
+
 
 @dataclass
 class RoleRules:
@@ -65,7 +70,8 @@ class RoleRules:
 @dataclass
 class RootField:
     """What a root field does: ``kind`` is list, by_id, aggregated, create_one,
-    create_many, update_one, update_many, delete_one, delete_many."""
+    create_many, update_one, update_many, delete_one, delete_many, or
+    subscription (``<slug>_mutated``)."""
 
     kind: str
     collection: str
@@ -74,7 +80,7 @@ class RootField:
 @dataclass
 class Built:
     sdl: str
-    roots: dict[str, RootField]  # "Query.<name>" / "Mutation.<name>" -> what it does
+    roots: dict[str, RootField]  # "Query.<name>" / "Mutation.<name>" / "Subscription.<name>" -> what it does
     #: type name -> collection, for object types of collections
     types: dict[str, str]
 
@@ -83,7 +89,9 @@ def _allowed(fields: frozenset[str] | None, name: str) -> bool:
     return fields is None or name in fields
 
 
-def build_sdl(schema: Schema, rules: RoleRules) -> Built:
+def build_sdl(schema: Schema, rules: RoleRules, *, subscriptions: bool = True) -> Built:
+    """The role's SDL; ``subscriptions`` adds the ``Subscription`` type (off on a
+    runtime that cannot hold streams)."""
     readable = {name: schema.collections[name] for name in sorted(rules.read) if name in schema.collections}
     out: list[str] = [COMMON]
     roots: dict[str, RootField] = {}
@@ -211,10 +219,22 @@ def build_sdl(schema: Schema, rules: RoleRules) -> Built:
                 mutation_fields.append(f"  {name}{sig}")
                 roots[f"Mutation.{name}"] = RootField(kind, slug)
 
+    # subscriptions: one per readable collection, fed by the realtime hub
+    subscription_fields: list[str] = []
+    if subscriptions and readable:
+        out.append(EVENTS)
+        for slug in readable:
+            out.append(f"type {slug}_Mutated {{\n  key: ID!\n  event: EventEnum!\n  data: {slug}\n}}")
+            name = f"{slug}_mutated"
+            subscription_fields.append(f"  {name}(event: EventEnum, filter: {slug}_Filter): {slug}_Mutated!")
+            roots[f"Subscription.{name}"] = RootField("subscription", slug)
+
     if not query_fields:
         query_fields.append("  _empty: Boolean")  # a schema needs a query type with a field
     out.append("type Query {\n" + "\n".join(query_fields) + "\n}")
     if mutation_fields:
         out.append("type Mutation {\n" + "\n".join(mutation_fields) + "\n}")
+    if subscription_fields:
+        out.append("type Subscription {\n" + "\n".join(subscription_fields) + "\n}")
     return Built(sdl="\n\n".join(out), roots=roots, types={slug: slug for slug in readable})
 

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from typing import Any
 
 from aiohttp import WSMsgType, web
@@ -35,7 +34,7 @@ from workeros.hookspecs import hookimpl
 from workeros.hookspecs.realtime import RealtimeTransport
 from workeros.keys import SERVICES
 from workeros.query import Query
-from workeros.realtime import bearer_token, token_expiry
+from workeros.realtime import authenticate_token, bearer_token, token_expiry, wait_for_expiry
 from workeros.serialize import dumps_str, loads
 from workeros.web import accountability, services
 
@@ -118,11 +117,7 @@ class Connection:
         token = message.get("access_token")
         if not isinstance(token, str) or not token:
             raise InvalidPayload("auth needs access_token")
-        if self.svc.accounts is None:
-            raise InvalidPayload("Sign-in is not available")
-        acc = await self.svc.accounts.authenticate(
-            headers={"Authorization": f"Bearer {token}"}, cookies={}, method="GET",
-            ip=self.acc.ip, user_agent=self.acc.user_agent)
+        acc = await authenticate_token(self.svc, token, ip=self.acc.ip, user_agent=self.acc.user_agent)
         if self.subscriptions and (acc.user, acc.role) != (self.acc.user, self.acc.role):
             # a different identity: existing subscriptions were checked for the old one
             for uid in list(self.subscriptions):
@@ -185,18 +180,10 @@ class Connection:
                                  f'"data":{message.data_json},"uid":{dumps_str(uid)}}}')
 
     async def watch_expiry(self) -> None:
-        while True:
-            if self.expires is None:
-                await asyncio.sleep(1.0)
-                continue
-            left = self.expires - time.time()
-            if left > 0:
-                await asyncio.sleep(min(left, 1.0))
-                continue
-            await self.send({"type": "auth", "status": "expired",
-                             "error": {"code": "TOKEN_EXPIRED", "message": "The access token expired"}})
-            self.begin_close(CLOSE_EXPIRED, b"token expired")
-            return
+        await wait_for_expiry(lambda: self.expires)
+        await self.send({"type": "auth", "status": "expired",
+                         "error": {"code": "TOKEN_EXPIRED", "message": "The access token expired"}})
+        self.begin_close(CLOSE_EXPIRED, b"token expired")
 
     async def heartbeat(self) -> None:
         while True:
