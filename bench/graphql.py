@@ -23,8 +23,6 @@ import shutil
 import statistics
 import tempfile
 import time
-import uuid
-from pathlib import Path
 from typing import Any
 
 COLLECTIONS = 200
@@ -89,46 +87,19 @@ GRAPHQL_LIST = ('{ bench(filter: {score: {_gte: 900}}, sort: ["-score"], limit: 
 def _list_vs_rest(dialect: str, seconds: int) -> dict[str, Any]:
     from bench import rest
 
-    work = Path(tempfile.mkdtemp(prefix="wos-bench-graphql-"))
-    pg_name = None
-    if dialect == "sqlite":
-        url = f"sqlite:///{work / 'bench.db'}"
-    else:
-        pg_name = "wos_bench_" + uuid.uuid4().hex[:8]
-        asyncio.run(rest._pg_database("create", pg_name))
-        url = rest.PG_ADMIN.rpartition("/")[0] + "/" + pg_name
     graphql_lua = (
         'wrk.method = "POST"\n'
         f"wrk.body = {json.dumps(json.dumps({'query': GRAPHQL_LIST}))}\n"
         'wrk.headers["Content-Type"] = "application/json"\n'
     )
-    try:
-        port = rest._port()
-        proc = rest._start([rest.PYTHON, "-c", rest.WORKEROS_SERVER, str(port), url, str(work / "data"), ""], port,
-                           "/api/server/health")
-        base = f"http://127.0.0.1:{port}"
-        try:
-            rest._request(base + "/api/collections", "POST", b'{"collection":"bench","fields":['
-                          b'{"field":"title","type":"string"},{"field":"score","type":"integer","indexed":true},'
-                          b'{"field":"category","type":"string"},{"field":"created","type":"datetime"},'
-                          b'{"field":"body","type":"text"}]}')
-            asyncio.run(rest._seed(rest._driver_url(url)))
-            rest_rows = json.loads(rest._request(base + rest.LIST_PATH))["data"]
-            graphql_rows = json.loads(rest._request(base + "/api/graphql", "POST",
-                                                    json.dumps({"query": GRAPHQL_LIST}).encode()))["data"]["bench"]
-            if graphql_rows != rest_rows:
-                raise RuntimeError("the GraphQL query and the REST call returned different rows")
-            out = {}
-            for case, path, script in (("rest", rest.LIST_PATH, None), ("graphql", "/api/graphql", graphql_lua)):
-                rest.wrk(base + path, 1, script)  # warm-up
-                time.sleep(0.2)
-                out[case] = rest.wrk(base + path, seconds, script)
-        finally:
-            rest._stop(proc)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-        if pg_name:
-            asyncio.run(rest._pg_database("drop", pg_name))
+    with rest.bench_database(dialect) as (url, work), rest.seeded_workeros(url, work) as base:
+        rest_rows = json.loads(rest._request(base + rest.LIST_PATH))["data"]
+        graphql_rows = json.loads(rest._request(base + "/api/graphql", "POST",
+                                                json.dumps({"query": GRAPHQL_LIST}).encode()))["data"]["bench"]
+        if graphql_rows != rest_rows:
+            raise RuntimeError("the GraphQL query and the REST call returned different rows")
+        out: dict[str, Any] = rest._cases(base, seconds, (("rest", rest.LIST_PATH, None),
+                                                           ("graphql", "/api/graphql", graphql_lua)))
     out["rps_ratio"] = out["graphql"]["rps"] / out["rest"]["rps"]
     print(f"  {dialect:<8} list  graphql {out['graphql']['rps']:8.0f} req/s p99 {out['graphql']['p99_ms']:6.1f} ms | "
           f"rest {out['rest']['rps']:8.0f} req/s p99 {out['rest']['p99_ms']:6.1f} ms | "

@@ -16,6 +16,7 @@ what publishing item events costs.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import shutil
@@ -24,6 +25,7 @@ import tempfile
 import time
 import urllib.request
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -242,40 +244,59 @@ async def _pg_database(action: str, name: str) -> None:
         await conn.close()
 
 
-def run_dialect(dialect: str, seconds: int) -> dict[str, Any]:
-    work = Path(tempfile.mkdtemp(prefix="wos-bench-rest-"))
+BENCH_COLLECTION = (b'{"collection":"bench","fields":['
+                    b'{"field":"title","type":"string"},{"field":"score","type":"integer","indexed":true},'
+                    b'{"field":"category","type":"string"},{"field":"created","type":"datetime"},'
+                    b'{"field":"body","type":"text"}]}')
+
+
+@contextlib.contextmanager
+def bench_database(dialect: str) -> Iterator[tuple[str, Path]]:
+    """A fresh database (a file in a temporary directory, or a new PostgreSQL
+    database) and a working directory, both gone afterwards."""
+    work = Path(tempfile.mkdtemp(prefix="wos-bench-"))
     pg_name = None
-    if dialect == "sqlite":
-        url = f"sqlite:///{work / 'bench.db'}"
-    else:
-        pg_name = "wos_bench_" + uuid.uuid4().hex[:8]
-        asyncio.run(_pg_database("create", pg_name))
-        url = PG_ADMIN.rpartition("/")[0] + "/" + pg_name
-    results: dict[str, Any] = {}
     try:
-        port = _port()
-        proc = _start([PYTHON, "-c", WORKEROS_SERVER, str(port), url, str(work / "data"),
-                       os.environ.get("WOS_BENCH_BUS", "")], port, "/api/server/health")
-        base = f"http://127.0.0.1:{port}"
-        try:
-            _request(base + "/api/collections", "POST", b'{"collection":"bench","fields":['
-                     b'{"field":"title","type":"string"},{"field":"score","type":"integer","indexed":true},'
-                     b'{"field":"category","type":"string"},{"field":"created","type":"datetime"},'
-                     b'{"field":"body","type":"text"}]}')
-            asyncio.run(_seed(_driver_url(url)))
+        if dialect == "sqlite":
+            url = f"sqlite:///{work / 'bench.db'}"
+        else:
+            pg_name = "wos_bench_" + uuid.uuid4().hex[:8]
+            asyncio.run(_pg_database("create", pg_name))
+            url = PG_ADMIN.rpartition("/")[0] + "/" + pg_name
+        yield url, work
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+        if pg_name:
+            asyncio.run(_pg_database("drop", pg_name))
+
+
+@contextlib.contextmanager
+def seeded_workeros(url: str, work: Path, bus: str = "") -> Iterator[str]:
+    """A workeros server on ``url`` holding the ``bench`` collection and its
+    rows; yields its base URL."""
+    port = _port()
+    proc = _start([PYTHON, "-c", WORKEROS_SERVER, str(port), url, str(work / "data"), bus], port,
+                  "/api/server/health")
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _request(base + "/api/collections", "POST", BENCH_COLLECTION)
+        asyncio.run(_seed(_driver_url(url)))
+        yield base
+    finally:
+        _stop(proc)
+
+
+def run_dialect(dialect: str, seconds: int) -> dict[str, Any]:
+    results: dict[str, Any] = {}
+    with bench_database(dialect) as (url, work):
+        with seeded_workeros(url, work, os.environ.get("WOS_BENCH_BUS", "")) as base:
             results["workeros"] = _cases(base, seconds)
-        finally:
-            _stop(proc)
         port = _port()
         proc = _start([PYTHON, "-c", BASELINE_SERVER, str(port), _driver_url(url)], port, "/api/items/bench/1")
         try:
             results["baseline"] = _cases(f"http://127.0.0.1:{port}", seconds)
         finally:
             _stop(proc)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-        if pg_name:
-            asyncio.run(_pg_database("drop", pg_name))
     out: dict[str, Any] = {}
     for case in ("list", "get", "create"):
         w, b = results["workeros"][case], results["baseline"][case]
@@ -287,10 +308,13 @@ def run_dialect(dialect: str, seconds: int) -> dict[str, Any]:
     return out
 
 
-def _cases(base: str, seconds: int) -> dict[str, dict[str, float]]:
+CASES = (("list", LIST_PATH, None), ("get", "/api/items/bench/1", GET_LUA), ("create", "/api/items/bench", CREATE_LUA))
+
+
+def _cases(base: str, seconds: int, cases: tuple[tuple[str, str, str | None], ...] = CASES) -> dict[str, dict[str, float]]:
+    """wrk on each (name, path, lua script) after a one-second warm-up."""
     out = {}
-    for case, path, script in (("list", LIST_PATH, None), ("get", "/api/items/bench/1", GET_LUA),
-                               ("create", "/api/items/bench", CREATE_LUA)):
+    for case, path, script in cases:
         wrk(base + path, 1, script)  # warm-up
         time.sleep(0.2)
         out[case] = wrk(base + path, seconds, script)
