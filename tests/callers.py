@@ -121,3 +121,21 @@ class TestCallers:
             return await handler(request)
 
         app.middlewares.append(caller)
+
+
+async def high_and_low_readers(admin: Api, collection: str = "notes") -> tuple[dict[str, str], dict[str, str]]:
+    """The realtime visibility set-up: role ``high`` reads rows of ``collection``
+    with ``score >= 10``, role ``low`` those below 10, both only ``id``, ``title``
+    and ``score``. Returns the role ids of ``high`` and ``low``, and the
+    test-caller header values of ``high``, ``low`` and ``everyone`` (an admin)."""
+    roles, callers = {}, {}
+    for name, rule in (("high", {"score": {"_gte": 10}}), ("low", {"score": {"_lt": 10}})):
+        r = await admin.post("/api/roles", json={"name": name})
+        assert r.status in (200, 201), r
+        roles[name] = role = str(r.data["id"])
+        r = await admin.post("/api/permissions", json={"role": role, "collection": collection, "action": "read",
+                                                       "filter": rule, "fields": ["id", "title", "score"]})
+        assert r.status in (200, 201), r
+        callers[name] = f"role:{role}:{name[0]}"
+    callers["everyone"] = "admin"
+    return roles, callers

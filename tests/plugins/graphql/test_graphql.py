@@ -448,9 +448,8 @@ async def test_our_sdl_reader_builds_the_schema_tartiflette_s_parser_builds(edit
     the built-in directives still work on schemas that share their parsed nodes."""
     from tartiflette import Scalar, create_engine
     from tartiflette.schema.registry import SchemaRegistry
-    from workeros_graphql import ENGINES
-    from workeros_graphql import document
-    from workeros_graphql.engines import _BigInt, _JSON
+    from workeros_graphql import ENGINES, document
+    from workeros_graphql.engines import _JSON, _BigInt
 
     from workeros.accountability import Accountability
 

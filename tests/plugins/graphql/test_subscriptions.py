@@ -10,6 +10,7 @@ import json
 from typing import Any
 
 import pytest
+from callers import high_and_low_readers
 from gql import Client, gql
 from gql.transport.aiohttp_websockets import AIOHTTPWebsocketsTransport
 from gql.transport.exceptions import TransportQueryError
@@ -152,13 +153,7 @@ async def test_role_filter_field_allowlist_and_visibility_transitions(api: Any) 
     a create, and a delete reaches only those who could see the row."""
     await _setup(api)
     admin = api.as_admin()
-    roles = {}
-    for name, rule in (("high", {"score": {"_gte": 10}}), ("low", {"score": {"_lt": 10}})):
-        roles[name] = str((await admin.post("/api/roles", json={"name": name})).data["id"])
-        r = await admin.post("/api/permissions", json={"role": roles[name], "collection": "notes", "action": "read",
-                                                       "filter": rule, "fields": ["id", "title", "score"]})
-        assert r.status in (200, 201), r
-    callers = {"high": f"role:{roles['high']}:h", "low": f"role:{roles['low']}:l", "everyone": "admin"}
+    roles, callers = await high_and_low_readers(admin)
     sockets = {}
     try:
         for name, caller in callers.items():

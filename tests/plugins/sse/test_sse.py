@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from callers import high_and_low_readers
 from sse_client import EventReader
 
 TEST_CALLER = "X-Workeros-Test-Caller"
@@ -214,15 +215,9 @@ async def test_visibility_transitions_and_redaction_per_role(api: Any) -> None:
     create, and a delete reaches only those who could see the row."""
     admin = api.as_admin()
     await _setup(admin)
-    roles = {}
-    for name, rule in (("high", {"score": {"_gte": 10}}), ("low", {"score": {"_lt": 10}})):
-        r = await admin.post("/api/roles", json={"name": name})
-        roles[name] = str(r.data["id"])
-        r = await admin.post("/api/permissions", json={"role": roles[name], "collection": "notes", "action": "read",
-                                                       "filter": rule, "fields": ["id", "title", "score"]})
-        assert r.status in (200, 201), r
-    async with stream(api, "/api/realtime/items/notes", caller=f"role:{roles['high']}:h") as high, \
-            stream(api, "/api/realtime/items/notes", caller=f"role:{roles['low']}:l") as low, \
+    _, callers = await high_and_low_readers(admin)
+    async with stream(api, "/api/realtime/items/notes", caller=callers["high"]) as high, \
+            stream(api, "/api/realtime/items/notes", caller=callers["low"]) as low, \
             stream(api, "/api/realtime/items/notes") as everyone:
         key = (await admin.post("/api/items/notes", json={"title": "n", "secret": "s", "score": 5})).data["id"]
         got = await low.next()

@@ -7,6 +7,8 @@ import asyncio
 import json
 from typing import Any
 
+from callers import high_and_low_readers
+
 TEST_CALLER = "X-Workeros-Test-Caller"
 
 
@@ -135,13 +137,7 @@ async def test_visibility_transitions_and_redaction_per_role(api: Any) -> None:
         {"field": "title", "type": "string"}, {"field": "secret", "type": "string"},
         {"field": "score", "type": "integer"}]})
     assert r.status == 201, r
-    roles = {}
-    for name, rule in (("high", {"score": {"_gte": 10}}), ("low", {"score": {"_lt": 10}})):
-        roles[name] = str((await admin.post("/api/roles", json={"name": name})).data["id"])
-        r = await admin.post("/api/permissions", json={"role": roles[name], "collection": "notes", "action": "read",
-                                                       "filter": rule, "fields": ["id", "title", "score"]})
-        assert r.status in (200, 201), r
-    callers = {"high": f"role:{roles['high']}:h", "low": f"role:{roles['low']}:l", "everyone": "admin"}
+    _, callers = await high_and_low_readers(admin)
     sockets = {}
     try:
         for name, caller in callers.items():
