@@ -45,9 +45,9 @@ async def _measure(collections: int, runs: int) -> dict[str, Any]:
     from workeros_graphql import ENGINES
 
     from workeros.accountability import Accountability
-    from workeros.app import create_app
     from workeros.config import Settings
-    from workeros.keys import SERVICES
+    from workeros.http.app import create_app
+    from workeros.http.keys import SERVICES
 
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(env={}, cli={"data_dir": tmp, "database.url": f"sqlite:///{tmp}/bench.db",

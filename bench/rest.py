@@ -41,10 +41,10 @@ WORKEROS_SERVER = r"""
 import sys
 from aiohttp import web
 from workeros.accountability import Accountability
-from workeros.app import create_app
+from workeros.http.app import create_app
 from workeros.config import Settings
 from workeros.hookspecs import hookimpl
-from workeros.keys import ACCOUNTABILITY
+from workeros.http.keys import ACCOUNTABILITY
 from workeros.plugins import Plugins
 
 class BenchAdmin:

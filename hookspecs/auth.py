@@ -34,7 +34,7 @@ class AuthProvider(Backend):
     ``routes()``
         Route definitions (``aiohttp.web.RouteDef``) whose paths are relative to
         ``/api/auth`` (``/login`` is served at ``/api/auth/login``). Handlers reach
-        the services through ``request.config_dict[workeros.keys.SERVICES]``.
+        the services through ``request.config_dict[workeros.http.keys.SERVICES]``.
     ``factory(services) -> Any``
         Optional provider object (may be awaitable), built once when the accounts
         service opens and kept in ``services.accounts.providers[name]`` for other

@@ -1,7 +1,7 @@
 """Database dialects.
 
 A dialect is chosen by the scheme of the ``database.url`` setting (``sqlite://``,
-``postgresql://``). Its factory builds a :class:`workeros.db.Database`, the kernel's
+``postgresql://``). Its factory builds a :class:`workeros.db.database.Database`, the kernel's
 handle on an async SQLAlchemy engine plus the dialect's transaction discipline.
 """
 

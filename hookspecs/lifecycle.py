@@ -1,6 +1,6 @@
 """Lifecycle hooks: settings, CLI commands, resources with a lifetime, runtimes.
 
-Order at boot (see :func:`workeros.app.create_app`):
+Order at boot (see :func:`workeros.http.app.create_app`):
 
 1. plugins are loaded and registered, then ``check_pending()``;
 2. :func:`workeros_register_config_keys` is called on every plugin and the settings
@@ -134,7 +134,7 @@ def workeros_cleanup_contexts(app: web.Application) -> Sequence[CleanupContext]:
     Called once while the app is built. Each returned function has aiohttp's
     ``cleanup_ctx`` shape: it sets up, ``yield``\\ s once, then tears down. They run
     after the kernel's own context (database, services are ready under
-    ``app[workeros.keys.SERVICES]``), in plugin registration order; teardown runs in
+    ``app[workeros.http.keys.SERVICES]``), in plugin registration order; teardown runs in
     reverse and only for contexts whose setup succeeded.
 
     :param app: the root application being built.

@@ -80,7 +80,7 @@ def workeros_register_event_buses() -> Sequence[BusBackend]:
     A bus delivers every message to every instance, the publisher included.
     ``publish`` should not wait on another server: hand the message to this
     instance's own handlers at once and send it to the others through
-    :class:`workeros.outbox.Outbox` (ordered batches, flushed by ``close``), as the
+    :class:`workeros.bus.outbox.Outbox` (ordered batches, flushed by ``close``), as the
     PostgreSQL and Redis buses do.
 
     :return: bus entries. Not firstresult.

@@ -20,7 +20,7 @@ class Transport(Backend):
     ``factory(root: web.Application) -> web.Application`` builds the sub-app (may
     be awaitable). It runs while the root app is built, before the database is open,
     so handlers reach services at request time through
-    ``request.config_dict[workeros.keys.SERVICES]``. Sub-apps resolve by longest
+    ``request.config_dict[workeros.http.keys.SERVICES]``. Sub-apps resolve by longest
     prefix, so ``/api/graphql`` and ``/api`` can both be mounted.
     """
 

@@ -32,10 +32,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(_version_text())
         return 0
 
-    from workeros.app import declare_settings
     from workeros.config import Settings
     from workeros.errors import StartupError
     from workeros.hookspecs.lifecycle import CommandContext
+    from workeros.http.app import declare_settings
     from workeros.logs import configure_logging
     from workeros.plugins import Plugins
 

@@ -26,7 +26,7 @@ def _configure_serve(parser: argparse.ArgumentParser) -> None:
 
 
 def _serve(args: argparse.Namespace, ctx: CommandContext) -> int:
-    from workeros.server import serve
+    from workeros.http.server import serve
 
     settings = ctx.settings.with_overrides(
         server__host=args.host, server__port=args.port, database__url=args.database_url,
@@ -40,8 +40,8 @@ def _configure_database(parser: argparse.ArgumentParser) -> None:
 
 
 def _migrate(args: argparse.Namespace, ctx: CommandContext) -> int:
-    from workeros import migrate
-    from workeros.app import prepare
+    from workeros.db import migrate
+    from workeros.http.app import prepare
     from workeros.plugins import await_me_maybe
 
     settings = ctx.settings.with_overrides(database__url=args.database_url)
@@ -65,7 +65,7 @@ def _configure_json(parser: argparse.ArgumentParser) -> None:
 
 
 def _plugins(args: argparse.Namespace, ctx: CommandContext) -> int:
-    from workeros.app import prepare
+    from workeros.http.app import prepare
 
     _, registry = prepare(ctx.settings, ctx.plugins)
     listing = ctx.plugins.listing()
@@ -91,7 +91,7 @@ def _plugins(args: argparse.Namespace, ctx: CommandContext) -> int:
 
 
 def _config(args: argparse.Namespace, ctx: CommandContext) -> int:
-    from workeros.app import prepare
+    from workeros.http.app import prepare
 
     prepare(ctx.settings, ctx.plugins)
     rows = ctx.settings.describe()
@@ -118,7 +118,7 @@ def _config(args: argparse.Namespace, ctx: CommandContext) -> int:
 def _with_services(args: argparse.Namespace, ctx: CommandContext, work: Callable[[Any], Awaitable[T]]) -> T:
     """Open the services on the configured database (migrating it first, as the
     server does) and run ``work(services)``."""
-    from workeros.app import prepare
+    from workeros.http.app import prepare
     from workeros.services import open_services
 
     settings = ctx.settings.with_overrides(database__url=getattr(args, "database_url", None))
@@ -174,9 +174,9 @@ def _configure_schema(parser: argparse.ArgumentParser) -> None:
 
 
 def _schema(args: argparse.Namespace, ctx: CommandContext) -> int:
-    from workeros import snapshot
     from workeros.accountability import Accountability
     from workeros.errors import WorkerosError
+    from workeros.schema import snapshot
 
     acc = Accountability.system()
     try:
@@ -206,8 +206,8 @@ def _configure_export(parser: argparse.ArgumentParser) -> None:
 
 
 def _export(args: argparse.Namespace, ctx: CommandContext) -> int:
-    from workeros import transfer
     from workeros.errors import WorkerosError
+    from workeros.schema import transfer
 
     try:
         manifest = _with_services(args, ctx, lambda services: transfer.export_archive(services, args.file))
@@ -227,8 +227,8 @@ def _configure_import(parser: argparse.ArgumentParser) -> None:
 def _import(args: argparse.Namespace, ctx: CommandContext) -> int:
     import zipfile
 
-    from workeros import transfer
     from workeros.errors import WorkerosError
+    from workeros.schema import transfer
 
     if not Path(args.file).is_file():
         return _failed(OSError(f"{args.file}: no such file"))

@@ -121,7 +121,7 @@ class Settings:
         self._owners: dict[str, str] = {}
         self._env_index: dict[str, str] = {}
         self._cache: dict[str, tuple[Any, str]] = {}
-        #: The plugin set whose keys were declared (see workeros.app.declare_settings).
+        #: The plugin set whose keys were declared (see workeros.http.app.declare_settings).
         self.declared_by: Any = None
         self.declare(KERNEL_KEYS, owner="workeros")
 

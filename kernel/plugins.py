@@ -33,7 +33,7 @@ ENTRY_POINT_GROUP = "workeros"
 #: Kernel modules registered on every app; they cannot be disabled.
 BUILTINS: tuple[str, ...] = (
     "workeros.builtins.core",
-    "workeros.builtins.server",
+    "workeros.builtins.server_info",
     "workeros.builtins.bus_memory",
     "workeros.builtins.runtime",
 )

@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from workeros.accountability import Accountability
+from workeros.bus.events import Events
 from workeros.config import Settings
-from workeros.db import Database
+from workeros.db.database import Database
 from workeros.errors import InvalidCredentials
-from workeros.events import Events
 from workeros.plugins import Plugins, await_me_maybe
 from workeros.registry import Registry
 
@@ -29,12 +29,12 @@ log = logging.getLogger("workeros.services")
 #: ``config_keys`` (a sequence of ConfigKey) and ``async open(services)``
 #: returning the instance, which may define ``async close()``.
 KERNEL_SERVICES: tuple[tuple[str, str], ...] = (
-    ("schema", "workeros.schema:SchemaService"),
+    ("schema", "workeros.schema.schema_service:SchemaService"),
     ("permissions", "workeros.permissions:PermissionsService"),
-    ("accounts", "workeros.accounts:AccountsService"),
-    ("items", "workeros.items:ItemsService"),
-    ("revisions", "workeros.revisions:RevisionsService"),
-    ("realtime", "workeros.realtime:RealtimeHub"),
+    ("accounts", "workeros.accounts.accounts_service:AccountsService"),
+    ("items", "workeros.items.items_service:ItemsService"),
+    ("revisions", "workeros.audit.revisions:RevisionsService"),
+    ("realtime", "workeros.realtime.hub:RealtimeHub"),
 )
 
 
@@ -87,7 +87,7 @@ class Services:
 
 @asynccontextmanager
 async def open_services(settings: Settings, plugins: Plugins, registry: Registry) -> AsyncIterator[Services]:
-    from workeros import migrate
+    from workeros.db import migrate
 
     dialect = registry.get("db")
     db: Database = await await_me_maybe(dialect.factory(settings["database.url"], settings))

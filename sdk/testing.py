@@ -162,7 +162,7 @@ async def wos_server(wos_settings: Any) -> AsyncIterator[Any]:
     """An aiohttp TestServer running the app (startup ran: services are open)."""
     from aiohttp.test_utils import TestServer
 
-    from workeros.app import create_app
+    from workeros.http.app import create_app
 
     server = TestServer(await create_app(wos_settings))
     await server.start_server()
@@ -192,7 +192,7 @@ async def wos_client(wos_server: Any) -> AsyncIterator[Any]:
 
 @pytest.fixture
 def wos_services(wos_app: Any) -> Any:
-    from workeros.keys import SERVICES
+    from workeros.http.keys import SERVICES
 
     return wos_app[SERVICES]
 

@@ -107,7 +107,7 @@ class TestCallers:
         from aiohttp import web
 
         from workeros.accountability import Accountability
-        from workeros.keys import ACCOUNTABILITY
+        from workeros.http.keys import ACCOUNTABILITY
 
         @web.middleware
         async def caller(request: Any, handler: Any) -> Any:

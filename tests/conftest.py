@@ -50,7 +50,7 @@ def make_server(wos_settings: Any) -> Callable[..., Any]:
     ``async with make_server(plugin, settings=...) as server:``."""
     from aiohttp.test_utils import TestServer
 
-    from workeros.app import create_app
+    from workeros.http.app import create_app
     from workeros.plugins import Plugins
 
     @asynccontextmanager

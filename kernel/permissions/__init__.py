@@ -7,7 +7,7 @@ against a row in this process (realtime, validation) with the same answers.
 from workeros.permissions.compile import compile_filter
 from workeros.permissions.match import match_filter
 from workeros.permissions.parse import Filter, FilterLimits, parse_filter
-from workeros.permissions.service import Access, PermissionsService, Rule
+from workeros.permissions.permissions_service import Access, PermissionsService, Rule
 from workeros.permissions.variables import Variables
 
 __all__ = ["Access", "Filter", "FilterLimits", "PermissionsService", "Rule", "Variables", "compile_filter",

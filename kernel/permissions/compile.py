@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
-from workeros.model import Collection, Schema
+from workeros.schema.model import Collection, Schema
 
 from .parse import Cond, Filter, Logic, Node, Rel, typed_value
 from .variables import Var, Variables

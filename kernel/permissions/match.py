@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from workeros.model import Collection, Field, Schema
+from workeros.schema.model import Collection, Field, Schema
 
 from .compile import JSON_EMPTY
 from .parse import Cond, Filter, Logic, Node, Rel, typed_value

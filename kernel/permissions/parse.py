@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from workeros.errors import Forbidden, InvalidQuery
-from workeros.model import Collection, Field, Relation, Schema
+from workeros.schema.field_types import TYPES, CoercionError, coerce
+from workeros.schema.model import Collection, Field, Relation, Schema
 from workeros.serialize import loads
-from workeros.types import TYPES, CoercionError, coerce
 
 from .variables import Var, is_variable_syntax, parse_variable
 

@@ -11,7 +11,7 @@ from aiohttp.test_utils import TestClient
 from workeros import errors
 from workeros.accountability import Accountability
 from workeros.hookspecs import hookimpl
-from workeros.keys import ACCOUNTABILITY
+from workeros.http.keys import ACCOUNTABILITY
 
 
 class Routes:
@@ -29,7 +29,7 @@ class Routes:
             raise errors.RateLimited(retry_after=7)
 
         async def echo(request):
-            from workeros.web import ok, read_json
+            from workeros.http.web import ok, read_json
 
             return ok(await read_json(request))
 
@@ -132,7 +132,7 @@ async def test_health_checks_the_database(make_server, wos_dialect) -> None:
 
 
 async def test_health_is_503_when_the_database_is_gone(make_server) -> None:
-    from workeros.keys import SERVICES
+    from workeros.http.keys import SERVICES
 
     async with make_server() as server, TestClient(server) as client:
         services = server.app[SERVICES]

@@ -9,9 +9,9 @@ import pytest
 from aiohttp import web
 
 from tests.conftest import FIXTURES
+from workeros.bus.events import Events
 from workeros.cli import main
 from workeros.errors import PluginConflict, StartupError
-from workeros.events import Events
 from workeros.hookspecs import hookimpl
 from workeros.hookspecs.auth import AuthProvider
 from workeros.hookspecs.db import Dialect
@@ -22,7 +22,7 @@ from workeros.hookspecs.sandbox import SandboxBackend
 from workeros.hookspecs.storage import StorageBackend
 from workeros.hookspecs.transport import Transport
 from workeros.hookspecs.vectors import VectorBackend
-from workeros.keys import REGISTRY, SERVICES, SETTINGS
+from workeros.http.keys import REGISTRY, SERVICES, SETTINGS
 
 
 def sub_app(text: str) -> web.Application:

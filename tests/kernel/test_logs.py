@@ -42,7 +42,7 @@ async def test_access_log_has_request_id(wos_settings, caplog) -> None:
     import aiohttp
     from aiohttp import web
 
-    from workeros.app import create_app
+    from workeros.http.app import create_app
     from workeros.logs import AccessLogger
 
     runner = web.AppRunner(await create_app(wos_settings), access_log_class=AccessLogger,

@@ -6,10 +6,10 @@ from __future__ import annotations
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from workeros import migrate
-from workeros.app import prepare
+from workeros.db import migrate
+from workeros.db.tables import metadata
+from workeros.http.app import prepare
 from workeros.plugins import await_me_maybe
-from workeros.tables import metadata
 
 
 async def open_db(settings):

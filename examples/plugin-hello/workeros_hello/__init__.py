@@ -4,8 +4,8 @@ from aiohttp import web
 
 from workeros.hookspecs import hookimpl
 from workeros.hookspecs.lifecycle import Command, ConfigKey
-from workeros.keys import SETTINGS
-from workeros.web import ok
+from workeros.http.keys import SETTINGS
+from workeros.http.web import ok
 
 
 @hookimpl

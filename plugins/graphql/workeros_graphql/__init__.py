@@ -21,9 +21,9 @@ from workeros.errors import InvalidQuery, MethodNotAllowed, ServiceUnavailable, 
 from workeros.hookspecs import hookimpl
 from workeros.hookspecs.lifecycle import ConfigKey
 from workeros.hookspecs.transport import Transport
-from workeros.keys import REGISTRY, SERVICES, SETTINGS
+from workeros.http.keys import REGISTRY, SERVICES, SETTINGS
+from workeros.http.web import accountability, json_response, services
 from workeros.serialize import loads
-from workeros.web import accountability, json_response, services
 
 from . import ws
 from .engines import Engines

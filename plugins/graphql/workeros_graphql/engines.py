@@ -24,8 +24,8 @@ from tartiflette import Scalar, create_engine
 from tartiflette.schema.registry import SchemaRegistry
 
 from workeros.accountability import Accountability
+from workeros.bus.events import PERMISSIONS, SCHEMA
 from workeros.errors import WorkerosError
-from workeros.events import PERMISSIONS, SCHEMA
 
 from . import document, subscriptions
 from .resolve import Resolver, error_coercer

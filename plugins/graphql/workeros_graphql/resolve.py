@@ -31,7 +31,7 @@ from tartiflette.language.ast import (
 from tartiflette.resolver.default import default_field_resolver
 
 from workeros.errors import InvalidPayload, InvalidQuery, WorkerosError
-from workeros.query import Query
+from workeros.items.query import Query
 
 from .sdl import Built, RootField
 

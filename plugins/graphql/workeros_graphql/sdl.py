@@ -20,8 +20,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from workeros.model import Collection, Schema
-from workeros.types import TYPES
+from workeros.schema.field_types import TYPES
+from workeros.schema.model import Collection, Schema
 
 SCALAR_OF = {
     "string": "String", "text": "String", "uuid": "String", "date": "String", "time": "String",

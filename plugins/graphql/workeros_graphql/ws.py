@@ -35,9 +35,9 @@ from aiohttp import WSMsgType, web
 
 from workeros.accountability import Accountability
 from workeros.errors import RateLimited, ServiceUnavailable, WorkerosError
-from workeros.realtime import authenticate_token, bearer_token, token_expiry, wait_for_expiry
+from workeros.http.web import accountability, services
+from workeros.realtime.hub import authenticate_token, bearer_token, token_expiry, wait_for_expiry
 from workeros.serialize import dumps_str, loads
-from workeros.web import accountability, services
 
 from .execution import ENGINES, SETTINGS_KEY, Operation, prepare, run
 from .subscriptions import Closed, check_root

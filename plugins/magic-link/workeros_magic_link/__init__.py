@@ -22,14 +22,14 @@ import sqlalchemy as sa
 from aiohttp import web
 from workeros_rest.users import client, read_object, session_response, wants_cookies
 
-from workeros import mail
-from workeros.accounts import normalize_email
+from workeros.accounts import mail
+from workeros.accounts.accounts_service import normalize_email
+from workeros.db.tables.accounts import users
 from workeros.errors import InvalidCredentials
 from workeros.hookspecs import hookimpl
 from workeros.hookspecs.auth import AuthProvider
 from workeros.hookspecs.lifecycle import ConfigKey
-from workeros.tables.accounts import users
-from workeros.web import no_content, services
+from workeros.http.web import no_content, services
 
 KIND = "magic_link"
 routes = web.RouteTableDef()

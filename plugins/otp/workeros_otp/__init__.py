@@ -30,15 +30,15 @@ from aiohttp import web
 from sqlalchemy.exc import IntegrityError
 from workeros_rest.users import client, read_object, session_response, wants_cookies
 
-from workeros import mail
-from workeros.accounts import normalize_email, now
+from workeros.accounts import mail
+from workeros.accounts.accounts_service import normalize_email, now
+from workeros.accounts.tokens import keyed_hash, numeric_code, random_token
+from workeros.db.tables.accounts import one_time_tokens, users
 from workeros.errors import Conflict, InvalidCredentials, InvalidPayload, TokenExpired
 from workeros.hookspecs import hookimpl
 from workeros.hookspecs.auth import AuthProvider
 from workeros.hookspecs.lifecycle import ConfigKey
-from workeros.tables.accounts import one_time_tokens, users
-from workeros.tokens import keyed_hash, numeric_code, random_token
-from workeros.web import accountability, no_content, ok, services
+from workeros.http.web import accountability, no_content, ok, services
 
 KIND = "email_otp"
 USED_KIND = "totp_used"
@@ -198,7 +198,7 @@ async def enrol(request: web.Request) -> web.Response:
 
 
 async def _switch(request: web.Request, enable: bool) -> web.Response:
-    from workeros import activity
+    from workeros.audit import activity
 
     user = await _signed_in_user(request)
     data = await read_object(request)

@@ -20,7 +20,7 @@ from workeros_rest.users import client, read_object, session_response, wants_coo
 from workeros.hookspecs import hookimpl
 from workeros.hookspecs.auth import AuthProvider
 from workeros.hookspecs.lifecycle import Command
-from workeros.web import no_content, ok, services
+from workeros.http.web import no_content, ok, services
 
 routes = web.RouteTableDef()
 
@@ -81,8 +81,8 @@ def _create_user(args: argparse.Namespace, ctx: Any) -> int:
     """``workeros create-user``: make an account from the command line (the way in
     when sign-up is closed, or to add an admin). Migrates first, like serve."""
     from workeros.accountability import Accountability
-    from workeros.app import prepare
     from workeros.errors import WorkerosError
+    from workeros.http.app import prepare
     from workeros.services import open_services
 
     if args.password_stdin:

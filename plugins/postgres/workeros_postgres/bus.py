@@ -37,10 +37,10 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
+from workeros.bus.outbox import Outbox
+from workeros.db.tables.bus import bus_messages
 from workeros.hookspecs.lifecycle import ConfigKey
 from workeros.hookspecs.realtime import BusBackend, Handler
-from workeros.outbox import Outbox
-from workeros.tables.bus import bus_messages
 
 if TYPE_CHECKING:
     import asyncpg
@@ -196,7 +196,7 @@ class PostgresBus:
     # -- publish ------------------------------------------------------------------------
     async def publish(self, channel: str, message: bytes) -> None:
         """Hand ``message`` to this instance's handlers and queue it for the others
-        (see :mod:`workeros.outbox`: sent in order, one transaction and one
+        (see :mod:`workeros.bus.outbox`: sent in order, one transaction and one
         ``pg_notify`` statement per batch; a write never waits on the bus)."""
         if self._handlers.get(channel):
             self._queue.put_nowait((channel, message))

@@ -24,10 +24,10 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
+from workeros.bus.outbox import Outbox
 from workeros.hookspecs import hookimpl
 from workeros.hookspecs.lifecycle import ConfigKey
 from workeros.hookspecs.realtime import BusBackend, Handler
-from workeros.outbox import Outbox
 
 log = logging.getLogger("workeros.bus.redis")
 
@@ -93,7 +93,7 @@ class RedisBus:
 
     async def publish(self, channel: str, message: bytes) -> None:
         """Hand ``message`` to this instance's handlers and queue it for the others
-        (see :mod:`workeros.outbox`: sent in order, one pipeline per batch, so a
+        (see :mod:`workeros.bus.outbox`: sent in order, one pipeline per batch, so a
         write does not wait on Redis and a burst of writes uses one connection
         instead of one each)."""
         if self._handlers.get(channel):

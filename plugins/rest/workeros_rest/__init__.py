@@ -15,7 +15,7 @@ from aiohttp import web
 
 from workeros.hookspecs import hookimpl
 from workeros.hookspecs.transport import Transport
-from workeros.keys import REGISTRY
+from workeros.http.keys import REGISTRY
 
 #: Resource modules of this package, mounted in this order.
 ROUTE_MODULES: tuple[str, ...] = (

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from workeros.activity_query import list_activity
-from workeros.web import accountability, ok, services
+from workeros.audit.activity_reads import list_activity
+from workeros.http.web import accountability, ok, services
 
 routes = web.RouteTableDef()
 

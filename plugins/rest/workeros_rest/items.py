@@ -16,9 +16,9 @@ import orjson
 from aiohttp import web
 
 from workeros.errors import InvalidPayload, InvalidQuery, PayloadTooLarge, UnsupportedMediaType
-from workeros.query import Query, parse_query
+from workeros.http.web import accountability, no_content, ok, read_json, services
+from workeros.items.query import Query, parse_query
 from workeros.serialize import dumps
-from workeros.web import accountability, no_content, ok, read_json, services
 
 routes = web.RouteTableDef()
 

@@ -12,9 +12,9 @@ from typing import Any
 from aiohttp import web
 
 from workeros.accountability import Accountability
-from workeros.model import Collection, Field
-from workeros.types import INT32, INT64
-from workeros.web import accountability, json_response, services
+from workeros.http.web import accountability, json_response, services
+from workeros.schema.field_types import INT32, INT64
+from workeros.schema.model import Collection, Field
 
 routes = web.RouteTableDef()
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from workeros.audit.revisions import parse_time
 from workeros.errors import InvalidQuery, ServiceUnavailable
-from workeros.revisions import parse_time
-from workeros.web import accountability, ok, services
+from workeros.http.web import accountability, ok, services
 
 routes = web.RouteTableDef()
 

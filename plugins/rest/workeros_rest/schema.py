@@ -13,9 +13,9 @@ from typing import Any
 
 from aiohttp import web
 
-from workeros import snapshot
 from workeros.errors import Forbidden, InvalidQuery, PayloadTooLarge
-from workeros.web import accountability, ok, read_json, services
+from workeros.http.web import accountability, ok, read_json, services
+from workeros.schema import snapshot
 
 routes = web.RouteTableDef()
 YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml")

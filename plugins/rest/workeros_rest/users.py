@@ -12,10 +12,10 @@ from typing import Any
 
 from aiohttp import web
 
-from workeros.accounts import CSRF_COOKIE, Session
+from workeros.accounts.accounts_service import CSRF_COOKIE, Session
 from workeros.errors import Forbidden, InvalidPayload, InvalidQuery, ServiceUnavailable
-from workeros.keys import REGISTRY, SETTINGS
-from workeros.web import accountability, no_content, ok, read_json, services
+from workeros.http.keys import REGISTRY, SETTINGS
+from workeros.http.web import accountability, no_content, ok, read_json, services
 
 routes = web.RouteTableDef()
 

@@ -38,7 +38,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
-from workeros.db import _AFTER_COMMIT, Database, run_callbacks
+from workeros.db.database import _AFTER_COMMIT, Database, run_callbacks
 from workeros.hookspecs import hookimpl
 from workeros.hookspecs.db import Dialect
 from workeros.hookspecs.lifecycle import ConfigKey

@@ -23,10 +23,10 @@ from aiohttp_sse import sse_response
 from workeros.errors import InvalidQuery, ServiceUnavailable
 from workeros.hookspecs import hookimpl
 from workeros.hookspecs.realtime import RealtimeTransport
-from workeros.keys import SERVICES
-from workeros.realtime import bearer_token, token_expiry
+from workeros.http.keys import SERVICES
+from workeros.http.web import accountability, services
+from workeros.realtime.hub import bearer_token, token_expiry
 from workeros.serialize import loads
-from workeros.web import accountability, services
 
 routes = web.RouteTableDef()
 

@@ -32,11 +32,11 @@ from aiohttp import WSMsgType, web
 from workeros.errors import InvalidPayload, WorkerosError
 from workeros.hookspecs import hookimpl
 from workeros.hookspecs.realtime import RealtimeTransport
-from workeros.keys import SERVICES
-from workeros.query import Query
-from workeros.realtime import authenticate_token, bearer_token, token_expiry, wait_for_expiry
+from workeros.http.keys import SERVICES
+from workeros.http.web import accountability, services
+from workeros.items.query import Query
+from workeros.realtime.hub import authenticate_token, bearer_token, token_expiry, wait_for_expiry
 from workeros.serialize import dumps_str, loads
-from workeros.web import accountability, services
 
 MAX_MESSAGE = 64 * 1024
 MAX_SUBSCRIPTIONS = 100

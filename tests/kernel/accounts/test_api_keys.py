@@ -7,8 +7,8 @@ import datetime as dt
 
 import sqlalchemy as sa
 
-from workeros.tables.accounts import api_keys
-from workeros.tokens import sha256_hex
+from workeros.accounts.tokens import sha256_hex
+from workeros.db.tables.accounts import api_keys
 
 
 async def test_key_is_shown_once_stored_hashed_and_acts_as_its_user(api, sign_up, password, wos_services):

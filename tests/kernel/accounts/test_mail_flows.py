@@ -55,7 +55,7 @@ async def test_an_older_reset_link_stops_working_when_a_new_one_is_sent(api, sig
 async def test_expired_reset_link_is_token_expired(api, sign_up, smtp_inbox, wos_services):
     import datetime as dt
 
-    from workeros.tables.accounts import one_time_tokens
+    from workeros.db.tables.accounts import one_time_tokens
 
     await sign_up("ada@example.com")
     await api.anonymous().post("/api/auth/password/request", json={"email": "ada@example.com"})
@@ -93,7 +93,7 @@ async def test_email_verification_when_required(api, make_server, password, smtp
 async def test_invite_only_sign_up(api, make_server, password, smtp_inbox, wos_settings):
     from aiohttp.test_utils import TestClient
 
-    from workeros.tables.access import roles
+    from workeros.db.tables.access import roles
 
     async with make_server(settings=wos_settings, auth__sign_up="invite") as server, TestClient(server) as client:
         async def call(method, path, body=None, token=None):
@@ -108,7 +108,7 @@ async def test_invite_only_sign_up(api, make_server, password, smtp_inbox, wos_s
         _, login = await call("POST", "/api/auth/login", {"email": "ada@example.com", "password": password,
                                                           "mode": "json"})
         admin = login["data"]["access_token"]
-        from workeros.keys import SERVICES
+        from workeros.http.keys import SERVICES
 
         async with server.app[SERVICES].db.transaction() as conn:
             import datetime as dt

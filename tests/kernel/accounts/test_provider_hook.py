@@ -9,7 +9,7 @@ from workeros_rest.users import client, session_redirect, session_response
 
 from workeros.hookspecs import hookimpl
 from workeros.hookspecs.auth import AuthProvider
-from workeros.web import services
+from workeros.http.web import services
 
 
 class FakeIdentityProvider:
@@ -46,7 +46,7 @@ async def test_redirect_and_credential_providers_end_in_the_same_session(make_se
     async with make_server(FakeIdentityProvider()) as server, TestClient(server) as c:
         async with c.post("/api/auth/sign-up", json={"email": "ada@example.com", "password": password}) as r:
             assert r.status == 201
-        from workeros.keys import SERVICES
+        from workeros.http.keys import SERVICES
 
         assert server.app[SERVICES].accounts.providers["fake-idp"] == {"ready": True}
         async with c.get("/api/auth/fake-idp/callback", params={"email": "ada@example.com"},

@@ -59,8 +59,8 @@ async def test_database_counters_are_atomic_per_window_and_swept(wos_services):
 
     import sqlalchemy as sa
 
-    from workeros.ratelimit import DatabaseStore
-    from workeros.tables.accounts import rate_limits
+    from workeros.accounts.ratelimit import DatabaseStore
+    from workeros.db.tables.accounts import rate_limits
 
     store = DatabaseStore(wos_services.db, wos_services.settings)
     now = int(time.time() // 60 * 60)

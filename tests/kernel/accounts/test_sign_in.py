@@ -217,7 +217,7 @@ async def test_enabled_providers_are_listed(api):
 async def test_json_mode_sets_no_cookie_and_stores_no_browser_session(api, sign_up, password, wos_services):
     import sqlalchemy as sa
 
-    from workeros.tables.accounts import sessions
+    from workeros.db.tables.accounts import sessions
 
     await sign_up("ada@example.com")
     r = await api.anonymous().post("/api/auth/login", json={"email": "ada@example.com", "password": password,
@@ -236,7 +236,7 @@ async def test_expired_sessions_are_swept_at_the_next_sign_in(api, sign_up, pass
 
     import sqlalchemy as sa
 
-    from workeros.tables.accounts import sessions
+    from workeros.db.tables.accounts import sessions
 
     await sign_up("ada@example.com")
     await api.sign_in("ada@example.com", password)

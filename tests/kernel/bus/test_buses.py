@@ -35,7 +35,7 @@ async def _pg_pair() -> AsyncIterator[tuple[Any, Any]]:
     from workeros_postgres import create as create_db
     from workeros_postgres.bus import PostgresBus
 
-    from workeros import migrate
+    from workeros.db import migrate
 
     await require_postgres()
     url = await create_pg_database()
@@ -182,7 +182,7 @@ async def test_postgres_bus_reconnects_after_the_connection_is_killed() -> None:
 
 
 async def test_postgres_bus_is_chosen_for_a_postgres_database(wos_dialect: str, wos_settings: Any) -> None:
-    from workeros.app import prepare
+    from workeros.http.app import prepare
 
     _, registry = prepare(wos_settings)
     assert registry.get("bus").name == ("postgres" if wos_dialect == "postgres" else "memory")

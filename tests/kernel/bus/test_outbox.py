@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from workeros.outbox import Outbox
+from workeros.bus.outbox import Outbox
 
 
 async def test_batches_keep_order_and_a_failed_batch_does_not_stop_the_sender(

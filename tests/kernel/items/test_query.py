@@ -6,7 +6,7 @@ import pytest
 from multidict import MultiDict
 
 from workeros.errors import InvalidQuery
-from workeros.query import Query, parse_query
+from workeros.items.query import Query, parse_query
 
 
 def test_defaults() -> None:

@@ -9,7 +9,7 @@ import pytest
 
 from workeros.accountability import Accountability
 from workeros.errors import Forbidden, InvalidPayload, NotFound
-from workeros.query import Query
+from workeros.items.query import Query
 
 ADMIN = Accountability(user="u-admin", role="admin", admin=True, origin="graphql")
 

@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from workeros.accountability import Accountability
-from workeros.keys import SERVICES
+from workeros.http.keys import SERVICES
 
 ROWS = [
     {"id": 1, "name": "Alpha", "note": "50% off_sale", "n": 1, "big": 10_000_000_000, "x": 1.5, "price": "10.50",

@@ -8,8 +8,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from workeros.keys import SERVICES
-from workeros.tables.audit import activity, revisions
+from workeros.db.tables.audit import activity, revisions
+from workeros.http.keys import SERVICES
 
 
 def _services(api: Any) -> Any:

@@ -7,7 +7,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from workeros.keys import SERVICES
+from workeros.http.keys import SERVICES
 
 #: What must never appear in an error message: SQL, driver names, file paths. (A
 #: hostile name the caller sent may be echoed back, so "drop table" is not listed.)
@@ -67,7 +67,7 @@ async def columns(api: Any, table: str) -> dict[str, dict[str, Any]]:
 
 async def catalog_rows(api: Any) -> dict[str, list[tuple[Any, ...]]]:
     """The raw catalog rows, for before/after comparisons."""
-    from workeros.tables.schema import collections, fields, relations
+    from workeros.db.tables.schema import collections, fields, relations
 
     async with services(api).db.read() as conn:
         return {

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from tests.kernel.schema.schema_helpers import assert_error, catalog_rows, create, tables
-from workeros import identifiers
 from workeros.errors import InvalidPayload
+from workeros.schema import identifiers
 
 HOSTILE = [
     "Books", "BOOKS", "1books", "_books", "b" * 62, "wos_books", "wos_", "select", "table", "order", "user",

@@ -34,8 +34,8 @@ async def running(url: str, data_dir: Path) -> AsyncIterator[Api]:
     holds the app's services)."""
     from aiohttp.test_utils import TestClient, TestServer
 
-    from workeros.app import create_app
-    from workeros.keys import SERVICES
+    from workeros.http.app import create_app
+    from workeros.http.keys import SERVICES
     from workeros.plugins import Plugins
 
     settings = instance_settings(url, data_dir)

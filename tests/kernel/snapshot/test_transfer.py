@@ -21,8 +21,8 @@ import sqlalchemy as sa
 from tests.conftest import FIRST_PARTY
 from tests.kernel.snapshot.conftest import DIALECT_PAIRS, running
 from tests.kernel.snapshot.schema_setup import all_rows, create_schema, expect, fill
-from workeros import transfer
-from workeros.tables.bus import bus_messages
+from workeros.db.tables.bus import bus_messages
+from workeros.schema import transfer
 
 COLLECTIONS = ("notes", "people", "people_tags", "tags", "teams")
 CREDENTIALS = {"email": "owner@example.com", "password": "correct horse battery"}

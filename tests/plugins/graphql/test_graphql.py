@@ -136,7 +136,7 @@ async def test_introspection_builds_a_client_schema(blog: Any) -> None:
 async def test_schema_changes_rebuild_once_and_concurrent_requests_share_a_build(blog: Any) -> None:
     import asyncio
 
-    from workeros.keys import SERVICES
+    from workeros.http.keys import SERVICES
 
     api = blog
     graphql_app = next(r._app for r in api.server.app.router.resources() if getattr(r, "_prefix", "") == "/api/graphql")
@@ -402,7 +402,7 @@ async def test_nested_relations_load_in_one_query_per_level_not_per_row(blog: An
     the number of rows, only with the levels of the query."""
     import sqlalchemy as sa
 
-    from workeros.keys import SERVICES
+    from workeros.http.keys import SERVICES
 
     api = blog
     engine = api.server.app[SERVICES].db.engine.sync_engine
@@ -503,7 +503,7 @@ async def test_plain_queries_shaped_directly_equal_tartiflette_s_results(editor:
     from workeros_graphql import _direct, direct
 
     from workeros.accountability import Accountability
-    from workeros.keys import SERVICES
+    from workeros.http.keys import SERVICES
 
     api, role = editor
     services = api.server.app[SERVICES]

@@ -281,7 +281,7 @@ async def test_ping_pong_and_complete_stops_events(api: Any) -> None:
         assert {(await _recv(ws))["id"], (await _recv(ws))["id"]} == {"a", "b"}
     finally:
         await ws.close()
-    from workeros.keys import SERVICES
+    from workeros.http.keys import SERVICES
 
     services = api.server.app[SERVICES]
     for _ in range(50):

@@ -10,7 +10,7 @@ from urllib.parse import parse_qs, urlparse
 
 import pyotp
 
-from workeros.tables.accounts import one_time_tokens
+from workeros.db.tables.accounts import one_time_tokens
 
 
 def link_token(inbox, address):

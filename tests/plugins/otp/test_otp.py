@@ -9,7 +9,7 @@ import time
 
 import pyotp
 
-from workeros.tables.accounts import one_time_tokens
+from workeros.db.tables.accounts import one_time_tokens
 
 
 def code_in(inbox, address):

@@ -10,9 +10,9 @@ import pytest
 import sqlalchemy as sa
 
 from tests.plugins.rest.items_setup import POSTS, create_blog
-from workeros.events import ITEMS
-from workeros.keys import SERVICES
-from workeros.tables.audit import activity, revisions
+from workeros.bus.events import ITEMS
+from workeros.db.tables.audit import activity, revisions
+from workeros.http.keys import SERVICES
 
 
 def services(api: Any) -> Any:

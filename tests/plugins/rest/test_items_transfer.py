@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 
 from tests.plugins.rest.items_setup import create_blog
-from workeros.keys import SERVICES
+from workeros.http.keys import SERVICES
 
 
 async def test_export_json_streams_every_row_of_the_query(api: Any) -> None:

@@ -68,7 +68,7 @@ class ThreadServer:
     async def _start(self) -> None:
         from aiohttp.test_utils import TestServer
 
-        from workeros.app import create_app
+        from workeros.http.app import create_app
         from workeros.plugins import Plugins
 
         try:

@@ -47,7 +47,7 @@ def test_without_a_host_no_mailer_is_built():
 
 
 async def test_is_the_apps_email_backend(make_server, smtp_inbox):
-    from workeros.keys import REGISTRY, SERVICES
+    from workeros.http.keys import REGISTRY, SERVICES
 
     async with make_server(**{k.replace(".", "__"): v for k, v in smtp_inbox.settings().items()}) as server:
         assert server.app[REGISTRY].get("email").name == "smtp"

@@ -116,7 +116,7 @@ async def test_connection_limit_per_user(make_server: Any) -> None:
         async with stream(api, "/api/realtime/items/notes"), stream(api, "/api/realtime/items/notes"):
             async with client.get("/api/realtime/items/notes", headers={TEST_CALLER: "admin"}) as r:
                 assert r.status == 429 and "Retry-After" in r.headers
-        from workeros.keys import SERVICES
+        from workeros.http.keys import SERVICES
 
         hub = server.app[SERVICES].realtime
         for _ in range(100):  # the server sees the clients go at the next heartbeat
@@ -132,7 +132,7 @@ async def test_slow_consumer_is_disconnected_with_a_reason(make_server: Any) -> 
     from aiohttp.test_utils import TestClient
     from callers import Api, TestCallers
 
-    from workeros.keys import SERVICES
+    from workeros.http.keys import SERVICES
 
     async with make_server(TestCallers(), realtime__queue_size=3) as server, TestClient(server) as client:
         api = Api(client)
@@ -142,7 +142,7 @@ async def test_slow_consumer_is_disconnected_with_a_reason(make_server: Any) -> 
         async with stream(api, "/api/realtime/items/notes") as events:
             (sub,) = [s for g in hub.groups["notes"].values() for s in g.members]
             # fill the queue faster than it is read: the stream's reader is not reading
-            from workeros.events import ItemEvent
+            from workeros.bus.events import ItemEvent
 
             for i in range(10):
                 await hub.dispatch(ItemEvent("notes", "create", [i], None, [{"id": i, "title": "x", "secret": None,
@@ -162,7 +162,7 @@ async def test_slow_consumer_is_disconnected_with_a_reason(make_server: Any) -> 
 
 @pytest.mark.parametrize("wos_dialect", ["sqlite"], indirect=True)
 async def test_shutdown_ends_streams(api: Any) -> None:
-    from workeros.keys import SERVICES
+    from workeros.http.keys import SERVICES
 
     admin = api.as_admin()
     await _setup(admin)
@@ -202,7 +202,7 @@ async def test_permission_changes_apply_to_open_streams(api: Any) -> None:
 
 async def _settled(api: Any) -> None:
     """Wait until the in-process bus has handled what was published."""
-    from workeros.keys import SERVICES
+    from workeros.http.keys import SERVICES
 
     bus = api.server.app[SERVICES].events.bus
     if hasattr(bus, "drain"):

@@ -1,0 +1,1 @@
+"""Accounts: users, sign-in, sessions, API keys, one-time tokens, rate limits, mail."""

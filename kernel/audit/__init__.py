@@ -1,0 +1,1 @@
+"""Audit: the activity log and revisions (and restore)."""

@@ -1,0 +1,61 @@
+"""``/api/server``: health and the plugin listing."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+from aiohttp import web
+
+from workeros.errors import Forbidden, ServiceUnavailable
+from workeros.hookspecs import hookimpl
+from workeros.hookspecs.transport import Transport
+from workeros.http.keys import PLUGINS, REGISTRY
+from workeros.http.web import accountability, ok, services
+
+log = logging.getLogger("workeros.health")
+routes = web.RouteTableDef()
+
+
+@routes.get("/health")
+async def health(request: web.Request) -> web.Response:
+    svc = services(request)
+    try:
+        latency = await svc.db.ping()
+    except Exception:
+        log.exception("health check: database unreachable")
+        raise ServiceUnavailable("Database is unreachable", checks={"database": "error"}) from None
+    return ok({"status": "ok", "checks": {"database": {"status": "ok", "dialect": svc.db.dialect,
+                                                        "latency_ms": round(latency, 2)}}})
+
+
+def public_error(error: str | None) -> str | None:
+    """The last line of a load error, without file paths: responses never carry
+    tracebacks or paths (the CLI shows the whole traceback)."""
+    if not error:
+        return None
+    last = error.strip().splitlines()[-1]
+    return re.sub(r"(?:[A-Za-z]:)?[/\\][^\s'\",)]+", "<path>", last)
+
+
+@routes.get("/plugins")
+async def plugins(request: web.Request) -> web.Response:
+    svc = services(request)
+    if not (accountability(request).admin or svc.settings["server.expose_plugins"]):
+        raise Forbidden()
+    listing = request.config_dict[PLUGINS].listing()
+    for row in listing:
+        row["error"] = public_error(row["error"])
+    return ok({"plugins": listing, "backends": request.config_dict[REGISTRY].summary(),
+               "warnings": request.config_dict[PLUGINS].warnings})
+
+
+def _build(root: web.Application) -> web.Application:
+    app = web.Application()
+    app.add_routes(routes)
+    return app
+
+
+@hookimpl
+def workeros_register_transports() -> list[Transport]:
+    return [Transport(name="server", prefix="/api/server", factory=_build)]

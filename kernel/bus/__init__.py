@@ -1,0 +1,1 @@
+"""The event bus seen from the services: events on channels, the outbox."""

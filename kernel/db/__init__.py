@@ -1,0 +1,1 @@
+"""Storage: the database handle, system tables, migrations."""

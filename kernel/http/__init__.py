@@ -1,0 +1,1 @@
+"""The HTTP layer: the app factory, middlewares, the server, web helpers."""

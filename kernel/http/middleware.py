@@ -1,0 +1,93 @@
+"""Middlewares: request ids, the body limit, the caller's identity, and the one
+place where typed errors become the contract's envelope."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import uuid
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from workeros import errors
+from workeros.http.keys import ACCOUNTABILITY, REQUEST_ID, SERVICES, SETTINGS
+from workeros.http.web import error_response
+
+log = logging.getLogger("workeros.http")
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+@web.middleware
+async def request_id_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    incoming = request.headers.get("X-Request-Id", "")
+    rid = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+    request[REQUEST_ID] = rid
+    try:
+        response = await handler(request)
+    except web.HTTPException as exc:
+        exc.headers["X-Request-Id"] = rid
+        raise
+    if not response.prepared:
+        response.headers["X-Request-Id"] = rid
+    return response
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except errors.WorkerosError as exc:
+        if exc.status >= 500:
+            log.error("%s %s failed: %s", request.method, request.path, exc.message,
+                      extra={"request_id": request.get(REQUEST_ID)})
+        return error_response(exc, request_id=request.get(REQUEST_ID))
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        cls = errors.BY_STATUS.get(exc.status)
+        if cls is None:
+            cls = errors.InvalidPayload if exc.status < 500 else errors.Internal
+        error = cls()
+        error.status = exc.status
+        response = error_response(error, request_id=request.get(REQUEST_ID))
+        if exc.status == 405 and "Allow" in exc.headers:
+            response.headers["Allow"] = exc.headers["Allow"]
+        return response
+    except (asyncio.CancelledError, ConnectionResetError):
+        raise
+    except Exception:
+        log.exception("unhandled error in %s %s", request.method, request.path,
+                      extra={"request_id": request.get(REQUEST_ID)})
+        return error_response(errors.Internal(), request_id=request.get(REQUEST_ID))
+
+
+@web.middleware
+async def body_limit_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Refuse a declared body over the limit before reading a byte of it (reads
+    without a Content-Length are capped by aiohttp's ``client_max_size``)."""
+    limit = request.config_dict[SETTINGS]["server.max_body_size"]
+    length = request.content_length
+    if length is not None and length > limit:
+        raise errors.PayloadTooLarge(f"Request body is larger than {limit} bytes")
+    return await handler(request)
+
+
+@web.middleware
+async def accountability_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Resolve the caller once per request. A bad or expired token is 401, never
+    anonymous."""
+    services = request.config_dict.get(SERVICES)
+    if services is not None:
+        request[ACCOUNTABILITY] = await services.authenticate(
+            headers=request.headers,
+            cookies=request.cookies,
+            method=request.method,
+            ip=request.remote,
+        )
+    return await handler(request)
+
+
+MIDDLEWARES = (request_id_middleware, error_middleware, body_limit_middleware, accountability_middleware)

@@ -1,0 +1,89 @@
+"""HTTP helpers shared by every transport: the contract's envelope (DESIGN §4),
+JSON in and out with orjson, and access to the caller and services."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from aiohttp import web
+
+from workeros.accountability import Accountability
+from workeros.errors import Forbidden, InvalidPayload, PayloadTooLarge, UnsupportedMediaType, WorkerosError
+from workeros.http.keys import ACCOUNTABILITY, REQUEST_ID, SERVICES
+from workeros.serialize import dumps
+
+if TYPE_CHECKING:
+    from workeros.services import Services
+
+def json_response(body: Any, *, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(body=dumps(body), status=status, content_type="application/json", headers=headers)
+
+
+def ok(data: Any, *, meta: dict[str, Any] | None = None, status: int = 200,
+       headers: dict[str, str] | None = None) -> web.Response:
+    """``{"data": ..., "meta": ...}``."""
+    body: dict[str, Any] = {"data": data}
+    if meta is not None:
+        body["meta"] = meta
+    return json_response(body, status=status, headers=headers)
+
+
+def no_content() -> web.Response:
+    return web.Response(status=204)
+
+
+def error_body(*errors: WorkerosError) -> dict[str, Any]:
+    return {"errors": [e.to_error() for e in errors]}
+
+
+def error_response(error: WorkerosError, *, request_id: str | None = None) -> web.Response:
+    body = error_body(error)
+    if request_id and error.status >= 500:
+        body["errors"][0]["extensions"]["request_id"] = request_id
+    headers = {}
+    retry_after = getattr(error, "retry_after", None)
+    if retry_after is not None:
+        headers["Retry-After"] = str(retry_after)
+    return json_response(body, status=error.status, headers=headers)
+
+
+async def read_json(request: web.Request) -> Any:
+    """The request body as JSON: 415 for another media type, 400 for bad JSON,
+    413 beyond the body limit."""
+    if request.body_exists and request.content_type not in ("application/json", "application/octet-stream", ""):
+        if not request.content_type.endswith("+json"):
+            raise UnsupportedMediaType(f"Expected application/json, got {request.content_type}")
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise PayloadTooLarge() from None
+    if not raw.strip():
+        raise InvalidPayload("Request body is empty; expected JSON")
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise InvalidPayload("Request body is not valid JSON") from None
+
+
+async def read_admin_json(request: web.Request) -> Any:
+    """:func:`read_json` for an admin-only write: a non-admin is refused (403)
+    before the body is even parsed, so a bad body never reveals more than 403."""
+    if not accountability(request).admin:
+        raise Forbidden()
+    return await read_json(request)
+
+
+def services(request: web.Request) -> Services:
+    return request.config_dict[SERVICES]
+
+
+def accountability(request: web.Request) -> Accountability:
+    acc = request.get(ACCOUNTABILITY)
+    if acc is None:
+        acc = Accountability.anonymous(ip=request.remote, user_agent=request.headers.get("User-Agent"))
+    return acc
+
+
+def request_id(request: web.Request) -> str | None:
+    return request.get(REQUEST_ID)

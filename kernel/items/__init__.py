@@ -1,0 +1,1 @@
+"""Items: queries, reads and writes of user data under the caller's permissions."""

@@ -1,0 +1,1 @@
+"""Realtime: the hub that fans item events out to subscribers."""

@@ -1,0 +1,1 @@
+"""Schema: the model, field types, catalog, DDL, changes, snapshots, transfer."""

@@ -1,0 +1,337 @@
+"""The schema service: collections, fields and relations, and the cached
+immutable :class:`~workeros.schema.model.Schema` every other service reads.
+
+Reads: :meth:`SchemaService.current` returns the cached schema (no database
+access). Writes (admin only) run in one schema transaction: a per-process lock
+plus the dialect's database-wide lock (PostgreSQL advisory lock, SQLite
+``BEGIN IMMEDIATE``), the catalog re-read under that lock, DDL and catalog rows
+together, the schema version bumped, an activity row written. After the commit
+this instance installs the new schema before returning, and publishes the new
+version on the ``schema`` channel so every other instance reloads once (one
+catalog read per change, never per request).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from workeros.accountability import Accountability
+from workeros.audit import activity
+from workeros.bus.events import SCHEMA
+from workeros.errors import Forbidden, NotFound
+from workeros.schema.catalog import Catalog, bump_version, load
+from workeros.schema.changes import Changes
+from workeros.schema.model import Collection, Field, Relation, Schema
+
+if TYPE_CHECKING:
+    from workeros.services import Services
+
+log = logging.getLogger("workeros.schema")
+T = TypeVar("T")
+
+
+# -- descriptions (the JSON shapes of /api/collections, /api/fields, /api/relations) ----
+
+def describe_relation(relation: Relation) -> dict[str, Any]:
+    return {
+        "collection": relation.collection,
+        "field": relation.field,
+        "kind": relation.kind,
+        "related_collection": relation.related,
+        "related_field": relation.related_field,
+        "junction_collection": relation.junction,
+        "junction_field": relation.junction_field,
+        "junction_related_field": relation.junction_related_field,
+        "on_delete": relation.on_delete,
+    }
+
+
+def describe_field(collection: Collection, field: Field) -> dict[str, Any]:
+    relation = collection.relations.get(field.name)
+    return {
+        "collection": collection.name,
+        "field": field.name,
+        "type": field.type,
+        "nullable": field.nullable,
+        "default": field.default,
+        "unique": field.unique,
+        "indexed": field.indexed,
+        "primary_key": field.primary_key,
+        "options": dict(field.options),
+        "note": field.note,
+        "meta": field.meta,
+        "relation": describe_relation(relation) if relation is not None else None,
+    }
+
+
+def describe_collection(collection: Collection) -> dict[str, Any]:
+    return {
+        "collection": collection.name,
+        "table": collection.table.name,
+        "primary_key": collection.primary_key,
+        "pk_type": collection.pk_field.type,
+        "adopted": collection.adopted,
+        "note": collection.note,
+        "meta": collection.meta,
+        "fields": [describe_field(collection, f) for f in collection.fields.values()],
+    }
+
+
+class SchemaService:
+    config_keys = ()
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self._catalog: Catalog = Catalog(Schema(version=0, collections={}), ())
+        self._lock = asyncio.Lock()
+        self._installed = asyncio.Condition()
+        self._unsubscribe: Callable[[], None] | None = None
+
+    @classmethod
+    async def open(cls, services: Services) -> SchemaService:
+        service = cls(services)
+        await service.reload()
+        service._unsubscribe = services.events.subscribe(SCHEMA, service._on_message)
+        return service
+
+    async def close(self) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+
+    # -- the cache -----------------------------------------------------------------------
+    def current(self) -> Schema:
+        """The schema as of the last change this instance has seen. Cheap: call
+        it on every request, and keep the result for the whole request."""
+        return self._catalog.schema
+
+    @property
+    def catalog(self) -> Catalog:
+        return self._catalog
+
+    async def reload(self) -> Schema:
+        """Re-read the catalog (after a change on another instance)."""
+        async with self.services.db.read() as conn:
+            catalog = await load(conn)
+        await self._install(catalog)
+        return self.current()
+
+    async def _install(self, catalog: Catalog) -> None:
+        async with self._installed:
+            if catalog.schema.version < self._catalog.schema.version:
+                return  # a slower reload finished after a newer one
+            changed = catalog.schema.version != self._catalog.schema.version
+            self._catalog = catalog
+            if changed:
+                self.services.db.schema_changed()
+            self._installed.notify_all()
+
+    async def _on_message(self, message: Mapping[str, Any]) -> None:
+        version = message.get("version")
+        if isinstance(version, int) and version <= self.current().version:
+            return  # this instance made the change, or already reloaded past it
+        await self.reload()
+
+    async def wait_for_version(self, version: int, timeout: float = 10.0) -> Schema:
+        """Wait until this instance has installed schema ``version`` or later."""
+        async with self._installed:
+            await asyncio.wait_for(self._installed.wait_for(lambda: self.current().version >= version), timeout)
+        return self.current()
+
+    # -- reads ---------------------------------------------------------------------------
+    async def readable(self, acc: Accountability) -> set[str] | None:
+        """Collections ``acc`` may read: ``None`` means all (admin)."""
+        if acc.admin:
+            return None
+        permissions = self.services.permissions
+        if permissions is None:
+            return set()
+        return set(await permissions.readable_collections(acc))
+
+    async def _visible(self, acc: Accountability, name: str) -> Collection:
+        """A collection the caller may see: 403 whether or not it exists for a
+        caller who may not read it (DESIGN §4), 404 only for admins."""
+        readable = await self.readable(acc)
+        if readable is not None and name not in readable:
+            raise Forbidden()
+        collection = self.current().get(name)
+        if collection is None:
+            if readable is not None:
+                raise Forbidden()
+            raise NotFound(f"Collection {name[:80]!r} does not exist")
+        return collection
+
+    async def list_collections(self, acc: Accountability) -> list[dict[str, Any]]:
+        readable = await self.readable(acc)
+        return [describe_collection(c) for name, c in sorted(self.current().collections.items())
+                if readable is None or name in readable]
+
+    async def get_collection(self, acc: Accountability, name: str) -> dict[str, Any]:
+        return describe_collection(await self._visible(acc, name))
+
+    async def list_fields(self, acc: Accountability, collection: str | None = None) -> list[dict[str, Any]]:
+        if collection is not None:
+            c = await self._visible(acc, collection)
+            return [describe_field(c, f) for f in c.fields.values()]
+        readable = await self.readable(acc)
+        return [describe_field(c, f) for name, c in sorted(self.current().collections.items())
+                if readable is None or name in readable for f in c.fields.values()]
+
+    async def get_field(self, acc: Accountability, collection: str, field: str) -> dict[str, Any]:
+        c = await self._visible(acc, collection)
+        if field not in c.fields:
+            raise NotFound(f"Field {collection}.{field[:80]} does not exist")
+        return describe_field(c, c.fields[field])
+
+    async def list_relations(self, acc: Accountability, collection: str | None = None) -> list[dict[str, Any]]:
+        readable = await self.readable(acc)
+        if collection is not None:
+            await self._visible(acc, collection)
+        out = []
+        for name, c in sorted(self.current().collections.items()):
+            if collection is not None and name != collection:
+                continue
+            for relation in c.relations.values():
+                seen = {relation.collection, relation.related, relation.junction} - {None}
+                if readable is None or seen <= readable:
+                    out.append(describe_relation(relation))
+        return out
+
+    async def get_relation(self, acc: Accountability, collection: str, field: str) -> dict[str, Any]:
+        c = await self._visible(acc, collection)
+        relation = c.relations.get(field)
+        readable = await self.readable(acc)
+        if relation is None:
+            raise NotFound(f"Field {collection}.{field[:80]} holds no relation")
+        if readable is not None and not ({relation.related, relation.junction} - {None}) <= readable:
+            raise Forbidden()
+        return describe_relation(relation)
+
+    # -- writes --------------------------------------------------------------------------
+    async def change(self, acc: Accountability, work: Callable[[Changes], Awaitable[T]], *, action: str,
+                     collection: str | None = None, meta: Mapping[str, Any] | None = None) -> T:
+        """Run ``work`` in one schema transaction (admin only) and install the
+        result; the building block of every write, and of snapshot apply and
+        import (which run many operations in one call)."""
+        if not acc.admin:
+            raise Forbidden()
+        async with self._lock:
+            async with self.services.db.schema_transaction() as conn:
+                changes = await Changes.begin(conn)
+                result = await work(changes)
+                version = await bump_version(conn)
+                await activity.record(conn, action=f"schema.{action}", accountability=acc,
+                                      collection=collection, meta=meta)
+                catalog = await load(conn)
+            await self._install(catalog)
+        message: dict[str, Any] = {"version": version}
+        if changes.renamed:
+            message["renamed"] = changes.renamed
+        if changes.dropped:
+            message["dropped"] = changes.dropped
+        await self.services.events.publish(SCHEMA, message)
+        log.info("schema %s (%s) -> version %s", action, collection or "-", version)
+        return result
+
+    async def create_collection(self, acc: Accountability, data: Any) -> dict[str, Any]:
+        """``{collection, fields: [{field, type, ...}], pk_type?, note?, meta?}``;
+        with ``table`` (or ``adopt: true``) an existing table is adopted instead."""
+        name = data.get("collection") if isinstance(data, Mapping) else None
+        action = "adopt_table" if isinstance(data, Mapping) and (data.get("table") or data.get("adopt")) \
+            else "create_collection"
+        created = await self.change(acc, lambda c: c.create_collection(data), action=action,
+                                    collection=name if isinstance(name, str) else None)
+        return describe_collection(self.current().collections[created])
+
+    async def adopt_table(self, acc: Accountability, table: str, collection: str | None = None, *,
+                          note: str | None = None, meta: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Register the existing ``table`` as ``collection`` (default: the table
+        name) without DDL."""
+        data = {"table": table, "collection": collection, "note": note, "meta": meta}
+        return await self.create_collection(acc, {k: v for k, v in data.items() if v is not None})
+
+    async def update_collection(self, acc: Accountability, name: str, data: Any) -> dict[str, Any]:
+        """``{collection?: new name, note?, meta?}``. A rename moves the table
+        (``c_<new>``), the API path and the collection's permissions."""
+        new = await self.change(acc, lambda c: c.update_collection(name, data), action="update_collection",
+                                collection=name)
+        return describe_collection(self.current().collections[new])
+
+    async def delete_collection(self, acc: Accountability, name: str) -> None:
+        """Drop the table (adopted tables are kept: only the registration goes)
+        with its fields, relations and permissions."""
+        await self.change(acc, lambda c: c.delete_collection(name), action="delete_collection", collection=name)
+
+    async def create_field(self, acc: Accountability, collection: str, data: Any) -> dict[str, Any]:
+        name = await self.change(acc, lambda c: c.create_field(collection, data), action="create_field",
+                                 collection=collection)
+        c = self.current().collections[collection]
+        return describe_field(c, c.fields[name])
+
+    async def update_field(self, acc: Accountability, collection: str, field: str, data: Any) -> dict[str, Any]:
+        name = await self.change(acc, lambda c: c.update_field(collection, field, data), action="update_field",
+                                 collection=collection, meta={"field": field})
+        c = self.current().collections[collection]
+        return describe_field(c, c.fields[name])
+
+    async def delete_field(self, acc: Accountability, collection: str, field: str) -> None:
+        await self.change(acc, lambda c: c.delete_field(collection, field), action="delete_field",
+                          collection=collection, meta={"field": field})
+
+    async def create_relation(self, acc: Accountability, data: Any) -> dict[str, Any]:
+        """m2o ``{collection, field, related_collection, one_field?, on_delete?}``
+        (creates the field if absent), o2m ``{kind: "o2m", collection, field,
+        related_collection, related_field}``, m2m ``{kind: "m2m", collection,
+        field, related_collection, one_field?, junction_collection?, on_delete?}``.
+        Returns the relation seen from ``collection.field``."""
+        collection, field = await self.change(acc, lambda c: c.create_relation(data), action="create_relation",
+                                              collection=data.get("collection") if isinstance(data, Mapping)
+                                              and isinstance(data.get("collection"), str) else None)
+        return describe_relation(self.current().collections[collection].relations[field])
+
+    async def update_relation(self, acc: Accountability, collection: str, field: str, data: Any) -> dict[str, Any]:
+        await self.change(acc, lambda c: c.update_relation(collection, field, data), action="update_relation",
+                          collection=collection, meta={"field": field})
+        return describe_relation(self.current().collections[collection].relations[field])
+
+    async def delete_relation(self, acc: Accountability, collection: str, field: str) -> None:
+        await self.change(acc, lambda c: c.delete_relation(collection, field), action="delete_relation",
+                          collection=collection, meta={"field": field})
+
+    # -- snapshots -----------------------------------------------------------------------
+    async def snapshot(self, acc: Accountability) -> dict[str, Any]:
+        """The portable schema document (see :mod:`workeros.schema.snapshot`)."""
+        from workeros.schema import snapshot
+
+        if not acc.admin:
+            raise Forbidden()
+        async with self.services.db.read() as conn:
+            return await snapshot.take(conn, self.current(), self._catalog, self.services)
+
+    async def diff(self, acc: Accountability, document: Any) -> list[dict[str, Any]]:
+        """The operations :meth:`apply_snapshot` would run, in order."""
+        from workeros.schema import snapshot
+
+        if not acc.admin:
+            raise Forbidden()
+        wanted = snapshot.parse(document, self.services)
+        async with self.services.db.read() as conn:
+            return await snapshot.plan(conn, Catalog(self.current(), self._catalog.relations), wanted,
+                                       self.services)
+
+    async def apply_snapshot(self, acc: Accountability, document: Any) -> list[dict[str, Any]]:
+        """Make this instance's schema equal to ``document``, all or nothing.
+        Returns the operations run (none if it already was)."""
+        from workeros.schema import snapshot
+
+        if not acc.admin:
+            raise Forbidden()
+        wanted = snapshot.parse(document, self.services)
+
+        async def work(changes: Changes) -> list[dict[str, Any]]:
+            return await snapshot.apply(changes, wanted, self.services)
+
+        return await self.change(acc, work, action="apply_snapshot")

@@ -1,0 +1,300 @@
+"""Export and import: one archive with the schema and every row, restorable into
+an empty instance on either dialect ("your exit is preserved").
+
+The archive is a ZIP file (ZIP64, deflated), written and read as a stream::
+
+    manifest.json              format, version, what is inside, row counts
+    schema.json                the schema snapshot (workeros.schema.snapshot)
+    data/<collection>.jsonl    one JSON object per row, ordered by primary key
+    system/<table>.jsonl       system data: roles, permissions, users, API keys,
+                               activity, revisions, settings, ... (every wos_
+                               table except the schema catalog, carried by the
+                               snapshot, and short-lived rows: sessions,
+                               one-time tokens, rate limits, bus messages)
+
+Rows are read through a server-side cursor and written in batches of
+``BATCH`` rows, and imported the same way, so memory does not grow with the size
+of the data. Values use the API's JSON forms (ISO 8601 datetimes with ``Z``,
+decimals as strings) and are coerced by field type on the way in.
+
+Export reads one consistent snapshot of the database (a single read
+transaction; REPEATABLE READ on PostgreSQL). Import runs in one schema
+transaction: collections and fields first, then the rows, then relations (their
+foreign keys are checked against the loaded rows, as pg_dump does), then system
+data; a failure leaves the instance as it was. New system tables join the
+archive automatically; a later service can carry other content (files) by
+adding its own members and listing them under ``sections`` in the manifest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import decimal
+import logging
+import zipfile
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from workeros import __version__
+from workeros.accountability import Accountability
+from workeros.db.tables import metadata
+from workeros.db.tables.schema import settings as t_settings
+from workeros.errors import Conflict, InvalidPayload
+from workeros.schema import snapshot
+from workeros.schema.catalog import VERSION_KEY, load
+from workeros.schema.changes import Changes
+from workeros.schema.field_types import CoercionError, coerce
+from workeros.schema.model import Collection
+from workeros.serialize import dumps, loads
+
+if TYPE_CHECKING:
+    from workeros.services import Services
+
+log = logging.getLogger("workeros.transfer")
+
+FORMAT = "workeros-export"
+VERSION = 1
+BATCH = 1000
+#: System tables not carried as system data: the schema catalog travels as the
+#: snapshot; these others are short-lived or belong to the migration tool.
+NOT_EXPORTED = frozenset({
+    "wos_collections", "wos_fields", "wos_relations",
+    "wos_sessions", "wos_one_time_tokens", "wos_rate_limits", "wos_migrations",
+    # Realtime events in flight between instances: meaningless anywhere else.
+    "wos_bus_messages",
+})
+
+
+def system_tables() -> list[sa.Table]:
+    """System tables in the archive, parents before children."""
+    return [t for t in metadata.sorted_tables if t.name not in NOT_EXPORTED]
+
+
+def _system_rows_filter(table: sa.Table) -> Any:
+    # The schema version counts changes on *this* instance; the importer's own
+    # counter moves on when the import commits.
+    if table is t_settings:
+        return t_settings.c.key != VERSION_KEY
+    return sa.true()
+
+
+# -- export --------------------------------------------------------------------------------
+
+async def _stream_rows(conn: AsyncConnection, query: sa.Select) -> AsyncIterator[list[dict[str, Any]]]:
+    result = await conn.stream(query.execution_options(yield_per=BATCH))
+    async for partition in result.mappings().partitions(BATCH):
+        yield [dict(row) for row in partition]
+
+
+async def _write_member(archive: zipfile.ZipFile, name: str, rows: AsyncIterator[list[dict[str, Any]]]) -> int:
+    count = 0
+    with archive.open(name, "w", force_zip64=True) as out:
+        async for batch in rows:
+            payload = b"".join(dumps(row) + b"\n" for row in batch)
+            # Compression is CPU work: keep it off the event loop.
+            await asyncio.to_thread(out.write, payload)
+            count += len(batch)
+    return count
+
+
+async def export_archive(services: Services, path: str | Path) -> dict[str, Any]:
+    """Write the archive to ``path`` (atomically: a partial file is renamed
+    when complete). Returns the manifest."""
+    path = Path(path)
+    partial = path.with_name(path.name + ".partial")
+    manifest: dict[str, Any] = {
+        "format": FORMAT, "version": VERSION, "workeros": __version__,
+        "created_at": dt.datetime.now(dt.UTC).isoformat().replace("+00:00", "Z"),
+        "dialect": services.db.dialect, "collections": {}, "system": {}, "sections": {},
+    }
+    try:
+        with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as archive:
+            async with services.db.read() as conn:
+                if services.db.dialect == "postgresql":
+                    await conn.execution_options(isolation_level="REPEATABLE READ")
+                catalog = await load(conn)
+                doc = await snapshot.take(conn, catalog.schema, catalog, services)
+                archive.writestr("schema.json", dumps(doc))
+                for name, collection in sorted(catalog.schema.collections.items()):
+                    columns = [collection.column(f.name) for f in collection.scalar_fields()]
+                    query = sa.select(*columns).order_by(collection.pk_column)
+                    member = f"data/{name}.jsonl"
+                    rows = await _write_member(archive, member, _stream_rows(conn, query))
+                    manifest["collections"][name] = {"file": member, "rows": rows}
+                for table in system_tables():
+                    query = sa.select(table).where(_system_rows_filter(table)).order_by(*table.primary_key.columns)
+                    member = f"system/{table.name}.jsonl"
+                    rows = await _write_member(archive, member, _stream_rows(conn, query))
+                    manifest["system"][table.name] = {"file": member, "rows": rows}
+            archive.writestr("manifest.json", dumps(manifest))
+        partial.replace(path)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    log.info("exported %s collections and %s system tables to %s", len(manifest["collections"]),
+             len(manifest["system"]), path)
+    return manifest
+
+
+# -- import --------------------------------------------------------------------------------
+
+def _read_manifest(archive: zipfile.ZipFile) -> dict[str, Any]:
+    try:
+        manifest = loads(archive.read("manifest.json"))
+    except KeyError:
+        raise InvalidPayload("not a workeros export: manifest.json is missing") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise InvalidPayload("not a workeros export: unknown manifest format")
+    if manifest.get("version") != VERSION:
+        raise InvalidPayload(f"export format version {manifest.get('version')!r} is not supported "
+                             f"(this version reads {VERSION})")
+    return manifest
+
+
+def _batches(stream: IO[bytes]) -> Iterator[list[Any]]:
+    batch: list[Any] = []
+    for line in stream:
+        if line.strip():
+            batch.append(loads(line))
+        if len(batch) >= BATCH:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+async def _read_batches(archive: zipfile.ZipFile, member: str) -> AsyncIterator[list[Any]]:
+    """Batches of decoded rows, read (and decompressed) off the event loop."""
+    try:
+        stream = archive.open(member)
+    except KeyError:
+        raise InvalidPayload(f"export is incomplete: {member} is missing") from None
+    with stream:
+        batches = _batches(stream)
+        while True:
+            batch = await asyncio.to_thread(next, batches, None)
+            if batch is None:
+                return
+            yield batch
+
+
+def _coerce_row(collection: Collection, row: Any, member: str, line: int) -> dict[str, Any]:
+    if not isinstance(row, dict):
+        raise InvalidPayload(f"{member} line {line}: expected an object")
+    out: dict[str, Any] = {}
+    for name, value in row.items():
+        field = collection.fields.get(name)
+        if field is None or field.alias:
+            raise InvalidPayload(f"{member} line {line}: unknown field {str(name)[:64]!r}")
+        try:
+            out[name] = coerce(field.type, value, field.options)
+        except CoercionError as exc:
+            raise InvalidPayload(f"{member} line {line}: field {name}: {exc}") from None
+    return out
+
+
+def _revive(column: sa.Column, value: Any) -> Any:
+    """A system column's value from its JSON form."""
+    if value is None or not isinstance(value, str):
+        return value
+    try:
+        python_type = column.type.python_type
+    except NotImplementedError:
+        return value
+    if python_type is dt.date:
+        return dt.date.fromisoformat(value)
+    if python_type is dt.time:
+        return dt.time.fromisoformat(value)
+    if python_type is decimal.Decimal:
+        return decimal.Decimal(value)
+    if python_type is bytes:  # written as hex (workeros.serialize)
+        return bytes.fromhex(value)
+    return value
+
+
+async def _check_empty(changes: Changes) -> None:
+    from workeros.db.tables.accounts import users
+
+    if changes.schema.collections:
+        raise Conflict("Import needs an empty instance: this one already has collections")
+    if (await changes.conn.execute(sa.select(sa.func.count()).select_from(users))).scalar():
+        raise Conflict("Import needs an empty instance: this one already has users")
+
+
+async def _load_collection(changes: Changes, archive: zipfile.ZipFile, name: str, member: str) -> int:
+    collection = changes.schema.collections[name]
+    count = 0
+    async for batch in _read_batches(archive, member):
+        rows = [_coerce_row(collection, row, member, count + i + 1) for i, row in enumerate(batch)]
+        await changes.conn.execute(collection.table.insert(), rows)
+        count += len(rows)
+    return count
+
+
+async def _load_system(changes: Changes, archive: zipfile.ZipFile, system: dict[str, Any]) -> None:
+    tables = [t for t in system_tables() if t.name in system]
+    for table in reversed(tables):
+        await changes.conn.execute(table.delete().where(_system_rows_filter(table)))
+    for table in tables:
+        member = system[table.name]["file"]
+        async for batch in _read_batches(archive, member):
+            rows = [{k: _revive(table.c[k], v) for k, v in row.items() if k in table.c} for row in batch]
+            await changes.conn.execute(table.insert(), rows)
+        await _reset_sequence(changes.conn, table)
+
+
+async def _reset_sequence(conn: AsyncConnection, table: sa.Table) -> None:
+    """PostgreSQL: move a serial primary key's sequence past the imported ids
+    (SQLite's rowid follows the largest id by itself)."""
+    if conn.dialect.name != "postgresql":
+        return
+    pk = list(table.primary_key.columns)
+    if len(pk) != 1 or not isinstance(pk[0].type, sa.Integer):
+        return
+    sequence = sa.func.pg_get_serial_sequence(table.name, pk[0].name)
+    next_id = sa.select(sa.func.coalesce(sa.func.max(pk[0]), 0) + 1).scalar_subquery()
+    await conn.execute(sa.select(sa.func.setval(sequence, next_id, False)).where(sequence.is_not(None)))
+
+
+async def import_archive(services: Services, path: str | Path,
+                         accountability: Accountability | None = None) -> dict[str, Any]:
+    """Restore an archive into this (empty) instance, all or nothing. Returns
+    the manifest with the row counts loaded."""
+    acc = accountability or Accountability.system()
+    with zipfile.ZipFile(path) as archive:
+        manifest = _read_manifest(archive)
+        try:
+            doc = loads(archive.read("schema.json"))
+        except KeyError:
+            raise InvalidPayload("export is incomplete: schema.json is missing") from None
+        wanted = snapshot.parse(doc, services)
+        collections = manifest.get("collections") or {}
+        if set(collections) != set(wanted.collections):
+            raise InvalidPayload("export is inconsistent: its data and schema list different collections")
+
+        async def work(changes: Changes) -> None:
+            await _check_empty(changes)
+            bare = snapshot.Wanted(
+                collections={n: snapshot.WantedCollection(
+                    name=w.name, pk=w.pk, fields=[f for f in w.fields if not f.alias], adopted=w.adopted,
+                    table=w.table, note=w.note, meta=w.meta) for n, w in wanted.collections.items()},
+                relations={},
+            )
+            await snapshot.apply(changes, bare, None)
+            for name, entry in sorted(collections.items()):
+                loaded = await _load_collection(changes, archive, name, entry["file"])
+                if loaded != entry.get("rows", loaded):
+                    raise InvalidPayload(f"export is inconsistent: {entry['file']} has {loaded} rows, "
+                                         f"the manifest says {entry['rows']}")
+                await _reset_sequence(changes.conn, changes.schema.collections[name].table)
+            await snapshot.apply(changes, wanted, services)
+            await _load_system(changes, archive, manifest.get("system") or {})
+
+        await services.schema.change(acc, work, action="import")
+    return manifest
+
