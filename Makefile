@@ -27,6 +27,7 @@ $(BIN)/.installed: $(SETUP_FILES)
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/python scripts/gen_hook_docs.py --check
+	$(BIN)/python scripts/lint_imports.py
 
 bench: $(BIN)/.installed
 	command -v wrk >/dev/null || apt-get install -y -q wrk >/dev/null || echo "wrk not installed: HTTP suites will be skipped"

@@ -33,6 +33,10 @@ SPEC_MODULES: tuple[str, ...] = (
     "workeros.hookspecs.vectors",
     "workeros.hookspecs.realtime",
     "workeros.hookspecs.transport",
+    "workeros.hookspecs.items",
+    "workeros.hookspecs.data",
+    "workeros.hookspecs.mcp",
+    "workeros.hookspecs.admin",
 )
 
 __all__ = ["PROJECT", "SPEC_MODULES", "hookimpl", "hookspec"]

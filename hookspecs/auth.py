@@ -13,7 +13,7 @@ party and handle its callback (OAuth, SAML). Providers contribute HTTP routes un
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from . import hookspec
@@ -21,6 +21,10 @@ from ._entries import Backend
 
 if TYPE_CHECKING:
     from aiohttp import web
+    from sqlalchemy.ext.asyncio import AsyncConnection
+
+    from workeros.accountability import Accountability
+    from workeros.services import Services
 
 
 @dataclass(frozen=True)
@@ -78,4 +82,198 @@ def workeros_register_auth_providers() -> Sequence[AuthProvider]:
             async def login(request): ...
 
             return [AuthProvider(name="ldap", kind="credential", routes=lambda: routes)]
+    """
+
+
+@dataclass
+class AuthEvent:
+    """One authentication event as the auth lifecycle hooks see it.
+
+    ``name`` is ``login``, ``signup``, ``logout`` or ``password_reset``.
+    ``user`` is the user's id (``None`` before a sign-up inserts it), ``email``
+    their address where known, ``provider`` the auth provider (``password``,
+    ``magic-link``, ``oauth``…), ``accountability`` the caller (ip and user
+    agent), ``data`` what the event carries (sign-up profile fields, which
+    filter hooks may change). ``connection`` is the open transaction in filter
+    hooks (``None`` in action hooks).
+    """
+
+    name: str
+    services: Services
+    accountability: Accountability
+    user: str | None = None
+    email: str | None = None
+    provider: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+    connection: AsyncConnection | None = None
+
+
+@hookspec
+def workeros_auth_before_login(event: AuthEvent) -> None:
+    """Filter: a user is about to be signed in (every provider ends in the same session issuance).
+
+    Called inside the transaction that records it, before it happens. ``user`` and ``provider`` are set; ``data`` is empty.
+    Raise a ``WorkerosError`` to refuse it: nothing changes and the caller gets
+    that error.
+
+    :param event: the event; ``connection`` is the open transaction.
+    :return: nothing (an awaitable is awaited). Not firstresult.
+
+    .. versionadded:: 0.2
+
+    Example::
+
+        @hookimpl
+        def workeros_auth_before_login(event):
+            if event.provider == "password" and event.user in LOCKED_OUT:
+                raise Forbidden("This account is locked")
+    """
+
+
+@hookspec
+def workeros_auth_after_login(event: AuthEvent) -> None:
+    """Action: a user was signed in.
+
+    Called after the commit, in a background task: the response does not wait
+    for it, and an error is logged, never returned.
+
+    :param event: the event (``connection`` is ``None``).
+    :return: nothing (an awaitable is awaited in the background). Not
+        firstresult.
+
+    .. versionadded:: 0.2
+
+    Example::
+
+        @hookimpl
+        def workeros_auth_after_login(event):
+            log.info("%s signed in with %s", event.user, event.provider)
+    """
+
+
+@hookspec
+def workeros_auth_before_signup(event: AuthEvent) -> None:
+    """Filter: an account is about to be created (sign-up, invitation, or a first sign-in through an outside provider).
+
+    Called inside the transaction that records it, before it happens. ``email`` and ``provider`` are set (``user`` too, after); before the insert ``data`` holds the profile fields (``first_name``, ``last_name``…) and may be changed in place.
+    Raise a ``WorkerosError`` to refuse it: nothing changes and the caller gets
+    that error.
+
+    :param event: the event; ``connection`` is the open transaction.
+    :return: nothing (an awaitable is awaited). Not firstresult.
+
+    .. versionadded:: 0.2
+
+    Example::
+
+        @hookimpl
+        def workeros_auth_before_signup(event):
+            if not event.email.endswith("@example.com"):
+                raise Forbidden("Sign-up is for example.com addresses")
+    """
+
+
+@hookspec
+def workeros_auth_after_signup(event: AuthEvent) -> None:
+    """Action: a user was created.
+
+    Called after the commit, in a background task: the response does not wait
+    for it, and an error is logged, never returned.
+
+    :param event: the event (``connection`` is ``None``).
+    :return: nothing (an awaitable is awaited in the background). Not
+        firstresult.
+
+    .. versionadded:: 0.2
+
+    Example::
+
+        @hookimpl
+        def workeros_auth_after_signup(event):
+            return crm.add_contact(event.email)
+    """
+
+
+@hookspec
+def workeros_auth_before_logout(event: AuthEvent) -> None:
+    """Filter: a session is about to end at the user's request.
+
+    Called inside the transaction that records it, before it happens. ``user`` is set.
+    Raise a ``WorkerosError`` to refuse it: nothing changes and the caller gets
+    that error.
+
+    :param event: the event; ``connection`` is the open transaction.
+    :return: nothing (an awaitable is awaited). Not firstresult.
+
+    .. versionadded:: 0.2
+
+    Example::
+
+        @hookimpl
+        def workeros_auth_before_logout(event):
+            audit.note("logout", event.user)
+    """
+
+
+@hookspec
+def workeros_auth_after_logout(event: AuthEvent) -> None:
+    """Action: a user was signed out.
+
+    Called after the commit, in a background task: the response does not wait
+    for it, and an error is logged, never returned.
+
+    :param event: the event (``connection`` is ``None``).
+    :return: nothing (an awaitable is awaited in the background). Not
+        firstresult.
+
+    .. versionadded:: 0.2
+
+    Example::
+
+        @hookimpl
+        def workeros_auth_after_logout(event):
+            return cache.forget(event.user)
+    """
+
+
+@hookspec
+def workeros_auth_before_password_reset(event: AuthEvent) -> None:
+    """Filter: a password is about to be set with a reset token.
+
+    Called inside the transaction that records it, before it happens. ``user`` and ``email`` are set.
+    Raise a ``WorkerosError`` to refuse it: nothing changes and the caller gets
+    that error.
+
+    :param event: the event; ``connection`` is the open transaction.
+    :return: nothing (an awaitable is awaited). Not firstresult.
+
+    .. versionadded:: 0.2
+
+    Example::
+
+        @hookimpl
+        def workeros_auth_before_password_reset(event):
+            if event.user in FROZEN:
+                raise Forbidden("This account is frozen")
+    """
+
+
+@hookspec
+def workeros_auth_after_password_reset(event: AuthEvent) -> None:
+    """Action: a user's password was reset (every session of the user has ended).
+
+    Called after the commit, in a background task: the response does not wait
+    for it, and an error is logged, never returned.
+
+    :param event: the event (``connection`` is ``None``).
+    :return: nothing (an awaitable is awaited in the background). Not
+        firstresult.
+
+    .. versionadded:: 0.2
+
+    Example::
+
+        @hookimpl
+        def workeros_auth_after_password_reset(event):
+            return mailer.notify_security_team(event.email)
     """

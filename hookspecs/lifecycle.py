@@ -192,3 +192,73 @@ def workeros_after_app_created(app: web.Application) -> None:
         def workeros_after_app_created(app):
             app.router.add_get("/hello", hello)
     """
+
+
+@dataclass(frozen=True)
+class Migrations:
+    """A plugin's own system tables, migrated with Alembic.
+
+    ``name`` is the plugin's Alembic branch label; ``location`` the directory of
+    its revision files. The branch's first revision has ``down_revision = None``,
+    ``branch_labels = ("<name>",)`` and may ``depends_on`` a kernel revision it
+    needs (``"0005"`` for the kernel's tables as of this release). Tables are
+    named ``wos_<something>``. The kernel upgrades every installed branch to its
+    head when the database opens (``workeros migrate`` does the same).
+    """
+
+    name: str
+    location: str
+
+
+@dataclass(frozen=True)
+class ServiceEntry:
+    """A service a plugin adds beside the kernel's.
+
+    ``factory(services)`` builds it (may return an awaitable) once the kernel
+    services are open; the object may define ``async close()``, called in
+    reverse order at shutdown. It is reachable as ``services.extra[name]`` (and
+    :meth:`workeros.services.Services.get`) from every way in, so other plugins
+    can use it without importing the plugin that provides it.
+    """
+
+    name: str
+    factory: Callable[[Any], Any]
+
+
+@hookspec
+def workeros_register_migrations() -> Sequence[Migrations]:
+    """Register a plugin's Alembic migrations for its own system tables.
+
+    Called once when the database is opened, before any service. Every branch
+    is upgraded to its head; a branch whose plugin is later removed stays in
+    the database untouched.
+
+    :return: migration directories. Not firstresult.
+
+    .. versionadded:: 0.2
+
+    Example::
+
+        @hookimpl
+        def workeros_register_migrations():
+            return [Migrations("files", str(Path(__file__).parent / "migrations"))]
+    """
+
+
+@hookspec
+def workeros_register_services() -> Sequence[ServiceEntry]:
+    """Register services that run beside the kernel's (files, flows, functions…).
+
+    Called once per boot; each factory is called after the kernel services are
+    open, in plugin order, and may use any service opened before it.
+
+    :return: service entries. Not firstresult.
+
+    .. versionadded:: 0.2
+
+    Example::
+
+        @hookimpl
+        def workeros_register_services():
+            return [ServiceEntry("files", FilesService.open)]
+    """

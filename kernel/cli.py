@@ -20,7 +20,7 @@ def _version_text() -> str:
     return "\n".join(lines)
 
 
-def _global_options(parser: argparse.ArgumentParser) -> None:
+def global_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", help="TOML config file (default: workeros.toml in the data dir)")
     parser.add_argument("--data-dir", dest="data_dir", help="data directory (default ./.workeros)")
     parser.add_argument("--plugins-dir", dest="plugins_dir", help="load single-file plugins from this folder")
@@ -40,7 +40,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from workeros.plugins import Plugins
 
     pre = argparse.ArgumentParser(add_help=False)
-    _global_options(pre)
+    global_options(pre)
     known, _ = pre.parse_known_args(argv)
     try:
         settings = Settings.load(cli={"config": known.config, "data_dir": known.data_dir,
@@ -63,12 +63,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(prog="workeros", description="The backend you compose from plugins.")
     parser.add_argument("-V", "--version", action="store_true", help="print versions of workeros and its plugins")
-    _global_options(parser)
+    global_options(parser)
     sub = parser.add_subparsers(dest="command", metavar="command")
     for name in sorted(commands):
         command = commands[name]
         sp = sub.add_parser(name, help=command.help, description=command.help)
-        _global_options(sp)
+        global_options(sp)
         if command.configure is not None:
             command.configure(sp)
     args = parser.parse_args(argv)

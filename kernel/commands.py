@@ -46,17 +46,19 @@ def _migrate(args: argparse.Namespace, ctx: CommandContext) -> int:
 
     settings = ctx.settings.with_overrides(database__url=args.database_url)
 
-    async def run() -> str | None:
-        _, registry = prepare(settings, ctx.plugins)
+    async def run() -> dict[str, tuple[str | None, str | None]]:
+        plugins, registry = prepare(settings, ctx.plugins)
         db = await await_me_maybe(registry.get("db").factory(settings["database.url"], settings))
         try:
-            await migrate.upgrade(db)
-            return await migrate.current(db)
+            await migrate.upgrade(db, plugins=plugins)
+            return await migrate.status(db, plugins)
         finally:
             await db.close()
 
-    revision = asyncio.run(run())
-    print(f"database is at revision {revision}")
+    chains = asyncio.run(run())
+    print(f"database is at revision {chains.pop('workeros')[0]}")
+    for name, (revision, _) in chains.items():
+        print(f"{name} is at revision {revision}")
     return 0
 
 
@@ -157,7 +159,7 @@ def _print_ops(ops: list[dict[str, Any]], as_json: bool, done: str) -> None:
 
 
 def _configure_schema(parser: argparse.ArgumentParser) -> None:
-    from workeros.cli import _global_options
+    from workeros.cli import global_options
 
     actions = parser.add_subparsers(dest="schema_action", metavar="action", required=True)
     snap = actions.add_parser("snapshot", help="print the schema as a portable YAML (or JSON) document")
@@ -169,7 +171,7 @@ def _configure_schema(parser: argparse.ArgumentParser) -> None:
         action.add_argument("file", help="snapshot file, YAML or JSON ('-' reads standard input)")
         action.add_argument("--json", action="store_true", help="print the operations as JSON")
     for action in (snap, diff, apply):
-        _global_options(action)  # --data-dir and friends after the action too
+        global_options(action)  # --data-dir and friends after the action too
         _configure_database(action)
 
 

@@ -72,8 +72,30 @@ class RateLimited(WorkerosError):
         super().__init__(message, **extensions)
 
 
+class RangeNotSatisfiable(WorkerosError):
+    status, code, default_message = 416, "RANGE_NOT_SATISFIABLE", "Range not satisfiable"
+
+
+class BadGateway(WorkerosError):
+    """An upstream service (a model API, a remote executor) failed."""
+
+    status, code, default_message = 502, "BAD_GATEWAY", "The upstream service failed"
+
+
+class FunctionError(WorkerosError):
+    """A function threw, or went past its memory budget."""
+
+    status, code, default_message = 502, "FUNCTION_ERROR", "The function failed"
+
+
 class ServiceUnavailable(WorkerosError):
     status, code, default_message = 503, "SERVICE_UNAVAILABLE", "Service unavailable"
+
+
+class FunctionTimeout(WorkerosError):
+    """A function ran past its time budget."""
+
+    status, code, default_message = 504, "FUNCTION_TIMEOUT", "The function ran out of time"
 
 
 class Internal(WorkerosError):
@@ -92,6 +114,7 @@ BY_STATUS: dict[int, type[WorkerosError]] = {
         Conflict,
         PayloadTooLarge,
         UnsupportedMediaType,
+        RangeNotSatisfiable,
         RateLimited,
         ServiceUnavailable,
         Internal,

@@ -8,10 +8,6 @@ import sys
 from typing import Any
 
 import orjson
-from aiohttp.abc import AbstractAccessLogger
-from aiohttp.web import BaseRequest, StreamResponse
-
-from workeros.http.keys import REQUEST_ID
 
 _STD_ATTRS = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
 
@@ -45,26 +41,3 @@ def configure_logging(level: str = "info", fmt: str = "text") -> None:
     root.setLevel(level.upper())
     # Alembic narrates every plugin it sets up at INFO; keep that for debug runs.
     logging.getLogger("alembic").setLevel(logging.DEBUG if level == "debug" else logging.WARNING)
-
-
-class AccessLogger(AbstractAccessLogger):
-    """One line per request: method, path, status, size, duration, request id."""
-
-    def log(self, request: BaseRequest, response: StreamResponse, time: float) -> None:
-        self.logger.info(
-            "%s %s %s %s %.1fms",
-            request.method,
-            request.path,
-            response.status,
-            response.body_length,
-            time * 1000,
-            extra={
-                "method": request.method,
-                "path": request.path,
-                "status": response.status,
-                "bytes": response.body_length,
-                "duration_ms": round(time * 1000, 2),
-                "remote": request.remote,
-                "request_id": request.get(REQUEST_ID),
-            },
-        )

@@ -16,7 +16,7 @@ import logging
 import re
 import sys
 import traceback
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,6 +53,9 @@ class PluginInfo:
     error: str | None = None
     hooks: list[str] = field(default_factory=list)
     backends: list[dict[str, Any]] = field(default_factory=list)
+    #: Registration order (0 first), for messages that name plugins in the
+    #: order they were loaded.
+    order: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -212,12 +215,19 @@ class Plugins:
         if unknown:
             self._fail(info, f"implements unknown hook(s): {', '.join(sorted(unknown))}")
             return
+        wrappers = _wrapper_impls(obj)
+        if wrappers:
+            self._fail(info, f"implements {', '.join(wrappers)} as a hook wrapper; workeros calls every "
+                             "implementation on its own (so one failing plugin is isolated) and does not "
+                             "support hookwrapper/wrapper implementations")
+            return
         try:
             self.pm.register(obj, name=info.name)
         except Exception:
             self._fail(info, traceback.format_exc())
             return
         info.hooks = sorted(impl.name for impl in self.pm.get_hookcallers(obj) or ())
+        info.order = len(self.infos) + len(self.failed)
         self.infos[info.name] = info
 
     def _fail(self, info: PluginInfo, error: str) -> None:
@@ -231,11 +241,11 @@ class Plugins:
     # -- calling ------------------------------------------------------------------
     def collect(self, hook: str, **kwargs: Any) -> list[tuple[PluginInfo, Any]]:
         """Call ``hook`` on each plugin separately, so one failing plugin is
-        reported and skipped instead of aborting the call for all. Results are
-        returned in registration order (a plain pluggy call runs in reverse)."""
-        caller = getattr(self.pm.hook, hook)
+        reported and skipped instead of aborting the call for all. Results come
+        in pluggy's call order: ``tryfirst`` implementations first, ``trylast``
+        ones last, and otherwise the most recently registered plugin first."""
         out: list[tuple[PluginInfo, Any]] = []
-        for impl in caller.get_hookimpls():
+        for impl in self.implementations(hook):
             info = self.infos[impl.plugin_name]
             if self.trace:
                 log.info("hook %s -> %s", hook, info.name)
@@ -251,6 +261,30 @@ class Plugins:
             if result is not None:
                 out.append((info, result))
         return out
+
+    def implementations(self, hook: str) -> list[Any]:
+        """The implementations of ``hook`` in pluggy's call order."""
+        return list(reversed(getattr(self.pm.hook, hook).get_hookimpls()))
+
+    def implemented(self, hook: str) -> bool:
+        """Whether any registered plugin implements ``hook`` (cheap; lets hot
+        paths skip building a hook's argument when nobody listens)."""
+        return bool(getattr(self.pm.hook, hook).get_hookimpls())
+
+    async def call_filters(self, hook: str, **kwargs: Any) -> None:
+        """Run a filter hook: every implementation in order, each awaited before
+        the next. Exceptions propagate (a filter refuses by raising)."""
+        for impl in self.implementations(hook):
+            if self.trace:
+                log.info("hook %s -> %s", hook, impl.plugin_name)
+            await await_me_maybe(impl.function(*[kwargs[name] for name in impl.argnames]))
+
+    def call_actions(self, hook: str, spawn: Callable[[Awaitable[Any], str], Any], **kwargs: Any) -> None:
+        """Run an action hook in the background: each implementation in its own
+        task (through ``spawn(awaitable, name)``), errors logged by the task,
+        never raised here."""
+        for impl in self.implementations(hook):
+            spawn(_run_action(impl, [kwargs[name] for name in impl.argnames]), f"{hook}:{impl.plugin_name}")
 
     def _unregister(self, info: PluginInfo) -> None:
         self.infos.pop(info.name, None)
@@ -271,6 +305,25 @@ class Plugins:
 
     def _trace_after(self, outcome: Any, hook_name: str, impls: list[Any], kwargs: dict[str, Any]) -> None:
         log.info("hook %s done", hook_name)
+
+
+async def _run_action(impl: Any, args: list[Any]) -> None:
+    try:
+        await await_me_maybe(impl.function(*args))
+    except Exception:
+        log.exception("%s of plugin %s failed", impl.function.__name__, impl.plugin_name)
+
+
+def _wrapper_impls(obj: Any) -> list[str]:
+    """Hook implementations of ``obj`` marked ``hookwrapper`` or ``wrapper``."""
+    found = []
+    for name in dir(obj):
+        if not name.startswith("workeros_"):
+            continue
+        opts = getattr(getattr(obj, name, None), "workeros_impl", None)
+        if isinstance(opts, dict) and (opts.get("hookwrapper") or opts.get("wrapper")):
+            found.append(name)
+    return sorted(found)
 
 
 def _kernel_version() -> str:

@@ -29,6 +29,7 @@ AREAS: tuple[Area, ...] = (
     Area("email", "workeros_register_email_backends", many=False, setting="email.backend"),
     Area("sandbox", "workeros_register_sandboxes", many=False, setting="functions.sandbox"),
     Area("vectors", "workeros_register_vector_stores", many=False, setting="vectors.backend"),
+    Area("embedder", "workeros_register_embedders", many=False, setting="vectors.embedder"),
     Area("realtime", "workeros_register_realtime_transports", many=True),
     Area("bus", "workeros_register_event_buses", many=False, setting="realtime.bus"),
     Area("transport", "workeros_register_transports", many=True),
@@ -42,6 +43,7 @@ SELECTION_KEYS: tuple[ConfigKey, ...] = (
     ConfigKey("email.backend", "str", None, "Email backend name (default: best available)"),
     ConfigKey("functions.sandbox", "str", None, "Function sandbox name (default: best available)"),
     ConfigKey("vectors.backend", "str", None, "Vector store name (default: best available)"),
+    ConfigKey("vectors.embedder", "str", None, "Text embedder name (default: best available)"),
     ConfigKey("realtime.bus", "str", None, "Event bus name (default: best available)"),
 )
 
@@ -89,7 +91,7 @@ class Registry:
         if existing is not None:
             raise PluginConflict(
                 f"{area.name} backend {entry.name!r} is registered by both "
-                f"{_where(existing.plugin)} and {_where(info)}"
+                + " and ".join(_where(p) for p in sorted((existing.plugin, info), key=lambda p: p.order))
             )
         if area.name == "transport" or area.name == "realtime":
             for other in (*self.entries["transport"].values(), *self.entries["realtime"].values()):

@@ -14,7 +14,7 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -39,8 +39,9 @@ from workeros.accounts.tokens import (
     sha256_hex,
 )
 from workeros.accounts.users import Users, lock_users, normalize_email
-from workeros.audit import activity
 from workeros.bus.events import PERMISSIONS
+from workeros.clock import now
+from workeros.db import activity
 from workeros.db.tables.access import roles
 from workeros.db.tables.accounts import api_keys, sessions, users
 from workeros.db.tables.schema import settings as settings_table
@@ -53,6 +54,7 @@ from workeros.errors import (
     ServiceUnavailable,
     TokenExpired,
 )
+from workeros.hookspecs.auth import AuthEvent
 from workeros.hookspecs.lifecycle import ConfigKey
 from workeros.plugins import await_me_maybe
 
@@ -76,8 +78,6 @@ API_KEY_TOUCH_SECONDS = 60
 SecondFactor = Callable[[Mapping[str, Any], str | None], Awaitable[None]]
 
 
-def now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 __all__ = ["AccountsService", "Session", "normalize_email", "now"]
@@ -319,6 +319,32 @@ class AccountsService(Users, OneTimeTokens, ApiKeys):
                                 f"in the {CSRF_HEADER} header")
         return self._accountability(row, ip, ua)
 
+    # -- auth lifecycle hooks ----------------------------------------------------------
+    async def auth_before(self, name: str, conn: AsyncConnection, *, user: str | None = None,
+                          email: str | None = None, provider: str | None = None, ip: str | None = None,
+                          user_agent: str | None = None, data: dict[str, Any] | None = None) -> AuthEvent:
+        """Run the ``workeros_auth_before_<name>`` filter hooks inside the
+        event's transaction (a hook refuses by raising) and return the event,
+        which :meth:`auth_after` hands to the action hooks after the commit."""
+        event = AuthEvent(name=name, services=self.services, accountability=self._actor(user, ip, user_agent),
+                          user=user, email=email, provider=provider, data=data if data is not None else {},
+                          connection=conn)
+        hook = f"workeros_auth_before_{name}"
+        if self.services.plugins.implemented(hook):
+            await self.services.plugins.call_filters(hook, event=event)
+        return event
+
+    def auth_after(self, event: AuthEvent) -> None:
+        """Start the ``workeros_auth_after_<name>`` action hooks once the event's
+        transaction commits (never if it rolls back)."""
+        hook = f"workeros_auth_after_{event.name}"
+        plugins = self.services.plugins
+        if event.connection is None or not plugins.implemented(hook):
+            return
+        after = replace(event, connection=None)
+        spawn = self.services.background.spawn
+        self.db.after_commit(event.connection, lambda: plugins.call_actions(hook, spawn, event=after))
+
     # -- sessions ------------------------------------------------------------------------
     async def issue_session(self, user: str, *, provider: str, ip: str | None = None,
                             user_agent: str | None = None, conn: AsyncConnection | None = None,
@@ -330,6 +356,7 @@ class AccountsService(Users, OneTimeTokens, ApiKeys):
             async with self.db.transaction() as tx:
                 return await self.issue_session(user, provider=provider, ip=ip, user_agent=user_agent, conn=tx,
                                                 browser=browser)
+        event = await self.auth_before("login", conn, user=user, provider=provider, ip=ip, user_agent=user_agent)
         s = self.settings
         t = now()
         family = str(uuid.uuid4())
@@ -351,6 +378,7 @@ class AccountsService(Users, OneTimeTokens, ApiKeys):
         await conn.execute(users.update().where(users.c.id == user).values(last_login_at=t))
         await activity.record(conn, action="auth.login", accountability=self._actor(user, ip, user_agent),
                               collection="wos_users", item=user, meta={"provider": provider}, timestamp=t)
+        self.auth_after(event)
         access, _ = encode_access_token(self.secret, user=user, family=family, ttl=s["auth.access_token_ttl"])
         return Session(user=user, family=family, access_token=access, refresh_token=refresh,
                        expires=s["auth.access_token_ttl"] * 1000, cookie=cookie, csrf=csrf,
@@ -427,11 +455,14 @@ class AccountsService(Users, OneTimeTokens, ApiKeys):
             if family is None:
                 raise InvalidCredentials("No session to end")
             owner = (await conn.execute(sa.select(sessions.c.user).where(sessions.c.family == family))).first()
+            event = await self.auth_before("logout", conn, user=owner.user if owner else None, ip=ip,
+                                           user_agent=user_agent)
             await conn.execute(sessions.update().where(sessions.c.family == family,
                                                        sessions.c.revoked_at.is_(None)).values(revoked_at=now()))
             if owner is not None:
                 await activity.record(conn, action="auth.logout", collection="wos_users", item=owner.user,
                                       accountability=self._actor(owner.user, ip, user_agent))
+            self.auth_after(event)
         await self.changed()
 
     async def list_sessions(self, acc: Accountability) -> list[dict[str, Any]]:
@@ -461,6 +492,7 @@ class AccountsService(Users, OneTimeTokens, ApiKeys):
         if acc.user is None:
             raise InvalidCredentials("Not signed in")
         async with self.db.transaction() as conn:
+            event = await self.auth_before("logout", conn, user=acc.user, ip=acc.ip, user_agent=acc.user_agent)
             result = await conn.execute(sessions.update().where(
                 sessions.c.family == family, sessions.c.user == acc.user, sessions.c.revoked_at.is_(None))
                 .values(revoked_at=now()))
@@ -468,6 +500,7 @@ class AccountsService(Users, OneTimeTokens, ApiKeys):
                 raise NotFound("Session not found")
             await activity.record(conn, action="auth.logout", collection="wos_users", item=acc.user,
                                   accountability=acc, meta={"family": family})
+            self.auth_after(event)
         await self.changed()
 
     async def revoke_sessions(self, conn: AsyncConnection, user: str) -> None:
@@ -567,12 +600,17 @@ class AccountsService(Users, OneTimeTokens, ApiKeys):
                                      ).first() is None:
                 log.error("sign-up refused: role %r (auth.default_role or the invitation's) does not exist", role)
                 raise ServiceUnavailable("Sign-up is misconfigured: the role for new users does not exist")
+            event = await self.auth_before("signup", conn, email=email, provider="password", ip=ip,
+                                           user_agent=user_agent, data=extra)
+            extra = {k: event.data[k] for k in ("first_name", "last_name") if isinstance(event.data.get(k), str)}
             values = {"id": user_id, "email": email, "password_hash": password_hash, "role": role,
                       "status": "active", "email_verified": count == 0 or invite is not None,
                       "created_at": now(), **extra}
             await conn.execute(users.insert().values(**values))
             await activity.record(conn, action="auth.sign_up", collection="wos_users", item=user_id,
                                   accountability=self._actor(user_id, ip, user_agent), meta={"role": role})
+            event.user = user_id
+            self.auth_after(event)
             url = None
             if verify and not values["email_verified"]:
                 url = await self._link_token(conn, "verify_email", user_id, email, "auth.verify_url",

@@ -14,13 +14,10 @@ import sqlalchemy as sa
 
 from workeros.accountability import Accountability
 from workeros.accounts.tokens import API_KEY_PREFIX, random_token, sha256_hex
-from workeros.audit import activity
+from workeros.clock import now
+from workeros.db import activity
 from workeros.db.tables.accounts import api_keys, users
 from workeros.errors import Forbidden, InvalidPayload, NotFound
-
-
-def now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 class ApiKeys:

@@ -20,7 +20,8 @@ from workeros.accountability import Accountability
 from workeros.accounts import mail
 from workeros.accounts.tokens import random_token, sha256_hex
 from workeros.accounts.users import normalize_email, require_admin
-from workeros.audit import activity
+from workeros.clock import now
+from workeros.db import activity
 from workeros.db.tables.accounts import one_time_tokens, users
 from workeros.errors import InvalidCredentials, InvalidPayload, ServiceUnavailable, TokenExpired
 from workeros.hookspecs.email import EmailMessage
@@ -28,8 +29,6 @@ from workeros.hookspecs.email import EmailMessage
 log = logging.getLogger("workeros.accounts")
 
 
-def now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 class OneTimeTokens:
@@ -153,11 +152,14 @@ class OneTimeTokens:
         password_hash = await self.passwords.hash(self.check_password(password, peeked["email"]))
         async with self.db.transaction() as conn:
             row = await self.consume_token(conn, "password_reset", token)
+            event = await self.auth_before("password_reset", conn, user=row["user"], email=peeked["email"], ip=ip,
+                                           user_agent=user_agent)
             await conn.execute(users.update().where(users.c.id == row["user"]).values(
                 password_hash=password_hash, email_verified=True))
             await self.revoke_sessions(conn, row["user"])
             await activity.record(conn, action="auth.password_reset", collection="wos_users", item=row["user"],
                                   accountability=self._actor(row["user"], ip, user_agent))
+            self.auth_after(event)
         await self.changed()
 
     async def verify_email(self, token: Any, *, ip: str | None = None, user_agent: str | None = None) -> None:

@@ -13,7 +13,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from workeros.accountability import Accountability
-from workeros.audit import activity
+from workeros.clock import now
+from workeros.db import activity
 from workeros.db.tables.access import roles
 from workeros.db.tables.accounts import users
 from workeros.errors import Conflict, Forbidden, InvalidCredentials, InvalidPayload, NotFound
@@ -110,7 +111,7 @@ class Users:
         if unknown:
             raise InvalidPayload(f"Unknown user field(s): {', '.join(sorted(map(str, unknown)))}")
         email = normalize_email(data.get("email"))
-        values: dict[str, Any] = {"id": str(uuid.uuid4()), "email": email, "created_at": activity.now(),
+        values: dict[str, Any] = {"id": str(uuid.uuid4()), "email": email, "created_at": now(),
                                   "status": data.get("status", "active"), "role": data.get("role"),
                                   "email_verified": bool(data.get("email_verified", True))}
         if values["status"] not in STATUSES:

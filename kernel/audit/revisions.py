@@ -1,9 +1,10 @@
 """Revisions: the state of an item after each change and what changed, written in
 the same transaction as the change — and, read back, point-in-time restore.
 
-The items service writes one revision per changed item (:func:`record`); the
-:class:`RevisionsService` reads them (``GET /api/revisions``) and restores from
-them:
+The items service's write path records one revision per changed item
+(:func:`workeros.db.activity.record_revision`); the :class:`RevisionsService`
+reads them (``GET /api/revisions``) and restores from them, through the same
+write path and under the caller's rules for each create, update and delete:
 
 - one revision: the item goes back to that revision's state;
 - one item at a time ``at``: to the state of its last revision at or before ``at``;
@@ -33,13 +34,16 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from workeros.accountability import Accountability
-from workeros.audit import activity as activity_log
 from workeros.audit.activity_reads import int_param, paging
-from workeros.bus.events import ItemEvent
+from workeros.clock import now
+from workeros.clock import now as clock_now
 from workeros.config import setting_or
+from workeros.db import activity as activity_log
 from workeros.db.tables.audit import activity, revisions
 from workeros.errors import Conflict, Forbidden, InvalidQuery, NotFound
 from workeros.hookspecs.lifecycle import ConfigKey
+from workeros.items.reads import full_row, permissions_module
+from workeros.items.writes import Writes, coerce_value, delta, key_of
 
 if TYPE_CHECKING:
     from workeros.schema.model import Collection
@@ -50,31 +54,6 @@ log = logging.getLogger("workeros.revisions")
 MAX_LIMIT = 1000
 #: Items restored per collection restore (one transaction).
 MAX_RESTORE = 100_000
-
-
-async def record(
-    conn: AsyncConnection,
-    *,
-    activity_id: int,
-    collection: str,
-    item: Any,
-    data: Mapping[str, Any] | None,
-    delta: Mapping[str, Any] | None,
-    timestamp: dt.datetime,
-) -> None:
-    """One revision row. ``data`` is the full row after the change (``None`` after
-    a delete); ``delta`` the fields the change set. Values must be JSON-ready."""
-    await conn.execute(_INSERT, {
-        "activity": activity_id,
-        "collection": collection,
-        "item": str(item),
-        "data": dict(data) if data is not None else None,
-        "delta": dict(delta) if delta is not None else None,
-        "timestamp": timestamp,
-    })
-
-
-_INSERT = revisions.insert()
 
 
 def parse_time(raw: Any, name: str = "at") -> dt.datetime:
@@ -147,7 +126,7 @@ class RevisionsService:
 
     async def purge(self, now: dt.datetime | None = None) -> dict[str, int]:
         """Delete revisions and activity rows older than their retention."""
-        now = now or activity_log.now()
+        now = now or clock_now()
         out = {"revisions": 0, "activity": 0}
         async with self.services.db.transaction() as conn:
             if self.retention_days:
@@ -163,7 +142,7 @@ class RevisionsService:
         return out
 
     def _check_retention(self, at: dt.datetime) -> None:
-        if self.retention_days and at < activity_log.now() - dt.timedelta(days=self.retention_days):
+        if self.retention_days and at < now() - dt.timedelta(days=self.retention_days):
             raise InvalidQuery(f"at is older than the revision retention ({self.retention_days} days)")
 
     # -- reads -------------------------------------------------------------------------
@@ -240,22 +219,28 @@ class RevisionsService:
     # -- restores ----------------------------------------------------------------------
     async def restore_revision(self, acc: Accountability, revision_id: Any) -> dict[str, Any]:
         """Put the revision's item back in the state that revision recorded."""
+        self._signed_in(acc)
         rid = _as_int(revision_id, "revision")
         async with self.services.db.read() as conn:
             row = (await conn.execute(sa.select(revisions).where(revisions.c.id == rid))).mappings().first()
         if row is None:
             raise NotFound(f"Revision {str(revision_id)[:40]!r} not found")
         c = self._collection(acc, row["collection"])
-        state = _ABSENT if row["data"] is None else row["data"]
+        if not await self._may_read(acc, c, row["item"]):
+            raise NotFound(f"Revision {str(revision_id)[:40]!r} not found")
+        state = _ABSENT if row["data"] is None else _json(row["data"])
         result = await self._apply(acc, c, {row["item"]: state}, {"revision": rid},
                                    action="item.restore", item=row["item"])
         return result.to_json()
 
     async def restore_item(self, acc: Accountability, collection: str, key: Any, at: dt.datetime) -> dict[str, Any]:
         """Put one item back in its state at ``at``."""
+        self._signed_in(acc)
         self._check_retention(at)
         c = self._collection(acc, collection)
         item = str(key)[:255]
+        if not await self._may_read(acc, c, item):
+            raise NotFound(f"Item {item[:80]!r} of {collection!r} has no recorded history")
         async with self.services.db.read() as conn:
             states = await _states_at(conn, c.name, at, [item])
         if item not in states:
@@ -277,127 +262,128 @@ class RevisionsService:
         result = await self._apply(acc, c, states, {"at": _iso(at)}, action="collection.restore", item=None)
         return result.to_json()
 
+    @staticmethod
+    def _signed_in(acc: Accountability) -> None:
+        """Anonymous callers restore nothing (as they read no revisions)."""
+        if acc.is_anonymous:
+            raise Forbidden()
+
     def _collection(self, acc: Accountability, name: str) -> Collection:
         c = self.services.schema.current().get(name)
-        if c is None:
+        if c is None or (c.system and not c.items_api):
             if not acc.admin:
                 raise Forbidden()
             raise NotFound(f"Collection {name[:80]!r} does not exist")
         return c
 
+    async def _may_read(self, acc: Accountability, c: Collection, stored_key: str) -> bool:
+        """Whether the caller may read the item a revision belongs to: the row
+        as it is now under their read rule or, for an item deleted since, its
+        last recorded state matched against that rule in this process."""
+        if acc.admin:
+            return True
+        items = self.services.items
+        reader = await items.reader(acc)
+        c, rule = reader.collection(c.name)  # 403 without read access to the collection
+        try:
+            pk = key_of(c, stored_key)
+        except NotFound:
+            return False
+        async with self.services.db.read() as conn:
+            exists = (await conn.execute(sa.select(c.pk_column).where(c.pk_column == pk))).first()
+            if exists is not None:
+                visible = (await conn.execute(sa.select(c.pk_column).where(
+                    c.pk_column == pk, reader.compile(c, [rule.filter])))).first()
+                return visible is not None
+            # The last recorded state (a delete's revision holds none: JSON null,
+            # which is not SQL NULL on every dialect).
+            last = None
+            for (data,) in await conn.execute(
+                    sa.select(revisions.c.data).where(revisions.c.collection == c.name,
+                                                      revisions.c.item == stored_key)
+                    .order_by(revisions.c.id.desc()).limit(50)):
+                if data is not None and _json(data) is not None:
+                    last = data
+                    break
+        if last is None or rule.filter is None:
+            return last is not None
+        module = permissions_module()
+        return bool(module.match_filter(rule.filter, _json(last), schema=items.schema(), collection=c.name,
+                                        variables=module.Variables.for_accountability(acc)))
+
     async def _apply(self, acc: Accountability, c: Collection, states: Mapping[str, Any],
                      source: Mapping[str, Any], *, action: str, item: str | None) -> RestoreResult:
         """Bring each item of ``states`` (key as stored in revisions → JSON row,
-        ``_ABSENT`` or ``_UNKNOWN``) to that state in one transaction."""
-        from workeros.items.items_service import (  # the items service's own rules
-            _coerce,
-            _constraint_error,
-            _delta,
-            _key,
-        )
-
+        ``_ABSENT`` or ``_UNKNOWN``) to that state in one transaction, through
+        the items service's write path: every create, update and delete is an
+        ordinary write under the caller's rule for that action (row filter,
+        field allowlist, presets, validation), with its hooks, audit rows and
+        events."""
         unknown = [k for k, s in states.items() if s is _UNKNOWN]
         if unknown:
             raise Conflict(f"Item {unknown[0][:80]!r} of {c.name!r} has no recorded state at that time "
                            "(its history starts later)")
         items = self.services.items
-        schema = self.services.schema.current()
-        rules = {a: None for a in ("create", "update", "delete")}
-        reader = None
-        if not acc.admin:
-            reader = await items.reader(acc, schema)
+        schema = items.schema()
         result = RestoreResult([], [], [])
-        before_rows: dict[str, list[dict]] = {"update": [], "delete": []}
-        after_rows: dict[str, list[dict]] = {"create": [], "update": []}
-
-        async def rule(name: str) -> Any:
-            if rules[name] is None:
-                rules[name] = await items.rule(acc, c.name, name)
-            return rules[name]
-
-        from sqlalchemy import exc as sa_exc
-
-        from workeros.items.reads import full_row
-
-        async with self.services.db.transaction() as conn:
-            ts = activity_log.now()
-            meta = {"restore": dict(source)}
+        meta = {"restore": dict(source)}
+        async with items.writing(c, schema) as w:
             for stored_key in sorted(states, key=str):
                 state = states[stored_key]
-                pk = _key(c, stored_key)
+                pk = key_of(c, stored_key)
                 stmt = sa.select(c.table).where(c.pk_column == pk)
                 if self.services.db.dialect == "postgresql":
                     stmt = stmt.with_for_update()
-                current = (await conn.execute(stmt)).mappings().first()
-                current_json = full_row(schema, c, current) if current is not None else None
-                try:
-                    if state is _ABSENT:
-                        if current is None:
-                            continue
-                        await self._may_change(conn, acc, reader, c, await rule("delete"), pk, None)
-                        await conn.execute(c.table.delete().where(c.pk_column == pk))
-                        await self._audit(conn, acc, c, "delete", current_json[c.primary_key], None, None, ts, meta)
-                        before_rows["delete"].append(current_json)
-                        result.deleted.append(current_json[c.primary_key])
-                        continue
-                    values = {name: _coerce(c.fields[name], value, f" (restoring item {stored_key})")
-                              for name, value in state.items()
-                              if name in c.fields and not c.fields[name].alias}
+                current = (await w.conn.execute(stmt)).mappings().first()
+                if state is _ABSENT:
                     if current is None:
-                        await self._may_change(conn, acc, reader, c, await rule("create"), None, values)
-                        row = (await conn.execute(c.table.insert().values(values).returning(*c.table.c))
-                               ).mappings().one()
-                        verb = "create"
-                    else:
-                        changed = {k: v for k, v in values.items()
-                                   if k != c.primary_key and _delta(schema, c, {k: v})[k] != current_json.get(k)}
-                        if not changed:
-                            continue
-                        await self._may_change(conn, acc, reader, c, await rule("update"), pk, changed)
-                        await conn.execute(c.table.update().where(c.pk_column == pk).values(changed))
-                        row = (await conn.execute(sa.select(c.table).where(c.pk_column == pk))).mappings().one()
-                        values = changed
-                        verb = "update"
-                        before_rows["update"].append(current_json)
-                except sa_exc.DBAPIError as exc:
-                    raise _constraint_error(exc, c, None, "item", None) from None
-                full = full_row(schema, c, row)
-                await self._audit(conn, acc, c, verb, full[c.primary_key], full, _delta(schema, c, values), ts, meta)
-                after_rows[verb].append(full)
-                (result.created if verb == "create" else result.updated).append(full[c.primary_key])
-            await activity_log.record(conn, action=action, accountability=acc, collection=c.name, item=item,
-                                      timestamp=ts, meta={**source, **result.to_json()})
+                        continue
+                    deleted = await w.delete(acc, c, [pk], meta=meta)
+                    result.deleted += [r[c.primary_key] for r in deleted]
+                    continue
+                values = {name: value for name, value in state.items()
+                          if name in c.fields and not c.fields[name].alias}
+                if current is None:
+                    values = await self._restorable(acc, w, c, "create", values)
+                    keys, _ = await w.create(acc, c, [values], many=False, meta=meta, keep_keys=True)
+                    result.created += keys
+                    continue
+                current_json = full_row(schema, c, current)
+                changed = {}
+                for name, value in values.items():
+                    if name == c.primary_key:
+                        continue
+                    coerced = coerce_value(c.fields[name], value, f" (restoring item {stored_key})")
+                    if delta(c, {name: coerced})[name] != current_json.get(name):
+                        changed[name] = value
+                if not changed:
+                    continue
+                changed = await self._restorable(acc, w, c, "update", changed)
+                keys, _, _ = await w.update(acc, c, changed, keys=[pk], meta=meta)
+                result.updated += keys
+            await activity_log.record(w.conn, action=action, accountability=acc, collection=c.name, item=item,
+                                      timestamp=now(), meta={**source, **result.to_json()})
             if self.services.db.dialect == "postgresql" and result.created:
-                await _advance_sequence(conn, c)
-            for verb, keys in (("create", result.created), ("update", result.updated), ("delete", result.deleted)):
-                if keys:
-                    event = ItemEvent(c.name, verb, keys, before_rows.get(verb) or None,
-                                      after_rows.get(verb) or None, acc.user, acc.origin)
-                    items._publish(conn, acc, event)
+                await _advance_sequence(w.conn, c)
         return result
 
-    async def _may_change(self, conn: AsyncConnection, acc: Accountability, reader: Any, c: Collection,
-                          rule: Any, pk: Any, values: Mapping[str, Any] | None) -> None:
-        """A non-admin restores only what its rules let it change: the row must
-        pass the rule's filter, the fields must be in its allowlist."""
+    @staticmethod
+    async def _restorable(acc: Accountability, w: Writes, c: Collection, action: str,
+                          values: dict[str, Any]) -> dict[str, Any]:
+        """The values a restore may write: outside the caller's field allowlist
+        for ``action``, empty values are left out and anything else refuses the
+        restore, without naming the field (it may be one the caller cannot
+        read)."""
         if acc.admin:
-            return
-        if values is not None and rule.fields is not None:
-            forbidden = sorted(set(values) - set(rule.fields) - {c.primary_key})
-            if forbidden:
-                raise Forbidden(f"You don't have permission to write field {forbidden[0]!r}")
-        if pk is not None and rule.filter is not None:
-            ok = (await conn.execute(sa.select(c.pk_column).where(
-                c.pk_column == pk, reader.compile(c, [rule.filter])))).first()
-            if ok is None:
-                raise NotFound(f"Item {str(pk)[:80]!r} of {c.name!r} not found")
-
-    async def _audit(self, conn: AsyncConnection, acc: Accountability, c: Collection, verb: str, key: Any,
-                     data: dict | None, delta: dict | None, ts: dt.datetime, meta: Mapping[str, Any]) -> None:
-        activity_id = await activity_log.record(conn, action=f"item.{verb}", accountability=acc, collection=c.name,
-                                                item=key, timestamp=ts, meta=meta)
-        await record(conn, activity_id=activity_id, collection=c.name, item=key, data=data, delta=delta,
-                     timestamp=ts)
+            return values
+        rule = await w.rule(acc, c, action)
+        if rule.fields is None:
+            return values
+        allowed = set(rule.fields) | {c.primary_key}
+        outside = {k: v for k, v in values.items() if k not in allowed}
+        if any(v is not None for v in outside.values()):
+            raise Forbidden("You don't have permission to restore this item to that state")
+        return {k: v for k, v in values.items() if k in allowed}
 
 
 async def _states_at(conn: AsyncConnection, collection: str, at: dt.datetime,

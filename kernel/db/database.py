@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 AfterCommit = Callable[[], "Awaitable[None] | None"]
-_AFTER_COMMIT = "workeros.after_commit"
+AFTER_COMMIT_KEY = "workeros.after_commit"
 
 
 class Database:
@@ -32,9 +32,9 @@ class Database:
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
         async with self.engine.connect() as conn:
             async with self._begin(conn):
-                conn.info[_AFTER_COMMIT] = []
+                conn.info[AFTER_COMMIT_KEY] = []
                 yield conn
-            callbacks = conn.info.pop(_AFTER_COMMIT, [])
+            callbacks = conn.info.pop(AFTER_COMMIT_KEY, [])
         await run_callbacks(callbacks)
 
     def _begin(self, conn: AsyncConnection) -> Any:
@@ -58,7 +58,7 @@ class Database:
     @staticmethod
     def after_commit(conn: AsyncConnection, callback: AfterCommit) -> None:
         """Run ``callback`` after ``conn``'s transaction commits."""
-        pending = conn.info.get(_AFTER_COMMIT)
+        pending = conn.info.get(AFTER_COMMIT_KEY)
         if pending is None:
             raise RuntimeError("after_commit outside Database.transaction()")
         pending.append(callback)

@@ -1,44 +1,108 @@
 """System migrations (Alembic), run on an open async connection.
 
-Idempotent: upgrading an up-to-date database does nothing. On PostgreSQL the whole
-upgrade is one transaction (DDL is transactional there); on SQLite each migration
-uses batch mode, which rebuilds tables where ALTER cannot.
+The kernel's revisions form one chain, recorded in ``wos_migrations``. Every
+plugin with system tables of its own (``workeros_register_migrations``) has its
+own chain, recorded in its own table ``wos_migrations_<name>``, upgraded after
+the kernel's: removing a plugin leaves its tables and its record untouched and
+never blocks the kernel's upgrades. Idempotent: upgrading an up-to-date database
+does nothing. On PostgreSQL the whole upgrade is one transaction (DDL is
+transactional there); on SQLite each migration uses batch mode, which rebuilds
+tables where ALTER cannot.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import alembic
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
 from workeros.db.database import Database
+from workeros.errors import StartupError
 
+if TYPE_CHECKING:
+    from workeros.hookspecs.lifecycle import Migrations
+    from workeros.plugins import Plugins
+
+_ALEMBIC = tuple(int(part) for part in alembic.__version__.split(".")[:2])
 SCRIPT_LOCATION = str(Path(__file__).parent / "migrations")
 VERSION_TABLE = "wos_migrations"
+_BRANCH = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
 
 
-def alembic_config(connection: Any = None) -> Config:
+def plugin_migrations(plugins: Plugins | None) -> list[Migrations]:
+    """The migration chains plugins register, in plugin order; names must be
+    unique and fit a table name."""
+    if plugins is None:
+        return []
+    found: dict[str, Migrations] = {}
+    for info, entries in plugins.collect("workeros_register_migrations"):
+        for entry in entries:
+            if not _BRANCH.match(entry.name):
+                raise StartupError(f"plugin {info.name!r}: migrations name {entry.name!r} must be lowercase "
+                                   "letters, digits and underscores")
+            if entry.name in found:
+                raise StartupError(f"two plugins register migrations named {entry.name!r}")
+            found[entry.name] = entry
+    return list(found.values())
+
+
+def alembic_config(connection: Any = None, migrations: Migrations | None = None) -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", SCRIPT_LOCATION)
+    # "os": paths split on os.pathsep (the option was renamed in Alembic 1.16).
+    cfg.set_main_option("path_separator" if _ALEMBIC >= (1, 16) else "version_path_separator", "os")
+    if migrations is not None:
+        cfg.set_main_option("version_locations", str(migrations.location))
+        cfg.attributes["version_table"] = version_table(migrations)
     cfg.attributes["connection"] = connection
     return cfg
 
 
-async def upgrade(db: Database, revision: str = "head") -> None:
+def version_table(migrations: Migrations | None) -> str:
+    return VERSION_TABLE if migrations is None else f"{VERSION_TABLE}_{migrations.name}"
+
+
+async def upgrade(db: Database, revision: str = "head", *, plugins: Plugins | None = None) -> None:
+    """Bring the kernel's chain to ``revision`` and, with ``plugins``, every
+    plugin's chain to its head."""
+    chains = plugin_migrations(plugins)
+
+    def run(sync: Any) -> None:
+        command.upgrade(alembic_config(sync), revision)
+        for chain in chains:
+            command.upgrade(alembic_config(sync, chain), "heads")
+
     async with db.transaction() as conn:
-        await conn.run_sync(lambda sync: command.upgrade(alembic_config(sync), revision))
+        await conn.run_sync(run)
 
 
-async def current(db: Database) -> str | None:
+async def current(db: Database, migrations: Migrations | None = None) -> str | None:
+    """The revision the database is at: the kernel's chain, or a plugin's."""
+    heads = await current_heads(db, migrations)
+    return heads[0] if heads else None
+
+
+async def current_heads(db: Database, migrations: Migrations | None = None) -> tuple[str, ...]:
     async with db.read() as conn:
-        return await conn.run_sync(
-            lambda sync: MigrationContext.configure(sync, opts={"version_table": VERSION_TABLE}).get_current_revision()
-        )
+        heads = await conn.run_sync(lambda sync: MigrationContext.configure(
+            sync, opts={"version_table": version_table(migrations)}).get_current_heads())
+    return tuple(sorted(heads))
 
 
-def head() -> str | None:
-    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+def head(migrations: Migrations | None = None) -> str | None:
+    """The newest revision of the kernel's chain (or of a plugin's)."""
+    return ScriptDirectory.from_config(alembic_config(None, migrations)).get_current_head()
+
+
+async def status(db: Database, plugins: Plugins | None = None) -> dict[str, tuple[str | None, str | None]]:
+    """``{"workeros" or plugin chain name: (current, head)}``."""
+    out = {"workeros": (await current(db), head())}
+    for chain in plugin_migrations(plugins):
+        out[chain.name] = (await current(db, chain), head(chain))
+    return out

@@ -18,7 +18,7 @@ from pathlib import Path
 from aiohttp import web
 
 from workeros.config import Settings
-from workeros.logs import AccessLogger
+from workeros.http.access_log import AccessLogger
 from workeros.plugins import Plugins
 
 log = logging.getLogger("workeros.server")
@@ -96,11 +96,11 @@ async def _migrate_once(settings: Settings, plugins: Plugins) -> None:
     from workeros.http.app import prepare
     from workeros.plugins import await_me_maybe
 
-    _, registry = prepare(settings, plugins)
+    plugins, registry = prepare(settings, plugins)
     if not settings["database.migrate_on_start"]:
         return
     db = await await_me_maybe(registry.get("db").factory(settings["database.url"], settings))
     try:
-        await migrate.upgrade(db)
+        await migrate.upgrade(db, plugins=plugins)
     finally:
         await db.close()

@@ -2,21 +2,14 @@
 under the caller's permissions (DESIGN §3).
 
 Reads (:meth:`ItemsService.query`, :meth:`ItemsService.get`) go through
-:class:`workeros.items.reads.Reader`. Writes run in one transaction per call:
-payloads are checked (known, writable fields; values coerced per field type;
-the rule's presets merged under the payload; its validation checked), the rows
-changed, and for every item an activity row and a revision row written on the
-same connection. After the commit one :class:`~workeros.bus.events.ItemEvent` per
-call is published on the ``items`` channel with the full rows before and after.
-Database constraint violations become 400/409 errors that name the field,
-never SQL.
+:class:`workeros.items.reads.Reader`. Writes go through the one write path,
+:class:`workeros.items.writes.Writes`, on a transaction :meth:`ItemsService.writing`
+opens: one per call here, or one shared by several writes (a restore).
 """
 
 from __future__ import annotations
 
 import logging
-import re
-import uuid
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
@@ -26,14 +19,22 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from workeros.accountability import Accountability
-from workeros.audit import activity, revisions
-from workeros.bus.events import ITEMS, ItemEvent
 from workeros.config import setting_or
-from workeros.errors import Conflict, Forbidden, InvalidPayload, InvalidQuery, NotFound
+from workeros.errors import Forbidden, InvalidPayload, InvalidQuery, NotFound
 from workeros.hookspecs.lifecycle import ConfigKey
 from workeros.items.query import Query
-from workeros.items.reads import Reader, converter, full_row, jsonable_value, permissions_module, rule_all
-from workeros.schema.field_types import TYPES, CoercionError, coerce
+from workeros.items.reads import Reader, converter, jsonable_value, permissions_module, rule_all
+from workeros.items.writes import (
+    Lifecycle,
+    Writes,
+    WriteTransaction,
+    check_batch,
+    chunks,
+    is_data_error,
+    key_of,
+    payload,
+)
+from workeros.schema.field_types import TYPES
 from workeros.schema.model import Collection, Schema
 
 if TYPE_CHECKING:
@@ -43,8 +44,6 @@ log = logging.getLogger("workeros.items")
 
 ACTIONS = ("create", "read", "update", "delete")
 _KEY_PARAM = "wos_key"
-#: Items per write call (one transaction): larger batches are refused.
-MAX_BATCH = 10_000
 
 
 class ItemsService:
@@ -61,6 +60,7 @@ class ItemsService:
         self.default_limit = min(int(setting_or(settings, "items.default_limit", 100)), self.max_limit)
         self.export_batch = int(setting_or(settings, "items.export_batch", 1000))
         self._get_statements: dict[tuple, tuple[Any, sa.Select, Any]] = {}
+        self.lifecycle = Lifecycle(self)
 
     @classmethod
     async def open(cls, services: Services) -> ItemsService:
@@ -122,7 +122,7 @@ class ItemsService:
         query = query or Query()
         reader = await self.reader(acc)
         c, rule = reader.collection(collection)
-        pk = _key(c, key)
+        pk = key_of(c, key)
         async with self.services.db.read() as conn, _read_errors():
             if rule.filter is None and not query.deep:
                 rows = await self._get_cached(conn, reader, c, rule, query.fields, pk)
@@ -182,11 +182,6 @@ class ItemsService:
             stmt = sa.select(sa.func.count()).select_from(c.table).where(reader.where(c, rule, query))
             meta["filter_count"] = int((await conn.execute(stmt)).scalar_one())
         return meta
-
-    async def aggregate(self, acc: Accountability, collection: str, query: Query) -> list[dict]:
-        """``query.aggregate`` grouped by ``query.group_by`` (same as :meth:`query`)."""
-        rows, _ = await self.query(acc, collection, query)
-        return rows
 
     async def _aggregate(self, conn: AsyncConnection, reader: Reader, c: Collection, rule: Any,
                          query: Query) -> list[dict]:
@@ -301,34 +296,39 @@ class ItemsService:
                 return
 
     # -- writes -----------------------------------------------------------------------
+    @asynccontextmanager
+    async def writing(self, collection: Collection, schema: Schema | None = None) -> AsyncIterator[Writes]:
+        """One write transaction on ``collection``: every write made through the
+        :class:`~workeros.items.writes.Writes` it yields commits together (or
+        not at all). Driver errors become contract errors."""
+        async with WriteTransaction(self, collection) as conn:
+            yield Writes(self, conn, schema or self.schema())
+
+    def collection(self, name: str, schema: Schema | None = None) -> Collection:
+        """A collection for a write the caller's rule was already checked for."""
+        return (schema or self.schema()).collections[name]
+
     async def create(self, acc: Accountability, collection: str, data: dict | list[dict],
-                     query: Query | None = None, *, label: str = "item") -> dict | list[dict]:
+                     query: Query | None = None, *, label: str = "item",
+                     meta: Mapping[str, Any] | None = None) -> dict | list[dict]:
         """One item (``data`` an object) or many (a list), in one transaction.
         Returns the created item(s) as the caller may read them."""
         many = isinstance(data, list)
         items = data if isinstance(data, list) else [data]
         if not items and many:
             return []
-        self._check_batch(items)
+        check_batch(items)
         rule = await self.rule(acc, collection, "create")
         schema = self.schema()
         c = schema.collections[collection]
-        payloads = [self._payload(acc, schema, c, rule, item, "create", i if many else None, label)
-                    for i, item in enumerate(items)]
-        after: list[dict] = []
-        async with self._write(c) as conn:
-            ts = activity.now()
-            for i, values in enumerate(payloads):
-                try:
-                    row = (await conn.execute(c.table.insert().returning(*c.table.c), values)).mappings().one()
-                except sa_exc.DBAPIError as exc:
-                    raise _constraint_error(exc, c, i if many else None, label, values) from None
-                full = full_row(schema, c, row)
-                after.append(full)
-                await self._audit(conn, acc, c, "create", full[c.primary_key], full, _delta(schema, c, values), ts)
-            keys = [r[c.primary_key] for r in after]
-            self._publish(conn, acc, ItemEvent(collection, "create", keys, None, after, acc.user, acc.origin))
-            result = await self._result(conn, acc, schema, c, keys, after, query)
+        payloads = None
+        if not self.lifecycle.before("create"):
+            # Checked before the transaction: a bad payload never takes the write lock.
+            payloads = [payload(acc, schema, c, rule, item, "create", i if many else None, label)
+                        for i, item in enumerate(items)]
+        async with self.writing(c, schema) as w:
+            keys, after = await w.create(acc, c, items, many=many, label=label, meta=meta, payloads=payloads)
+            result = await self._result(w.conn, acc, schema, c, keys, after, query)
         return result if many else result[0]
 
     async def update(self, acc: Accountability, collection: str, key: Any, data: dict,
@@ -339,19 +339,19 @@ class ItemsService:
         return rows[0]
 
     async def update_many(self, acc: Accountability, collection: str, keys: list, data: dict,
-                          query: Query | None = None) -> list[dict]:
+                          query: Query | None = None, *, meta: Mapping[str, Any] | None = None) -> list[dict]:
         """Set the same fields on every item of ``keys`` (one transaction; 404 if
         any is missing or not updatable by the caller)."""
         if not isinstance(keys, list):
             raise InvalidPayload("keys must be a list")
-        self._check_batch(keys)
+        check_batch(keys)
         rule = await self.rule(acc, collection, "update")
         schema = self.schema()
         c = schema.collections[collection]
-        pks = [_key(c, k) for k in keys]
-        values = self._payload(acc, schema, c, rule, data, "update", None)
-        async with self._write(c) as conn:
-            return await self._update(conn, acc, schema, c, rule, values, query, pks=pks)
+        values = None if self.lifecycle.before("update") else payload(acc, schema, c, rule, data, "update", None)
+        async with self.writing(c, schema) as w:
+            out, _, after = await w.update(acc, c, data, keys=keys, meta=meta, values=values)
+            return await self._result(w.conn, acc, schema, c, out, after, query) if out else []
 
     async def update_by_filter(self, acc: Accountability, collection: str, filter: Any, data: dict,
                                query: Query | None = None) -> list[dict]:
@@ -362,87 +362,29 @@ class ItemsService:
         c = schema.collections[collection]
         reader = await self.reader(acc, schema)
         user_filter = reader.parse(c, filter) if filter else None
-        values = self._payload(acc, schema, c, rule, data, "update", None)
-        async with self._write(c) as conn:
-            return await self._update(conn, acc, schema, c, rule, values, query,
-                                      condition=reader.compile(c, [user_filter]))
-
-    async def _update(self, conn: AsyncConnection, acc: Accountability, schema: Schema, c: Collection, rule: Any,
-                      values: dict, query: Query | None, *, pks: list | None = None,
-                      condition: Any = None) -> list[dict]:
-        reader = await self.reader(acc, schema)
-        where = reader.compile(c, [rule.filter])
-        if pks is not None:
-            where = sa.and_(where, c.pk_column.in_(pks))
-        if condition is not None:
-            where = sa.and_(where, condition)
-        stmt = sa.select(c.table).where(where).order_by(c.pk_column)
-        if self.services.db.dialect == "postgresql":
-            stmt = stmt.with_for_update()
-        before_rows = [full_row(schema, c, r) for r in (await conn.execute(stmt)).mappings()]
-        if pks is not None:
-            found = {r[c.primary_key] for r in before_rows}
-            missing = [k for k in pks if _json_key(c, k) not in found]
-            if missing:
-                raise NotFound(f"Item {str(missing[0])[:80]!r} of {c.name!r} not found")
-        if not before_rows:
-            return []
-        keys = [r[c.primary_key] for r in before_rows]
-        db_keys = [_key(c, k) for k in keys]
-        if rule.validation is not None:
-            for before in before_rows:
-                self._validate(acc, schema, c, rule, {**before, **_delta(schema, c, values)})
-        if values:
-            try:
-                for chunk in _chunks(db_keys):
-                    await conn.execute(c.table.update().where(c.pk_column.in_(chunk)).values(values))
-            except sa_exc.DBAPIError as exc:
-                raise _constraint_error(exc, c, None, "item", values) from None
-        after_rows = [full_row(schema, c, r) for r in (await conn.execute(
-            sa.select(c.table).where(c.pk_column.in_(db_keys)).order_by(c.pk_column))).mappings()]
-        ts = activity.now()
-        delta = _delta(schema, c, values)
-        for row in after_rows:
-            await self._audit(conn, acc, c, "update", row[c.primary_key], row, delta, ts)
-        self._publish(conn, acc, ItemEvent(c.name, "update", keys, before_rows, after_rows, acc.user, acc.origin))
-        return await self._result(conn, acc, schema, c, keys, after_rows, query)
+        values = None if self.lifecycle.before("update") else payload(acc, schema, c, rule, data, "update", None)
+        async with self.writing(c, schema) as w:
+            out, _, after = await w.update(acc, c, data, condition=reader.compile(c, [user_filter]), values=values)
+            return await self._result(w.conn, acc, schema, c, out, after, query) if out else []
 
     async def delete(self, acc: Accountability, collection: str, key: Any) -> None:
         """Delete one item; 404 when it does not exist or the caller may not delete it."""
         await self.delete_many(acc, collection, [key])
 
-    async def delete_many(self, acc: Accountability, collection: str, keys: list) -> None:
+    async def delete_many(self, acc: Accountability, collection: str, keys: list, *,
+                          meta: Mapping[str, Any] | None = None) -> None:
         """Delete every item of ``keys`` (one transaction; 404 if any is missing
         or not deletable by the caller)."""
         if not isinstance(keys, list):
             raise InvalidPayload("Expected a list of keys")
-        self._check_batch(keys)
-        rule = await self.rule(acc, collection, "delete")
+        check_batch(keys)
+        await self.rule(acc, collection, "delete")
         schema = self.schema()
         c = schema.collections[collection]
-        pks = [_key(c, k) for k in keys]
-        if not pks:
+        if not keys:
             return
-        reader = await self.reader(acc, schema)
-        async with self._write(c) as conn:
-            stmt = sa.select(c.table).where(reader.compile(c, [rule.filter]), c.pk_column.in_(pks)).order_by(c.pk_column)
-            if self.services.db.dialect == "postgresql":
-                stmt = stmt.with_for_update()
-            before_rows = [full_row(schema, c, r) for r in (await conn.execute(stmt)).mappings()]
-            found = {r[c.primary_key] for r in before_rows}
-            missing = [k for k in pks if _json_key(c, k) not in found]
-            if missing:
-                raise NotFound(f"Item {str(missing[0])[:80]!r} of {c.name!r} not found")
-            try:
-                for chunk in _chunks(pks):
-                    await conn.execute(c.table.delete().where(c.pk_column.in_(chunk)))
-            except sa_exc.DBAPIError as exc:
-                raise _constraint_error(exc, c, None) from None
-            ts = activity.now()
-            for row in before_rows:
-                await self._audit(conn, acc, c, "delete", row[c.primary_key], None, None, ts)
-            keys_out = [r[c.primary_key] for r in before_rows]
-            self._publish(conn, acc, ItemEvent(c.name, "delete", keys_out, before_rows, None, acc.user, acc.origin))
+        async with self.writing(c, schema) as w:
+            await w.delete(acc, c, keys, meta=meta)
 
     async def import_items(self, acc: Accountability, collection: str, items: list[dict]) -> int:
         """Create every item of ``items`` in one transaction (all or nothing);
@@ -451,80 +393,6 @@ class ItemsService:
             return 0
         await self.create(acc, collection, items, Query(fields=()), label="row")
         return len(items)
-
-    # -- write helpers ----------------------------------------------------------------
-    def _write(self, c: Collection) -> Any:
-        return _WriteTransaction(self, c)
-
-    def _check_batch(self, items: list) -> None:
-        if len(items) > MAX_BATCH:
-            raise InvalidPayload(f"At most {MAX_BATCH} items per request")
-
-    def _payload(self, acc: Accountability, schema: Schema, c: Collection, rule: Any, item: Any, action: str,
-                 index: int | None, label: str = "item") -> dict:
-        """Check and coerce one payload; presets fill what it leaves out."""
-        where = "" if index is None else f" ({label} {index + 1})"
-        if not isinstance(item, Mapping):
-            raise InvalidPayload(f"Expected an object{where}")
-        values: dict[str, Any] = {}
-        for name, raw in item.items():
-            if not isinstance(name, str):
-                raise InvalidPayload(f"Field names must be strings{where}")
-            if rule.fields is not None and name not in rule.fields:
-                raise Forbidden(f"You don't have permission to write field {name[:80]!r}{where}")
-            f = c.fields.get(name)
-            if f is None:
-                raise InvalidPayload(f"Field {name[:80]!r} does not exist in {c.name!r}{where}", field=name[:80])
-            if f.alias:
-                raise InvalidPayload(f"Field {name!r} is a relational alias and cannot be written{where}", field=name)
-            if f.primary_key and action == "update":
-                raise InvalidPayload(f"The primary key {name!r} cannot be changed{where}", field=name)
-            values[name] = _coerce(f, raw, where)
-        for name, raw in (rule.presets or {}).items():
-            f = c.fields.get(name)
-            if name in values or f is None or f.alias:
-                continue
-            values[name] = _coerce(f, _preset(acc, raw), where)
-        if action == "create":
-            for f in c.scalar_fields():
-                if f.name in values:
-                    continue
-                if f.primary_key:
-                    if f.type == "uuid":
-                        values[f.name] = str(uuid.uuid4())
-                    continue
-                if f.default is not None:
-                    values[f.name] = coerce(f.type, f.default, f.options)
-                elif not f.nullable:
-                    raise InvalidPayload(f"Field {f.name!r} is required{where}", field=f.name)
-            if rule.validation is not None:
-                self._validate(acc, schema, c, rule, _delta(schema, c, values), where)
-        return values
-
-    def _validate(self, acc: Accountability, schema: Schema, c: Collection, rule: Any, row: dict,
-                  where: str = "") -> None:
-        module = permissions_module()
-        if not module.match_filter(rule.validation, row, schema=schema, collection=c.name,
-                                   variables=module.Variables.for_accountability(acc)):
-            raise InvalidPayload(f"The item does not satisfy the validation rule of {c.name!r}{where}")
-
-    async def _audit(self, conn: AsyncConnection, acc: Accountability, c: Collection, action: str, key: Any,
-                     data: dict | None, delta: dict | None, ts: Any) -> None:
-        activity_id = await activity.record(conn, action=f"item.{action}", accountability=acc, collection=c.name,
-                                            item=key, timestamp=ts)
-        await revisions.record(conn, activity_id=activity_id, collection=c.name, item=key, data=data, delta=delta,
-                               timestamp=ts)
-
-    def _publish(self, conn: AsyncConnection, acc: Accountability, event: ItemEvent) -> None:
-        events = self.services.events
-
-        async def publish() -> None:
-            try:
-                await events.publish(ITEMS, event.to_message())
-            except Exception:  # the write is committed; a bus failure must not turn it into an error
-                log.exception("publishing %s on %s failed", event.action, event.collection)
-
-        self.services.db.after_commit(conn, publish)
 
     async def _result(self, conn: AsyncConnection, acc: Accountability, schema: Schema, c: Collection,
                       keys: list, rows: list[dict], query: Query | None) -> list[dict]:
@@ -542,34 +410,13 @@ class ItemsService:
             return [{c.primary_key: k} for k in keys]
         q = query or Query()
         out: dict[Any, dict] = {}
-        for chunk in _chunks([_key(c, k) for k in keys]):
+        for chunk in chunks([key_of(c, k) for k in keys]):
             found = await self._rows(conn, reader, c, rule,
                                      Query(fields=_with_pk(q.fields, c), deep=q.deep, limit=len(chunk)),
                                      extra=c.pk_column.in_(chunk))
             for row in found:
                 out[row.get(c.primary_key)] = row
         return [_strip_pk(out[k], q.fields, c) if k in out else {c.primary_key: k} for k in keys]
-
-
-class _WriteTransaction:
-    """``Database.transaction()`` with driver errors that escape the service's
-    own checks turned into contract errors."""
-
-    def __init__(self, service: ItemsService, c: Collection) -> None:
-        self.cm = service.services.db.transaction()
-        self.c = c
-
-    async def __aenter__(self) -> AsyncConnection:
-        return await self.cm.__aenter__()
-
-    async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> bool | None:
-        try:
-            suppressed = await self.cm.__aexit__(exc_type, exc, tb)
-        except sa_exc.DBAPIError as error:  # at commit
-            raise _constraint_error(error, self.c, None) from None
-        if isinstance(exc, sa_exc.DBAPIError):  # in the body, after the rollback
-            raise _constraint_error(exc, self.c, None) from None
-        return suppressed
 
 
 # -- helpers -------------------------------------------------------------------------
@@ -581,73 +428,14 @@ async def _read_errors() -> AsyncIterator[None]:
     try:
         yield
     except sa_exc.DBAPIError as exc:
-        if _is_data_error(exc):
+        if is_data_error(exc):
             raise InvalidQuery("A value in the query does not fit the field it is compared with") from None
         raise
-
-
-def _is_data_error(exc: sa_exc.DBAPIError) -> bool:
-    """A data exception (SQLSTATE class 22): a value the column cannot hold."""
-    if isinstance(exc, sa_exc.DataError):
-        return True
-    orig = getattr(exc, "orig", None)
-    for source in (orig, getattr(orig, "__cause__", None)):
-        state = getattr(source, "sqlstate", None)
-        if isinstance(state, str) and state.startswith("22"):
-            return True
-    return False
-
 
 
 def _variables(acc: Accountability) -> Any:
     module = permissions_module()
     return None if module is None else module.Variables.for_accountability(acc)
-
-
-def _coerce(f: Any, raw: Any, where: str) -> Any:
-    try:
-        value = coerce(f.type, raw, f.options)
-    except CoercionError as exc:
-        raise InvalidPayload(f"Invalid value for field {f.name!r}{where}: {exc}", field=f.name) from None
-    except (TypeError, ValueError, ArithmeticError):  # e.g. a decimal too large to quantize
-        raise InvalidPayload(f"Invalid value for field {f.name!r}{where}", field=f.name) from None
-    if value is None and not f.nullable:
-        raise InvalidPayload(f"Field {f.name!r} cannot be null{where}", field=f.name)
-    return value
-
-
-def _preset(acc: Accountability, raw: Any) -> Any:
-    """Presets may name the caller: ``$CURRENT_USER``, ``$CURRENT_ROLE``, ``$NOW``."""
-    if raw in ("$CURRENT_USER", "$user.id"):
-        return acc.user
-    if raw in ("$CURRENT_ROLE", "$user.role"):
-        return acc.role
-    if raw == "$NOW":
-        return activity.now()
-    if isinstance(raw, str) and raw.startswith("$user."):
-        return acc.user_fields.get(raw[len("$user."):])
-    return raw
-
-
-def _delta(schema: Schema, c: Collection, values: Mapping[str, Any]) -> dict:
-    return {k: (None if v is None else converter(c.fields[k])(v)) for k, v in values.items()}
-
-
-def _key(c: Collection, key: Any) -> Any:
-    """A primary key from a URL or payload, coerced to the key's type; a key
-    that cannot exist is 404."""
-    f = c.pk_field
-    try:
-        value = coerce(f.type, key, f.options)
-    except (CoercionError, TypeError, ValueError, ArithmeticError):
-        raise NotFound(f"Item {str(key)[:80]!r} of {c.name!r} not found") from None
-    if value is None:
-        raise NotFound(f"Item of {c.name!r} not found")
-    return value
-
-
-def _json_key(c: Collection, key: Any) -> Any:
-    return converter(c.pk_field)(key)
 
 
 def _with_pk(fields: tuple[str, ...] | None, c: Collection) -> tuple[str, ...] | None:
@@ -660,10 +448,6 @@ def _strip_pk(row: dict, fields: tuple[str, ...] | None, c: Collection) -> dict:
     if fields is None or c.primary_key in fields or "*" in fields:
         return row
     return {k: v for k, v in row.items() if k != c.primary_key}
-
-
-def _chunks(keys: list) -> list[list]:
-    return [keys[i:i + 2000] for i in range(0, len(keys), 2000)]
 
 
 def _aggregate_value(fn: str, f: Any, value: Any) -> Any:
@@ -680,60 +464,3 @@ def _aggregate_value(fn: str, f: Any, value: Any) -> Any:
             return str(value)
         return int(value) if f.type in ("integer", "bigint") else float(value)
     return converter(f)(value)
-
-
-_UNIQUE = re.compile(r"unique|duplicate key", re.I)
-_NOT_NULL = re.compile(r"not[ -]null|null value", re.I)
-_FOREIGN = re.compile(r"foreign key", re.I)
-
-
-def _constraint_error(exc: sa_exc.DBAPIError, c: Collection, index: int | None, label: str = "item",
-                      values: Mapping[str, Any] | None = None) -> Exception:
-    """A driver error as a contract error naming the field when it can be told,
-    never the SQL or the driver's message."""
-    where = "" if index is None else f" ({label} {index + 1})"
-    message = str(getattr(exc, "orig", exc))
-    column = _column_of(exc, c, message)
-    if column is None and values and _FOREIGN.search(message):
-        # SQLite does not say which key failed: name the relational fields written.
-        written = [k for k in values if k in c.relations and values[k] is not None]
-        column = ", ".join(written) or None
-    named = f" {column!r}" if column else ""
-    if isinstance(exc, sa_exc.IntegrityError):
-        if _UNIQUE.search(message):
-            return Conflict(f"Field{named} must be unique: the value is already used{where}", field=column)
-        if _NOT_NULL.search(message):
-            return InvalidPayload(f"Field{named} cannot be null{where}", field=column)
-        if _FOREIGN.search(message):
-            return Conflict(f"The change conflicts with a relation{(' on' + named) if named else ''}: a referenced "
-                            f"item does not exist, or other items still reference this one{where}", field=column)
-        return Conflict(f"The change violates a constraint of {c.name!r}{where}")
-    if _is_data_error(exc):
-        return InvalidPayload(f"A value does not fit its field{(' ' + named) if named else ''}{where}", field=column)
-    if isinstance(exc, sa_exc.OperationalError) and "locked" in message.lower():
-        from workeros.errors import ServiceUnavailable
-
-        return ServiceUnavailable("The database is busy; try again")
-    return exc
-
-
-def _column_of(exc: sa_exc.DBAPIError, c: Collection, message: str) -> str | None:
-    orig = getattr(exc, "orig", None)
-    for source in (orig, getattr(orig, "__cause__", None)):
-        name = getattr(source, "column_name", None)
-        if isinstance(name, str) and name in c.fields:
-            return name
-        constraint = getattr(source, "constraint_name", None)
-        if isinstance(constraint, str):
-            for f in c.fields:
-                if constraint.endswith(f"_{f}_key") or constraint.endswith(f"_{f}") or f"_{f}_" in constraint:
-                    return f
-        detail = getattr(source, "detail", None)
-        if isinstance(detail, str):
-            m = re.search(r"Key \(([a-z0-9_]+)\)", detail)
-            if m and m.group(1) in c.fields:
-                return m.group(1)
-    m = re.search(r"(?:constraint failed|failed):\s*[A-Za-z0-9_]+\.([A-Za-z0-9_]+)", message)
-    if m and m.group(1) in c.fields:
-        return m.group(1)
-    return None

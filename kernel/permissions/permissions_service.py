@@ -24,8 +24,9 @@ import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 
 from workeros.accountability import Accountability
-from workeros.audit import activity
 from workeros.bus.events import PERMISSIONS, SCHEMA
+from workeros.clock import now
+from workeros.db import activity
 from workeros.db.tables.access import permissions as t_permissions
 from workeros.db.tables.access import roles as t_roles
 from workeros.errors import Conflict, Forbidden, InvalidPayload, NotFound, WorkerosError
@@ -206,7 +207,7 @@ class PermissionsService:
         self._admin_only(acc)
         values = self._role_values(data, create=True)
         values.setdefault("id", str(uuid.uuid4()))
-        values["created_at"] = activity.now()
+        values["created_at"] = now()
         async with self._write(acc, "role.create", values["id"]) as conn:
             await conn.execute(t_roles.insert().values(values))
         return await self.get_role(acc, values["id"])

@@ -425,7 +425,7 @@ class RealtimeHub:
 
         module = permissions_module()
         keys = [r[c.primary_key] for r in rows]
-        from workeros.items.items_service import _key
+        from workeros.items.writes import key_of as _key
 
         db_keys = [_key(c, k) for k in keys]
         condition = module.compile_filter(group.condition, schema=schema, collection=c.name,

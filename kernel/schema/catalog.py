@@ -13,9 +13,9 @@ are derived from those rows.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -26,6 +26,9 @@ from workeros.db.tables.schema import relations as t_relations
 from workeros.db.tables.schema import settings as t_settings
 from workeros.schema.field_types import TYPES, UTCDateTime, UUIDString
 from workeros.schema.model import Collection, Field, Relation, Schema
+
+if TYPE_CHECKING:
+    from workeros.hookspecs.data import SystemCollection
 
 VERSION_KEY = "schema_version"
 
@@ -116,19 +119,34 @@ def build_schema(
     collection_rows: Iterable[Mapping[str, Any]],
     field_rows: Iterable[Mapping[str, Any]],
     relation_rows: Iterable[RelationRow],
+    system: Sequence[SystemCollection] = (),
 ) -> Catalog:
-    """Build the immutable schema from catalog rows (no database access)."""
+    """Build the immutable schema from catalog rows and the system collections
+    plugins describe (no database access)."""
     metadata = sa.MetaData()
     collection_rows = sorted(collection_rows, key=lambda r: r["collection"])
     by_collection: dict[str, list[Mapping[str, Any]]] = {}
     for row in sorted(field_rows, key=lambda r: (r["collection"], r["sort"] if r["sort"] is not None else 0, r["id"])):
         by_collection.setdefault(row["collection"], []).append(row)
     relation_rows = tuple(sorted(relation_rows, key=lambda r: r.key))
-    info = {r["collection"]: r for r in collection_rows}
-    fks = {r.key: r for r in relation_rows}
+    info: dict[str, Mapping[str, Any]] = {r["collection"]: r for r in collection_rows}
+    fields_of: dict[str, dict[str, Field]] = {}
+    for name, crow in info.items():
+        pk = crow["primary_key"]
+        fields_of[name] = {f.name: f for f in (_field_from_row(r, pk) for r in by_collection.get(name, []))}
+    system_rows: list[RelationRow] = []
+    for sc in system:
+        pk = next((f.name for f in sc.fields if f.primary_key), "id")
+        info[sc.name] = {"collection": sc.name, "table_name": sc.table_name, "primary_key": pk, "adopted": False,
+                         "note": sc.note, "meta": None, "system": True, "items_api": sc.items_api}
+        fields_of[sc.name] = {f.name: f for f in sc.fields}
+        system_rows += [RelationRow(many_collection=sc.name, many_field=r.field, one_collection=r.related,
+                                    on_delete=r.on_delete) for r in sc.relations]
+    all_rows = relation_rows + tuple(sorted(system_rows, key=lambda r: r.key))
+    fks = {r.key: r for r in all_rows}
 
     relations: dict[str, dict[str, Relation]] = {name: {} for name in info}
-    for row in relation_rows:
+    for row in all_rows:
         one_pk = info[row.one_collection]["primary_key"] if row.one_collection in info else "id"
         relations.setdefault(row.many_collection, {})[row.many_field] = Relation(
             kind="m2o", collection=row.many_collection, field=row.many_field, related=row.one_collection,
@@ -152,7 +170,7 @@ def build_schema(
     collections: dict[str, Collection] = {}
     for name, crow in info.items():
         pk = crow["primary_key"]
-        fields = {f.name: f for f in (_field_from_row(r, pk) for r in by_collection.get(name, []))}
+        fields = fields_of[name]
         columns: list[sa.Column] = []
         for field in fields.values():
             if field.alias:
@@ -171,6 +189,7 @@ def build_schema(
         collections[name] = Collection(
             name=name, table=table, fields=fields, relations=relations.get(name, {}), primary_key=pk,
             adopted=bool(crow["adopted"]), note=crow["note"], meta=crow["meta"],
+            system=bool(crow.get("system")), items_api=bool(crow.get("items_api", True)),
         )
     return Catalog(Schema(version=version, collections=collections, metadata=metadata), relation_rows)
 
@@ -192,8 +211,9 @@ async def bump_version(conn: AsyncConnection) -> int:
     return version
 
 
-async def load(conn: AsyncConnection) -> Catalog:
-    """Read the whole catalog (three small queries) and build the schema."""
+async def load(conn: AsyncConnection, system: Sequence[SystemCollection] = ()) -> Catalog:
+    """Read the whole catalog (three small queries) and build the schema, with
+    the system collections ``system`` merged in."""
     version = await read_version(conn)
     collection_rows = (await conn.execute(sa.select(t_collections))).mappings().all()
     field_rows = (await conn.execute(sa.select(t_fields))).mappings().all()
@@ -204,4 +224,4 @@ async def load(conn: AsyncConnection) -> Catalog:
         )
         for r in (await conn.execute(sa.select(t_relations))).mappings().all()
     ]
-    return build_schema(version, collection_rows, field_rows, relation_rows)
+    return build_schema(version, collection_rows, field_rows, relation_rows, system)

@@ -11,16 +11,16 @@ required one, values without a related row for a relation).
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from workeros.clock import now
 from workeros.db.tables.access import permissions as t_permissions
 from workeros.db.tables.schema import collections as t_collections
 from workeros.db.tables.schema import fields as t_fields
@@ -31,6 +31,9 @@ from workeros.schema.catalog import Catalog, RelationRow, load
 from workeros.schema.field_types import TYPES, CoercionError, coerce
 from workeros.schema.model import Collection, Field, Schema
 from workeros.serialize import jsonable
+
+if TYPE_CHECKING:
+    from workeros.hookspecs.data import SystemCollection
 
 log = logging.getLogger("workeros.schema")
 
@@ -50,8 +53,6 @@ COMPATIBLE = ({"string", "text"}, {"integer", "bigint", "float", "decimal"})
 _PARAM_TYPE = re.compile(r"^([a-z]+)\((\d+)\)$")
 
 
-def now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 # -- payload parsing ---------------------------------------------------------------------
@@ -173,6 +174,13 @@ def field_from_payload(data: Any, collection: str, *, adopted: bool = False) -> 
     )
 
 
+def _references(field: Field, target: Collection) -> bool:
+    """Whether ``field``'s type is one that references ``target`` (a ``file``
+    field holds a key of ``wos_files``)."""
+    kind = TYPES.get(field.type)
+    return kind is not None and kind.references == target.name
+
+
 def _on_delete(value: Any, default: str) -> str:
     value = default if value is None else value
     if value not in ON_DELETE:
@@ -187,33 +195,40 @@ class Changes:
     each operation :attr:`catalog` is re-read, so the next one validates against
     the result."""
 
-    def __init__(self, conn: AsyncConnection, catalog: Catalog) -> None:
+    def __init__(self, conn: AsyncConnection, catalog: Catalog,
+                 system: Sequence[SystemCollection] = ()) -> None:
         self.conn = conn
         self.catalog = catalog
+        self.system = tuple(system)
         #: (collection, old name, new name) renames and dropped collections, for
         #: listeners that key data by collection name.
         self.renamed: dict[str, str] = {}
         self.dropped: list[str] = []
 
     @classmethod
-    async def begin(cls, conn: AsyncConnection) -> Changes:
-        return cls(conn, await load(conn))
+    async def begin(cls, conn: AsyncConnection, system: Sequence[SystemCollection] = ()) -> Changes:
+        return cls(conn, await load(conn, system), system)
 
     @property
     def schema(self) -> Schema:
         return self.catalog.schema
 
     async def refresh(self) -> None:
-        self.catalog = await load(self.conn)
+        self.catalog = await load(self.conn, self.system)
 
     # -- helpers -------------------------------------------------------------------------
-    def collection(self, name: Any, *, in_payload: bool = False, what: str = "collection") -> Collection:
+    def collection(self, name: Any, *, in_payload: bool = False, what: str = "collection",
+                   system_ok: bool = False) -> Collection:
+        """A collection by name; a system collection only where ``system_ok``
+        (the target of a relation), since the schema service never alters one."""
         found = self.schema.get(name) if isinstance(name, str) else None
         if found is None:
             shown = repr(name)[:80]
             if in_payload:
                 raise InvalidPayload(f"{what} {shown} does not exist")
             raise NotFound(f"Collection {shown} does not exist")
+        if found.system and not system_ok:
+            raise InvalidPayload(f"{found.name!r} is a system collection: its plugin manages its fields")
         return found
 
     def field(self, collection: Collection, name: Any) -> Field:
@@ -291,6 +306,7 @@ class Changes:
             fields.append(field_from_payload(item, name))
         pk = Field(name="id", type=_pk_type(pk_type), nullable=False, primary_key=True)
         await self.register_collection(name, pk, fields, note=_note(data, name), meta=_meta(data, name))
+        await self._reference(name, fields)
         return name
 
     async def register_collection(self, name: str, pk: Field, fields: list[Field], *, note: str | None,
@@ -392,7 +408,20 @@ class Changes:
         collection = self.collection(collection_name)
         field = field_from_payload(data, collection.name)
         await self.add_field(collection, field)
+        await self._reference(collection.name, [field])
         return field.name
+
+    async def _reference(self, collection: str, fields: Sequence[Field]) -> None:
+        """Fields of a type that references a collection (``file`` →
+        ``wos_files``) are many-to-ones to it: add their relations."""
+        for field in fields:
+            kind = TYPES.get(field.type)
+            if kind is None or kind.references is None:
+                continue
+            target = self.collection(kind.references, in_payload=True, what="referenced collection",
+                                     system_ok=True)
+            await self.add_relation_row(RelationRow(collection, field.name, target.name, None, None,
+                                                    "set null" if field.nullable else "restrict"))
 
     async def add_field(self, collection: Collection, field: Field) -> None:
         if field.name in collection.fields:
@@ -546,7 +575,8 @@ class Changes:
 
     async def _create_m2o(self, data: Mapping[str, Any]) -> tuple[str, str]:
         many = self.collection(data.get("collection"), in_payload=True)
-        one = self.collection(data.get("related_collection"), in_payload=True, what="related_collection")
+        one = self.collection(data.get("related_collection"), in_payload=True, what="related_collection",
+                              system_ok=True)
         name = identifiers.field_name(data.get("field"))
         on_delete = _on_delete(data.get("on_delete"), "set null")
         one_field = data.get("one_field")
@@ -564,8 +594,11 @@ class Changes:
         """A foreign key ``many.field -> one.pk`` with its catalog row and, if
         ``row.one_field``, the reverse alias on ``one``."""
         many = self.collection(row.many_collection, in_payload=True)
-        one = self.collection(row.one_collection, in_payload=True, what="related_collection")
+        one = self.collection(row.one_collection, in_payload=True, what="related_collection", system_ok=True)
         what = f"relation {many.name}.{row.many_field}"
+        if one.system and row.one_field:
+            raise InvalidPayload(f"{what}: {one.name!r} is a system collection; a reverse field on it cannot be "
+                                 "created")
         if self.catalog.relation_row(many.name, row.many_field) is not None:
             raise Conflict(f"Field {many.name}.{row.many_field} already holds a relation")
         pk = one.pk_field
@@ -579,7 +612,7 @@ class Changes:
         elif existing.alias or existing.primary_key:
             raise InvalidPayload(f"{what}: field {row.many_field!r} is "
                                  f"{'an alias' if existing.alias else 'the primary key'}")
-        elif (existing.type, dict(existing.options)) != (pk.type, dict(pk.options)):
+        elif (existing.type, dict(existing.options)) != (pk.type, dict(pk.options)) and not _references(existing, one):
             raise InvalidPayload(f"{what}: field {row.many_field!r} is {existing.type} but the primary key of "
                                  f"{one.name} is {pk.type}")
         if row.on_delete == "set null" and not existing.nullable:
@@ -600,7 +633,8 @@ class Changes:
 
     async def _create_m2m(self, data: Mapping[str, Any]) -> tuple[str, str]:
         a = self.collection(data.get("collection"), in_payload=True)
-        b = self.collection(data.get("related_collection"), in_payload=True, what="related_collection")
+        b = self.collection(data.get("related_collection"), in_payload=True, what="related_collection",
+                            system_ok=True)
         if data.get("related_field") is not None:
             raise InvalidPayload("relation: an m2m takes 'one_field' (the alias on the related collection), "
                                  "not 'related_field'")
@@ -608,20 +642,21 @@ class Changes:
         if alias_a in a.fields:
             raise Conflict(f"Field {a.name}.{alias_a} already exists")
         alias_b = data.get("one_field")
-        if alias_b is None and a.name != b.name and a.name not in b.fields:
+        if alias_b is None and a.name != b.name and a.name not in b.fields and not b.system:
             alias_b = a.name
         if alias_b is not None:
             alias_b = identifiers.field_name(alias_b)
             if alias_b in b.fields or (a.name == b.name and alias_b == alias_a):
                 raise Conflict(f"Field {b.name}.{alias_b} already exists")
-        junction = data.get("junction_collection") or f"{a.name}_{b.name}"
+        b_name = b.name.removeprefix(identifiers.SYSTEM_PREFIX) if b.system else b.name
+        junction = data.get("junction_collection") or f"{a.name}_{b_name}"
         junction = identifiers.collection_name(junction)
         if junction in self.schema:
             raise Conflict(f"Collection {junction!r} already exists: name the junction with "
                            "'junction_collection'")
         on_delete = _on_delete(data.get("on_delete"), "cascade")
         field_a = identifiers.field_name(f"{a.name}_id"[:identifiers.MAX_IDENTIFIER])
-        field_b = identifiers.field_name((f"{b.name}_id" if a.name != b.name else f"related_{b.name}_id")
+        field_b = identifiers.field_name((f"{b_name}_id" if a.name != b.name else f"related_{b.name}_id")
                                          [:identifiers.MAX_IDENTIFIER])
         if field_a == field_b:
             raise InvalidPayload("relation: the junction's two key fields would have the same name")
@@ -671,7 +706,7 @@ class Changes:
 
     async def set_on_delete(self, row: RelationRow, on_delete: str) -> None:
         many = self.collection(row.many_collection)
-        one = self.collection(row.one_collection)
+        one = self.collection(row.one_collection, system_ok=True)
         if on_delete == "set null" and not many.fields[row.many_field].nullable:
             raise InvalidPayload(f"relation {many.name}.{row.many_field}: on_delete 'set null' needs a "
                                  "nullable field")

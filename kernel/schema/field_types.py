@@ -19,82 +19,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
-from sqlalchemy.types import TypeDecorator
+
+from workeros.db.column_types import CoercionError, UTCDateTime, UUIDString, json_type, parse_datetime
 
 INT32 = (-(2**31), 2**31 - 1)
 INT64 = (-(2**63), 2**63 - 1)
 
 
-class UTCDateTime(TypeDecorator):
-    """Timezone-aware datetimes, stored as UTC on every dialect (``timestamptz``
-    on PostgreSQL, ISO text on SQLite) and always returned aware in UTC."""
-
-    impl = sa.DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: Any, dialect: sa.Dialect) -> Any:
-        if value is None:
-            return None
-        if isinstance(value, str):
-            value = parse_datetime(value)
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=dt.UTC)
-        value = value.astimezone(dt.UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value: Any, dialect: sa.Dialect) -> Any:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            return value.replace(tzinfo=dt.UTC)
-        return value.astimezone(dt.UTC)
-
-
-class UUIDString(TypeDecorator):
-    """UUIDs as canonical lowercase strings: native ``uuid`` on PostgreSQL,
-    ``CHAR(36)`` on SQLite, so equality and sorting agree on both."""
-
-    impl = sa.String(36)
-    cache_ok = True
-
-    def load_dialect_impl(self, dialect: sa.Dialect) -> sa.types.TypeEngine:
-        if dialect.name == "postgresql":
-            return dialect.type_descriptor(postgresql.UUID(as_uuid=False))
-        return dialect.type_descriptor(sa.String(36))
-
-    def process_bind_param(self, value: Any, dialect: sa.Dialect) -> Any:
-        return None if value is None else str(uuid.UUID(str(value)))
-
-    def process_result_value(self, value: Any, dialect: sa.Dialect) -> Any:
-        return None if value is None else str(uuid.UUID(str(value)))
-
-
-def json_type() -> sa.types.TypeEngine:
-    return sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
-
-
-# -- coercion -------------------------------------------------------------------------
-
-class CoercionError(ValueError):
-    """A value does not fit a field's type; the message is safe to show."""
-
-
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _ISO_TIME = re.compile(r"^\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?$")
-
-
-def parse_datetime(value: str) -> dt.datetime:
-    text = value.strip()
-    if text.endswith(("Z", "z")):
-        text = text[:-1] + "+00:00"
-    try:
-        parsed = dt.datetime.fromisoformat(text)
-    except ValueError:
-        raise CoercionError(f"{value!r} is not an ISO 8601 datetime") from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=dt.UTC)
-    return parsed.astimezone(dt.UTC)
 
 
 def _string(value: Any, options: Mapping[str, Any]) -> str:
@@ -227,6 +160,9 @@ class FieldType:
     text: bool = False
     ordered: bool = True
     numeric: bool = False
+    #: A collection every field of this type points at (many-to-one): the
+    #: ``file`` type references ``wos_files``.
+    references: str | None = None
 
 
 TYPES: dict[str, FieldType] = {
@@ -249,10 +185,17 @@ TYPES: dict[str, FieldType] = {
 }
 
 
+#: The kernel's own types, which no plugin may replace.
+CORE_TYPES = frozenset(TYPES)
+
+
 def register_type(field_type: FieldType) -> None:
-    """Add a field type (``file``, ``vector``) from a plugin."""
-    if field_type.name in TYPES and TYPES[field_type.name] is not field_type:
-        raise ValueError(f"field type {field_type.name!r} is already registered")
+    """Add a field type (``file``, ``vector``) from a plugin. The kernel's own
+    types cannot be replaced; a plugin type of the same name replaces the one
+    an earlier app in this process registered (two plugins of one app claiming
+    one name are refused where the app collects them)."""
+    if field_type.name in CORE_TYPES:
+        raise ValueError(f"field type {field_type.name!r} is a kernel type")
     TYPES[field_type.name] = field_type
 
 

@@ -76,6 +76,13 @@ class Collection:
     adopted: bool = False
     note: str | None = None
     meta: Mapping[str, Any] | None = None
+    #: A ``wos_*`` table a plugin or the kernel owns (see
+    #: :class:`workeros.hookspecs.data.SystemCollection`): never altered by the
+    #: schema service, never in snapshots or exports.
+    system: bool = False
+    #: Whether the generic items API (REST ``/api/items``, GraphQL mutations) may
+    #: write it; reads follow the permissions either way.
+    items_api: bool = True
 
     @property
     def pk_field(self) -> Field:

@@ -19,8 +19,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from workeros.accountability import Accountability
-from workeros.audit import activity
 from workeros.bus.events import SCHEMA
+from workeros.db import activity
 from workeros.errors import Forbidden, NotFound
 from workeros.schema.catalog import Catalog, bump_version, load
 from workeros.schema.changes import Changes
@@ -74,6 +74,7 @@ def describe_collection(collection: Collection) -> dict[str, Any]:
         "primary_key": collection.primary_key,
         "pk_type": collection.pk_field.type,
         "adopted": collection.adopted,
+        "system": collection.system,
         "note": collection.note,
         "meta": collection.meta,
         "fields": [describe_field(collection, f) for f in collection.fields.values()],
@@ -115,7 +116,7 @@ class SchemaService:
     async def reload(self) -> Schema:
         """Re-read the catalog (after a change on another instance)."""
         async with self.services.db.read() as conn:
-            catalog = await load(conn)
+            catalog = await load(conn, self.services.system_collections)
         await self._install(catalog)
         return self.current()
 
@@ -220,12 +221,12 @@ class SchemaService:
             raise Forbidden()
         async with self._lock:
             async with self.services.db.schema_transaction() as conn:
-                changes = await Changes.begin(conn)
+                changes = await Changes.begin(conn, self.services.system_collections)
                 result = await work(changes)
                 version = await bump_version(conn)
                 await activity.record(conn, action=f"schema.{action}", accountability=acc,
                                       collection=collection, meta=meta)
-                catalog = await load(conn)
+                catalog = await load(conn, self.services.system_collections)
             await self._install(catalog)
         message: dict[str, Any] = {"version": version}
         if changes.renamed:

@@ -127,7 +127,7 @@ def document(schema: Schema, relations: tuple[RelationRow, ...]) -> dict[str, An
     return jsonable({
         "format": FORMAT,
         "version": VERSION,
-        "collections": [collection_doc(c) for _, c in sorted(schema.collections.items())],
+        "collections": [collection_doc(c) for _, c in sorted(schema.collections.items()) if not c.system],
         "relations": [relation_doc(r) for r in sorted(relations, key=lambda r: r.key)],
     })
 
@@ -323,7 +323,7 @@ def plan_schema(catalog: Catalog, wanted: Wanted) -> list[dict[str, Any]]:
     relations), then alias details and field order."""
     schema = catalog.schema
     current_rows = {r.key: r for r in catalog.relations}
-    gone = [n for n in schema.collections if n not in wanted.collections]
+    gone = [n for n, c in schema.collections.items() if n not in wanted.collections and not c.system]
     ops: list[dict[str, Any]] = []
     replaced: set[tuple[str, str]] = set()
 

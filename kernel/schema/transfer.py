@@ -220,7 +220,7 @@ def _revive(column: sa.Column, value: Any) -> Any:
 async def _check_empty(changes: Changes) -> None:
     from workeros.db.tables.accounts import users
 
-    if changes.schema.collections:
+    if any(not c.system for c in changes.schema.collections.values()):
         raise Conflict("Import needs an empty instance: this one already has collections")
     if (await changes.conn.execute(sa.select(sa.func.count()).select_from(users))).scalar():
         raise Conflict("Import needs an empty instance: this one already has users")

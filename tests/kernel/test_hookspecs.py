@@ -32,7 +32,8 @@ SPEC_NAMES = [name for name, _ in SPECS]
 
 def test_there_are_specs_for_every_area() -> None:
     areas = {m.rsplit(".", 1)[1] for m in SPEC_MODULES}
-    assert areas == {"lifecycle", "db", "storage", "auth", "email", "sandbox", "vectors", "realtime", "transport"}
+    assert areas == {"lifecycle", "db", "storage", "auth", "email", "sandbox", "vectors", "realtime", "transport",
+                     "items", "data", "mcp", "admin"}
 
 
 @pytest.mark.parametrize("name", SPEC_NAMES)

@@ -42,8 +42,8 @@ async def test_access_log_has_request_id(wos_settings, caplog) -> None:
     import aiohttp
     from aiohttp import web
 
+    from workeros.http.access_log import AccessLogger
     from workeros.http.app import create_app
-    from workeros.logs import AccessLogger
 
     runner = web.AppRunner(await create_app(wos_settings), access_log_class=AccessLogger,
                            access_log=logging.getLogger("workeros.access"))

@@ -134,3 +134,51 @@ def test_entry_point_plugins_from_a_distribution(tmp_path, monkeypatch) -> None:
     assert (failed.name, failed.distribution, failed.version) == ("acme", "acme-broken", "1.2.3")
     assert "nonexistent_module_for_tests" in failed.error
     sys.modules.pop("acme_broken", None)
+
+
+# -- pluggy's markers -----------------------------------------------------------------------
+
+def _keys_plugin(name: str, **marks: bool):
+    from workeros.hookspecs import hookimpl
+    from workeros.hookspecs.lifecycle import ConfigKey
+
+    class P:
+        @hookimpl(**marks)
+        def workeros_register_config_keys(self):
+            return [ConfigKey(f"order.{name}", "str")]
+
+    P.__name__ = name
+    return P()
+
+
+def _order(plugins) -> list[str]:
+    return [keys[0].name.split(".")[1] for info, keys in plugins.collect("workeros_register_config_keys")
+            if keys and keys[0].name.startswith("order.")]
+
+
+def test_collect_follows_pluggys_call_order() -> None:
+    """tryfirst implementations first, trylast ones last, the rest most recently
+    registered first — as a plain pluggy call runs them."""
+    plugins = Plugins(load=[])
+    plugins.load_all()
+    for name, marks in (("late", {"trylast": True}), ("a", {}), ("early", {"tryfirst": True}), ("b", {})):
+        plugins.register(_keys_plugin(name, **marks), name=name)
+    assert _order(plugins) == ["early", "b", "a", "late"]
+    # The same order pluggy itself uses.
+    direct = [keys[0].name.split(".")[1] for keys in plugins.hook.workeros_register_config_keys()
+              if keys and keys[0].name.startswith("order.")]
+    assert direct == _order(plugins)
+
+
+@pytest.mark.parametrize("marks", [{"hookwrapper": True}, {"wrapper": True}], ids=["hookwrapper", "wrapper"])
+def test_hook_wrappers_are_refused_with_a_clear_error(marks, caplog) -> None:
+    plugins = Plugins(load=[])
+    plugins.load_all()
+    plugins.register(_keys_plugin("wrapping", **marks), name="wrapping")
+    assert "wrapping" not in plugins.infos
+    (failed,) = [f for f in plugins.failed if f.name == "wrapping"]
+    assert "workeros_register_config_keys" in failed.error and "wrapper" in failed.error
+    strict = Plugins(load=[], strict=True)
+    strict.load_all()
+    with pytest.raises(StartupError, match="hook wrapper"):
+        strict.register(_keys_plugin("wrapping", **marks), name="wrapping")

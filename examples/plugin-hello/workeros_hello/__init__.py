@@ -2,10 +2,9 @@
 
 from aiohttp import web
 
+from workeros.api import SETTINGS, ok
 from workeros.hookspecs import hookimpl
 from workeros.hookspecs.lifecycle import Command, ConfigKey
-from workeros.http.keys import SETTINGS
-from workeros.http.web import ok
 
 
 @hookimpl

@@ -1,6 +1,7 @@
-"""Alembic environment for the system tables. Run through workeros.db.migrate, which
-passes an open connection; both dialects share one chain (batch mode lets the same
-operations alter tables on SQLite)."""
+"""Alembic environment for the system tables, the kernel's and plugins'. Run
+through workeros.db.migrate, which passes an open connection and, for a plugin's
+chain, its own version table; both dialects share one chain (batch mode lets the
+same operations alter tables on SQLite)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ context.configure(
     connection=connection,
     target_metadata=metadata,
     render_as_batch=connection.dialect.name == "sqlite",
-    version_table="wos_migrations",
+    version_table=config.attributes.get("version_table", "wos_migrations"),
     include_object=config.attributes.get("include_object"),
     compare_type=True,
 )

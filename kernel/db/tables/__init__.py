@@ -23,8 +23,8 @@ BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
 def utc_datetime() -> sa.types.TypeEngine:
-    """Aware UTC datetimes on both dialects (see workeros.schema.field_types.UTCDateTime)."""
-    from workeros.schema.field_types import UTCDateTime
+    """Aware UTC datetimes on both dialects (see workeros.db.column_types.UTCDateTime)."""
+    from workeros.db.column_types import UTCDateTime
 
     return UTCDateTime()
 

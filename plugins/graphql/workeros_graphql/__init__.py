@@ -17,13 +17,22 @@ from typing import Any
 
 from aiohttp import web
 
-from workeros.errors import InvalidQuery, MethodNotAllowed, ServiceUnavailable, UnsupportedMediaType
+from workeros.api import (
+    REGISTRY,
+    SERVICES,
+    SETTINGS,
+    InvalidQuery,
+    MethodNotAllowed,
+    ServiceUnavailable,
+    UnsupportedMediaType,
+    accountability,
+    json_response,
+    loads,
+    services,
+)
 from workeros.hookspecs import hookimpl
 from workeros.hookspecs.lifecycle import ConfigKey
 from workeros.hookspecs.transport import Transport
-from workeros.http.keys import REGISTRY, SERVICES, SETTINGS
-from workeros.http.web import accountability, json_response, services
-from workeros.serialize import loads
 
 from . import ws
 from .engines import Engines

@@ -23,16 +23,14 @@ from typing import TYPE_CHECKING, Any
 from tartiflette import Scalar, create_engine
 from tartiflette.schema.registry import SchemaRegistry
 
-from workeros.accountability import Accountability
-from workeros.bus.events import PERMISSIONS, SCHEMA
-from workeros.errors import WorkerosError
+from workeros.api import PERMISSIONS, SCHEMA, Accountability, WorkerosError
 
 from . import document, subscriptions
 from .resolve import Resolver, error_coercer
 from .sdl import Built, RoleRules, build_sdl
 
 if TYPE_CHECKING:
-    from workeros.services import Services
+    from workeros.api import Services
 
 log = logging.getLogger("workeros.graphql")
 document.install()

@@ -16,8 +16,7 @@ from typing import Any
 from aiohttp import web
 from tartiflette.language.ast import FieldNode, FragmentDefinitionNode, OperationDefinitionNode
 
-from workeros.accountability import Accountability
-from workeros.errors import Forbidden, InvalidQuery
+from workeros.api import Accountability, Forbidden, InvalidQuery
 
 from . import direct
 from .engines import Engines, Entry

@@ -30,8 +30,7 @@ from tartiflette.language.ast import (
 )
 from tartiflette.resolver.default import default_field_resolver
 
-from workeros.errors import InvalidPayload, InvalidQuery, WorkerosError
-from workeros.items.query import Query
+from workeros.api import InvalidPayload, InvalidQuery, Query, WorkerosError
 
 from .sdl import Built, RootField
 
@@ -234,7 +233,7 @@ class Resolver:
 
 
 async def _none_if_missing(call: Any) -> Any:
-    from workeros.errors import NotFound
+    from workeros.api import NotFound
 
     try:
         return await call

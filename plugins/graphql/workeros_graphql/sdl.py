@@ -20,8 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from workeros.schema.field_types import TYPES
-from workeros.schema.model import Collection, Schema
+from workeros.api import TYPES, Collection, Schema
 
 SCALAR_OF = {
     "string": "String", "text": "String", "uuid": "String", "date": "String", "time": "String",
@@ -194,8 +193,8 @@ def build_sdl(schema: Schema, rules: RoleRules, *, subscriptions: bool = True) -
     mutation_slugs = sorted(set(rules.create) | set(rules.update) | set(rules.delete))
     for slug in mutation_slugs:
         c = schema.collections.get(slug)
-        if c is None:
-            continue
+        if c is None or not c.items_api:
+            continue  # system collections with their own API are written there
         one = slug if slug in readable else "Boolean"
         many = f"[{slug}!]!" if slug in readable else "Boolean"
         if slug in rules.create:

@@ -24,7 +24,7 @@ from typing import Any
 from tartiflette import Subscription
 from tartiflette.language.ast import FieldNode, FragmentDefinitionNode, OperationDefinitionNode
 
-from workeros.errors import Forbidden, InvalidQuery, ServiceUnavailable, WorkerosError
+from workeros.api import Forbidden, InvalidQuery, ServiceUnavailable, WorkerosError
 
 from .resolve import selected_fields
 from .sdl import Built

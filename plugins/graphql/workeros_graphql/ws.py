@@ -33,11 +33,20 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from workeros.accountability import Accountability
-from workeros.errors import RateLimited, ServiceUnavailable, WorkerosError
-from workeros.http.web import accountability, services
-from workeros.realtime.hub import authenticate_token, bearer_token, token_expiry, wait_for_expiry
-from workeros.serialize import dumps_str, loads
+from workeros.api import (
+    Accountability,
+    RateLimited,
+    ServiceUnavailable,
+    WorkerosError,
+    accountability,
+    authenticate_token,
+    bearer_token,
+    dumps_str,
+    loads,
+    services,
+    token_expiry,
+    wait_for_expiry,
+)
 
 from .execution import ENGINES, SETTINGS_KEY, Operation, prepare, run
 from .subscriptions import Closed, check_root

@@ -20,16 +20,22 @@ from typing import Any
 
 import sqlalchemy as sa
 from aiohttp import web
-from workeros_rest.users import client, read_object, session_response, wants_cookies
 
-from workeros.accounts import mail
-from workeros.accounts.accounts_service import normalize_email
-from workeros.db.tables.accounts import users
-from workeros.errors import InvalidCredentials
+from workeros.api import (
+    InvalidCredentials,
+    client,
+    mail,
+    no_content,
+    normalize_email,
+    read_object,
+    services,
+    session_response,
+    users,
+    wants_cookies,
+)
 from workeros.hookspecs import hookimpl
 from workeros.hookspecs.auth import AuthProvider
 from workeros.hookspecs.lifecycle import ConfigKey
-from workeros.http.web import no_content, services
 
 KIND = "magic_link"
 routes = web.RouteTableDef()

@@ -28,17 +28,32 @@ from typing import Any
 import sqlalchemy as sa
 from aiohttp import web
 from sqlalchemy.exc import IntegrityError
-from workeros_rest.users import client, read_object, session_response, wants_cookies
 
-from workeros.accounts import mail
-from workeros.accounts.accounts_service import normalize_email, now
-from workeros.accounts.tokens import keyed_hash, numeric_code, random_token
-from workeros.db.tables.accounts import one_time_tokens, users
-from workeros.errors import Conflict, InvalidCredentials, InvalidPayload, TokenExpired
+from workeros.api import (
+    Conflict,
+    InvalidCredentials,
+    InvalidPayload,
+    TokenExpired,
+    accountability,
+    client,
+    keyed_hash,
+    mail,
+    no_content,
+    normalize_email,
+    now,
+    numeric_code,
+    ok,
+    one_time_tokens,
+    random_token,
+    read_object,
+    services,
+    session_response,
+    users,
+    wants_cookies,
+)
 from workeros.hookspecs import hookimpl
 from workeros.hookspecs.auth import AuthProvider
 from workeros.hookspecs.lifecycle import ConfigKey
-from workeros.http.web import accountability, no_content, ok, services
 
 KIND = "email_otp"
 USED_KIND = "totp_used"
@@ -198,7 +213,7 @@ async def enrol(request: web.Request) -> web.Response:
 
 
 async def _switch(request: web.Request, enable: bool) -> web.Response:
-    from workeros.audit import activity
+    from workeros.api import activity
 
     user = await _signed_in_user(request)
     data = await read_object(request)

@@ -15,12 +15,11 @@ import sys
 from typing import Any
 
 from aiohttp import web
-from workeros_rest.users import client, read_object, session_response, wants_cookies
 
+from workeros.api import client, no_content, ok, read_object, services, session_response, wants_cookies
 from workeros.hookspecs import hookimpl
 from workeros.hookspecs.auth import AuthProvider
 from workeros.hookspecs.lifecycle import Command
-from workeros.http.web import no_content, ok, services
 
 routes = web.RouteTableDef()
 
@@ -80,10 +79,7 @@ def _configure_create_user(parser: argparse.ArgumentParser) -> None:
 def _create_user(args: argparse.Namespace, ctx: Any) -> int:
     """``workeros create-user``: make an account from the command line (the way in
     when sign-up is closed, or to add an admin). Migrates first, like serve."""
-    from workeros.accountability import Accountability
-    from workeros.errors import WorkerosError
-    from workeros.http.app import prepare
-    from workeros.services import open_services
+    from workeros.api import Accountability, WorkerosError, open_services, prepare
 
     if args.password_stdin:
         password = sys.stdin.readline().rstrip("\n")

@@ -17,12 +17,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
-from workeros.db.database import Database
+from workeros.api import Database, dumps_str, loads
 from workeros.hookspecs import hookimpl
 from workeros.hookspecs.db import Dialect
 from workeros.hookspecs.lifecycle import ConfigKey
 from workeros.hookspecs.realtime import BusBackend
-from workeros.serialize import dumps_str, loads
 
 from . import bus
 

@@ -37,8 +37,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-from workeros.bus.outbox import Outbox
-from workeros.db.tables.bus import bus_messages
+from workeros.api import Outbox, bus_messages
 from workeros.hookspecs.lifecycle import ConfigKey
 from workeros.hookspecs.realtime import BusBackend, Handler
 

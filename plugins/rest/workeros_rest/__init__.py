@@ -13,9 +13,9 @@ import importlib
 
 from aiohttp import web
 
+from workeros.api import REGISTRY
 from workeros.hookspecs import hookimpl
 from workeros.hookspecs.transport import Transport
-from workeros.http.keys import REGISTRY
 
 #: Resource modules of this package, mounted in this order.
 ROUTE_MODULES: tuple[str, ...] = (

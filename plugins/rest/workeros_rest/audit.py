@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from workeros.audit.activity_reads import list_activity
-from workeros.http.web import accountability, ok, services
+from workeros.api import accountability, list_activity, ok, services
 
 routes = web.RouteTableDef()
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from workeros.http.web import accountability, no_content, ok, services
-from workeros.http.web import read_admin_json as read_json
+from workeros.api import accountability, no_content, ok, services
+from workeros.api import read_admin_json as read_json
 
 routes = web.RouteTableDef()
 

@@ -15,10 +15,21 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from workeros.errors import InvalidPayload, InvalidQuery, PayloadTooLarge, UnsupportedMediaType
-from workeros.http.web import accountability, no_content, ok, read_json, services
-from workeros.items.query import Query, parse_query
-from workeros.serialize import dumps
+from workeros.api import (
+    Forbidden,
+    InvalidPayload,
+    InvalidQuery,
+    PayloadTooLarge,
+    Query,
+    UnsupportedMediaType,
+    accountability,
+    dumps,
+    no_content,
+    ok,
+    parse_query,
+    read_json,
+    services,
+)
 
 routes = web.RouteTableDef()
 
@@ -27,6 +38,16 @@ EXPORT_FORMATS = ("csv", "json")
 
 def _items(request: web.Request) -> Any:
     return services(request).items
+
+
+def _writable(request: web.Request) -> str:
+    """The collection of a write: system collections with an API of their own
+    (``wos_users`` → ``/api/users``) are not written through ``/api/items``."""
+    name = request.match_info["collection"]
+    c = services(request).schema.current().get(name)
+    if c is not None and not c.items_api:
+        raise Forbidden(f"{name!r} is written through its own endpoints")
+    return name
 
 
 def _write_query(request: web.Request) -> Query | None:
@@ -51,7 +72,7 @@ async def create_items(request: web.Request) -> web.Response:
     data = await read_json(request)
     if not isinstance(data, (dict, list)):
         raise InvalidPayload("Expected an item object or an array of items")
-    created = await _items(request).create(accountability(request), request.match_info["collection"], data,
+    created = await _items(request).create(accountability(request), _writable(request), data,
                                            _write_query(request))
     return ok(created)
 
@@ -63,7 +84,7 @@ async def update_items(request: web.Request) -> web.Response:
     body = await read_json(request)
     if not isinstance(body, dict) or not isinstance(body.get("data"), dict):
         raise InvalidPayload('Expected {"keys": [...], "data": {...}} or {"query": {"filter": ...}, "data": {...}}')
-    acc, collection, query = accountability(request), request.match_info["collection"], _write_query(request)
+    acc, collection, query = accountability(request), _writable(request), _write_query(request)
     if "keys" in body:
         if not isinstance(body["keys"], list):
             raise InvalidPayload("keys must be an array")
@@ -82,7 +103,7 @@ async def delete_items(request: web.Request) -> web.Response:
     keys = body.get("keys") if isinstance(body, dict) else body
     if not isinstance(keys, list):
         raise InvalidPayload('Expected an array of keys, or {"keys": [...]}')
-    await _items(request).delete_many(accountability(request), request.match_info["collection"], keys)
+    await _items(request).delete_many(accountability(request), _writable(request), keys)
     return no_content()
 
 
@@ -99,14 +120,14 @@ async def update_item(request: web.Request) -> web.Response:
     data = await read_json(request)
     if not isinstance(data, dict):
         raise InvalidPayload("Expected an object of fields to set")
-    return ok(await _items(request).update(accountability(request), m["collection"], m["key"], data,
+    return ok(await _items(request).update(accountability(request), _writable(request), m["key"], data,
                                            _write_query(request)))
 
 
 @routes.delete("/items/{collection}/{key}")
 async def delete_item(request: web.Request) -> web.Response:
     m = request.match_info
-    await _items(request).delete(accountability(request), m["collection"], m["key"])
+    await _items(request).delete(accountability(request), _writable(request), m["key"])
     return no_content()
 
 
@@ -206,7 +227,7 @@ async def import_items(request: web.Request) -> web.Response:
     """Create every item of a CSV (header row of field names) or JSON (array of
     objects) body in one transaction; an error names the row and nothing is
     written."""
-    collection = request.match_info["collection"]
+    collection = _writable(request)
     acc = accountability(request)
     items_service = _items(request)
     # Permission first: a caller who may not create here learns nothing from the body.

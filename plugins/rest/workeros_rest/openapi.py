@@ -11,10 +11,7 @@ from typing import Any
 
 from aiohttp import web
 
-from workeros.accountability import Accountability
-from workeros.http.web import accountability, json_response, services
-from workeros.schema.field_types import INT32, INT64
-from workeros.schema.model import Collection, Field
+from workeros.api import INT32, INT64, Accountability, Collection, Field, accountability, json_response, services
 
 routes = web.RouteTableDef()
 
@@ -246,7 +243,7 @@ async def build_document(svc: Any, acc: Accountability, base: str = "") -> dict[
 
 
 async def _rule(svc: Any, acc: Accountability, collection: str, action: str) -> Any:
-    from workeros.errors import Forbidden, NotFound
+    from workeros.api import Forbidden, NotFound
 
     try:
         return await svc.items.rule(acc, collection, action)

@@ -12,9 +12,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from workeros.audit.revisions import parse_time
-from workeros.errors import InvalidQuery, ServiceUnavailable
-from workeros.http.web import accountability, ok, services
+from workeros.api import InvalidQuery, ServiceUnavailable, accountability, ok, parse_time, services
 
 routes = web.RouteTableDef()
 

@@ -13,9 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
-from workeros.errors import Forbidden, InvalidQuery, PayloadTooLarge
-from workeros.http.web import accountability, ok, read_json, services
-from workeros.schema import snapshot
+from workeros.api import Forbidden, InvalidQuery, PayloadTooLarge, accountability, ok, read_json, services, snapshot
 
 routes = web.RouteTableDef()
 YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml")

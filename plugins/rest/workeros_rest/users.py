@@ -1,10 +1,6 @@
 """``/api/users``, ``/api/users/me``, ``/api/api-keys`` and the session routes
 every auth provider shares: ``/api/auth/refresh`` and ``/api/auth/logout``.
-
-:func:`session_response` is how every sign-in route answers: the tokens as JSON
-and, unless the body asked for ``"mode": "json"``, the browser session cookie
-(HttpOnly, SameSite=Lax) plus the readable CSRF cookie.
-"""
+Sign-in routes answer with :func:`workeros.api.session_response`."""
 
 from __future__ import annotations
 
@@ -12,10 +8,22 @@ from typing import Any
 
 from aiohttp import web
 
-from workeros.accounts.accounts_service import CSRF_COOKIE, Session
-from workeros.errors import Forbidden, InvalidPayload, InvalidQuery, ServiceUnavailable
-from workeros.http.keys import REGISTRY, SETTINGS
-from workeros.http.web import accountability, no_content, ok, read_json, services
+from workeros.api import (
+    REGISTRY,
+    SETTINGS,
+    Forbidden,
+    InvalidQuery,
+    ServiceUnavailable,
+    accountability,
+    clear_session_cookies,
+    client,
+    no_content,
+    ok,
+    optional_json,
+    read_json,
+    services,
+    session_response,
+)
 
 routes = web.RouteTableDef()
 
@@ -25,72 +33,6 @@ def _accounts(request: web.Request) -> Any:
     if accounts is None:
         raise ServiceUnavailable("No accounts service is installed")
     return accounts
-
-
-def client(request: web.Request) -> dict[str, str | None]:
-    """``ip`` and ``user_agent`` keyword arguments for the accounts service."""
-    return {"ip": request.remote, "user_agent": request.headers.get("User-Agent")}
-
-
-async def read_object(request: web.Request) -> dict[str, Any]:
-    """The body as a JSON object (400 for anything else)."""
-    data = await read_json(request)
-    if not isinstance(data, dict):
-        raise InvalidPayload("Expected a JSON object")
-    return data
-
-
-async def optional_json(request: web.Request) -> dict[str, Any]:
-    if not request.body_exists or not request.can_read_body:
-        return {}
-    raw = await request.read()
-    if not raw.strip():
-        return {}
-    data = await read_json(request)
-    if not isinstance(data, dict):
-        raise InvalidPayload("Expected a JSON object")
-    return data
-
-
-def _cookie_options(request: web.Request) -> dict[str, Any]:
-    s = request.config_dict[SETTINGS]
-    options: dict[str, Any] = {"path": "/", "samesite": "Lax", "secure": s["auth.cookie_secure"]}
-    if s["auth.cookie_domain"]:
-        options["domain"] = s["auth.cookie_domain"]
-    return options
-
-
-def session_response(request: web.Request, session: Session, *, cookies: bool = True,
-                     status: int = 200) -> web.Response:
-    """The answer to a sign-in: ``{data: {access_token, refresh_token, expires}}``
-    and the session cookies."""
-    response = ok(session.body(), status=status)
-    if cookies and session.cookie:
-        _set_cookies(request, response, session)
-    return response
-
-
-def session_redirect(request: web.Request, session: Session, location: str) -> web.Response:
-    """The end of a redirect flow (OAuth, SAML callbacks): set the session
-    cookies and send the browser to ``location`` (303). Tokens never go into the
-    URL; the page reads the session through the cookie."""
-    response = web.Response(status=303, headers={"Location": location})
-    _set_cookies(request, response, session)
-    return response
-
-
-def _set_cookies(request: web.Request, response: web.StreamResponse, session: Session) -> None:
-    options = _cookie_options(request)
-    name = request.config_dict[SETTINGS]["auth.cookie_name"]
-    response.set_cookie(name, session.cookie, max_age=session.cookie_max_age, httponly=True, **options)
-    response.set_cookie(CSRF_COOKIE, session.csrf, max_age=session.cookie_max_age, httponly=False, **options)
-
-
-def wants_cookies(data: Any) -> bool:
-    mode = data.get("mode", "cookie") if isinstance(data, dict) else "cookie"
-    if mode not in ("cookie", "json"):
-        raise InvalidPayload("mode must be 'cookie' or 'json'", field="mode")
-    return mode == "cookie"
 
 
 # -- sessions ----------------------------------------------------------------------------
@@ -119,9 +61,7 @@ async def logout(request: web.Request) -> web.Response:
         access_token=token.strip() if scheme.lower() == "bearer" else None,
         cookie=request.cookies.get(name), **client(request))
     response = no_content()
-    options = _cookie_options(request)
-    response.del_cookie(name, path=options["path"], domain=options.get("domain"))
-    response.del_cookie(CSRF_COOKIE, path=options["path"], domain=options.get("domain"))
+    clear_session_cookies(request, response)
     return response
 
 

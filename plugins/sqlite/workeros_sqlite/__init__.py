@@ -38,11 +38,10 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
-from workeros.db.database import _AFTER_COMMIT, Database, run_callbacks
+from workeros.api import AFTER_COMMIT_KEY, Database, dumps_str, loads, run_callbacks
 from workeros.hookspecs import hookimpl
 from workeros.hookspecs.db import Dialect
 from workeros.hookspecs.lifecycle import ConfigKey
-from workeros.serialize import dumps_str, loads
 
 _WRITE = "workeros.sqlite.write"
 _SYNCHRONOUS = {
@@ -102,10 +101,10 @@ class SqliteDatabase(Database):
                 callbacks: list[Any] = []
                 try:
                     async with self._begin(conn):
-                        conn.info[_AFTER_COMMIT] = callbacks
+                        conn.info[AFTER_COMMIT_KEY] = callbacks
                         yield conn
                 finally:
-                    conn.info.pop(_AFTER_COMMIT, None)
+                    conn.info.pop(AFTER_COMMIT_KEY, None)
                     try:
                         await conn.run_sync(_set_foreign_keys, True)
                     except Exception:

@@ -20,13 +20,18 @@ from typing import Any
 from aiohttp import web
 from aiohttp_sse import sse_response
 
-from workeros.errors import InvalidQuery, ServiceUnavailable
+from workeros.api import (
+    SERVICES,
+    InvalidQuery,
+    ServiceUnavailable,
+    accountability,
+    bearer_token,
+    loads,
+    services,
+    token_expiry,
+)
 from workeros.hookspecs import hookimpl
 from workeros.hookspecs.realtime import RealtimeTransport
-from workeros.http.keys import SERVICES
-from workeros.http.web import accountability, services
-from workeros.realtime.hub import bearer_token, token_expiry
-from workeros.serialize import loads
 
 routes = web.RouteTableDef()
 

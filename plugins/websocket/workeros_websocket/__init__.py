@@ -29,14 +29,22 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from workeros.errors import InvalidPayload, WorkerosError
+from workeros.api import (
+    SERVICES,
+    InvalidPayload,
+    Query,
+    WorkerosError,
+    accountability,
+    authenticate_token,
+    bearer_token,
+    dumps_str,
+    loads,
+    services,
+    token_expiry,
+    wait_for_expiry,
+)
 from workeros.hookspecs import hookimpl
 from workeros.hookspecs.realtime import RealtimeTransport
-from workeros.http.keys import SERVICES
-from workeros.http.web import accountability, services
-from workeros.items.query import Query
-from workeros.realtime.hub import authenticate_token, bearer_token, token_expiry, wait_for_expiry
-from workeros.serialize import dumps_str, loads
 
 MAX_MESSAGE = 64 * 1024
 MAX_SUBSCRIPTIONS = 100

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from aiohttp import web
 from aiohttp.test_utils import TestClient
-from workeros_rest.users import client, session_redirect, session_response
 
+from workeros.api import client, session_redirect, session_response
 from workeros.hookspecs import hookimpl
 from workeros.hookspecs.auth import AuthProvider
 from workeros.http.web import services

@@ -213,3 +213,104 @@ async def test_non_admins_see_revisions_only_of_items_and_fields_they_may_read(a
     await admin.patch(f"/api/items/notes/{visible}", json={"score": 0})
     r = await viewer.get("/api/revisions")
     assert r.status == 200 and r.data == []
+
+
+# -- a restore is an ordinary write: every rule of the action it performs ------------------
+
+async def _editor(api: Any, admin: Any, *, read: Any = None, create: dict | None = None,
+                  update: dict | None = None, delete: Any = "none") -> Any:
+    """A role with the given rules on ``notes`` (``None`` = no rule for that action)."""
+    role = (await admin.post("/api/roles", json={"name": "editor"})).data["id"]
+    rules = {"read": {"filter": read}, "create": create, "update": update,
+             "delete": None if delete == "none" else {"filter": delete}}
+    for action, rule in rules.items():
+        if rule is None:
+            continue
+        r = await admin.post("/api/permissions", json={"role": role, "collection": "notes", "action": action, **rule})
+        assert r.status in (200, 201), r
+    return api.as_role(role, user="u1")
+
+
+async def _revision_ids(admin: Any, key: Any) -> list[int]:
+    r = await admin.get("/api/revisions", params={"collection": "notes", "item": str(key), "sort": "id"})
+    return sorted(row["id"] for row in r.data)
+
+
+async def test_restore_applies_the_update_rules_validation_and_presets(api: Any) -> None:
+    admin = api.as_admin()
+    await _setup(admin)
+    assert (await admin.post("/api/fields/notes", json={"field": "touched_by", "type": "string"})).status == 201
+    editor = await _editor(api, admin, update={"fields": ["title", "score"], "validation": {"score": {"_lt": 100}},
+                                               "presets": {"touched_by": "$CURRENT_USER"}})
+    key = (await admin.post("/api/items/notes", json={"title": "a", "score": 150})).data["id"]
+    assert (await admin.patch(f"/api/items/notes/{key}", json={"score": 50})).status == 200
+    first, _ = await _revision_ids(admin, key)
+    r = await editor.post(f"/api/revisions/{first}/restore")  # back to score 150: the validation refuses
+    assert (r.status, r.code) == (400, "INVALID_PAYLOAD"), r
+    assert (await admin.get(f"/api/items/notes/{key}")).data["score"] == 50
+    assert (await admin.patch(f"/api/items/notes/{key}", json={"title": "b"})).status == 200
+    middle = (await _revision_ids(admin, key))[1]  # title a, score 50
+    r = await editor.post(f"/api/revisions/{middle}/restore")
+    assert (r.status, r.data) == (200, {"created": [], "updated": [key], "deleted": []}), r
+    row = (await admin.get(f"/api/items/notes/{key}")).data
+    assert (row["title"], row["score"], row["touched_by"]) == ("a", 50, "u1")  # the preset applied
+
+
+async def test_restore_never_writes_fields_outside_the_allowlist_and_never_names_them(api: Any) -> None:
+    admin = api.as_admin()
+    await _setup(admin)
+    editor = await _editor(api, admin, update={"fields": ["title"]}, create={"fields": ["title"]})
+    key = (await admin.post("/api/items/notes", json={"title": "a", "score": 7})).data["id"]
+    assert (await admin.patch(f"/api/items/notes/{key}", json={"title": "b", "score": 8})).status == 200
+    first = (await _revision_ids(admin, key))[0]
+    r = await editor.post(f"/api/revisions/{first}/restore")
+    assert (r.status, r.code) == (403, "FORBIDDEN"), r
+    assert "score" not in r.json["errors"][0]["message"]
+    assert (await admin.get(f"/api/items/notes/{key}")).data["score"] == 8
+    # Re-creating a deleted item: its non-empty fields outside the create allowlist refuse it too.
+    assert (await admin.delete(f"/api/items/notes/{key}")).status == 204
+    r = await editor.post(f"/api/revisions/{first}/restore")
+    assert (r.status, r.code) == (403, "FORBIDDEN"), r
+    assert "score" not in r.json["errors"][0]["message"]
+    assert (await admin.get(f"/api/items/notes/{key}")).status == 404
+
+
+async def test_restore_cannot_recreate_what_the_caller_could_never_create(api: Any) -> None:
+    admin = api.as_admin()
+    await _setup(admin)
+    assert (await admin.post("/api/fields/notes", json={"field": "owner", "type": "string"})).status == 201
+    mine = {"owner": {"_eq": "$CURRENT_USER"}}
+    editor = await _editor(api, admin, read=mine, update={"filter": mine}, delete=mine,
+                           create={"validation": mine, "presets": {"owner": "$CURRENT_USER"}})
+    theirs = (await admin.post("/api/items/notes", json={"title": "theirs", "owner": "u2"})).data["id"]
+    own = (await editor.post("/api/items/notes", json={"title": "own"})).data["id"]
+    theirs_rev = (await _revision_ids(admin, theirs))[0]
+    own_rev = (await _revision_ids(admin, own))[0]
+    assert (await admin.delete(f"/api/items/notes/{theirs}")).status == 204
+    assert (await editor.delete(f"/api/items/notes/{own}")).status == 204
+    # Another owner's row: the caller cannot read its revision, so it does not exist for them.
+    r = await editor.post(f"/api/revisions/{theirs_rev}/restore")
+    assert (r.status, r.code) == (404, "NOT_FOUND"), r
+    r = await editor.post(f"/api/items/notes/{theirs}/restore", params={"at": "2999-01-01T00:00:00Z"})
+    assert (r.status, r.code) == (404, "NOT_FOUND"), r
+    assert (await admin.get(f"/api/items/notes/{theirs}")).status == 404
+    # Their own row comes back, under the create rule.
+    r = await editor.post(f"/api/revisions/{own_rev}/restore")
+    assert (r.status, r.data["created"]) == (200, [own]), r
+    assert (await editor.get(f"/api/items/notes/{own}")).data["title"] == "own"
+
+
+async def test_restore_needs_read_access_and_a_signed_in_caller(api: Any) -> None:
+    admin = api.as_admin()
+    await _setup(admin)
+    editor = await _editor(api, admin, read={"score": {"_gt": 10}}, update={})
+    hidden = (await admin.post("/api/items/notes", json={"title": "a", "score": 1})).data["id"]
+    assert (await admin.patch(f"/api/items/notes/{hidden}", json={"title": "b"})).status == 200
+    first = (await _revision_ids(admin, hidden))[0]
+    r = await editor.post(f"/api/revisions/{first}/restore")
+    assert (r.status, r.code) == (404, "NOT_FOUND"), r
+    r = await api.anonymous().post(f"/api/revisions/{first}/restore")
+    assert (r.status, r.code) == (403, "FORBIDDEN"), r
+    r = await api.anonymous().post(f"/api/items/notes/{hidden}/restore", params={"at": "2999-01-01T00:00:00Z"})
+    assert (r.status, r.code) == (403, "FORBIDDEN"), r
+    assert (await admin.get(f"/api/items/notes/{hidden}")).data["title"] == "b"

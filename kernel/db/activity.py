@@ -1,5 +1,8 @@
-"""Activity: one row per action (``item.create``, ``auth.login``...), written in
-the same transaction as the change it records."""
+"""Activity and revisions as they are written: one activity row per action
+(``item.create``, ``auth.login``...), and for item changes one revision row
+beside it (the state after the change and what changed), both in the same
+transaction as the change they record. Reading them back is
+:mod:`workeros.audit.activity_reads` and :mod:`workeros.audit.revisions`."""
 
 from __future__ import annotations
 
@@ -10,11 +13,8 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from workeros.accountability import Accountability
-from workeros.db.tables.audit import activity
-
-
-def now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
+from workeros.clock import now
+from workeros.db.tables.audit import activity, revisions
 
 
 async def record(
@@ -47,3 +47,28 @@ async def record(
 
 
 _INSERT = activity.insert()
+
+
+async def record_revision(
+    conn: AsyncConnection,
+    *,
+    activity_id: int,
+    collection: str,
+    item: Any,
+    data: Mapping[str, Any] | None,
+    delta: Mapping[str, Any] | None,
+    timestamp: dt.datetime,
+) -> None:
+    """One revision row. ``data`` is the full row after the change (``None`` after
+    a delete); ``delta`` the fields the change set. Values must be JSON-ready."""
+    await conn.execute(_INSERT_REVISION, {
+        "activity": activity_id,
+        "collection": collection,
+        "item": str(item),
+        "data": dict(data) if data is not None else None,
+        "delta": dict(delta) if delta is not None else None,
+        "timestamp": timestamp,
+    })
+
+
+_INSERT_REVISION = revisions.insert()

@@ -1,0 +1,460 @@
+"""The one write path for user data: create, update and delete under the
+caller's rules, with the lifecycle hooks, audit rows and events of every write.
+
+REST, GraphQL, restore, flows, functions and MCP all write through
+:class:`Writes`, on a transaction :meth:`workeros.items.items_service.ItemsService.writing`
+opens (one call, or several writes that commit together, as a restore does).
+For each write, in order:
+
+1. the rows to change are read (and locked on PostgreSQL) — update, delete;
+2. the ``workeros_items_before_<action>`` filter hooks may change the payloads
+   or refuse;
+3. payloads are checked against the caller's rule (writable fields, coercion,
+   presets, validation);
+4. the rows change; an activity row and a revision row per item are written on
+   the same connection;
+5. ``workeros_items_committing`` hooks run on the same transaction;
+6. after the commit, the :class:`~workeros.bus.events.ItemEvent` is published
+   and the ``workeros_items_after_<action>`` action hooks run in the background.
+
+Database constraint violations become 400/409 errors that name the field,
+never SQL.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import re
+import uuid
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from workeros.accountability import Accountability
+from workeros.bus.events import ITEMS, ItemEvent
+from workeros.clock import now
+from workeros.db import activity
+from workeros.errors import Conflict, Forbidden, InvalidPayload, NotFound, ServiceUnavailable
+from workeros.hookspecs.items import ItemMutation
+from workeros.items.reads import converter, full_row, permissions_module
+from workeros.schema.field_types import CoercionError, coerce
+from workeros.schema.model import Collection, Schema
+
+if TYPE_CHECKING:
+    from workeros.items.items_service import ItemsService
+
+log = logging.getLogger("workeros.items")
+
+#: Items per write call (one transaction): larger batches are refused.
+MAX_BATCH = 10_000
+CHUNK = 2000
+
+BEFORE = {"create": "workeros_items_before_create", "update": "workeros_items_before_update",
+          "delete": "workeros_items_before_delete"}
+AFTER = {"create": "workeros_items_after_create", "update": "workeros_items_after_update",
+         "delete": "workeros_items_after_delete"}
+COMMITTING = "workeros_items_committing"
+
+
+class Lifecycle:
+    """Which item lifecycle hooks any plugin implements (looked up once), and
+    calling them."""
+
+    def __init__(self, service: ItemsService) -> None:
+        self.services = service.services
+        plugins = self.services.plugins
+        self.present = {name: plugins.implemented(name)
+                        for name in (*BEFORE.values(), *AFTER.values(), COMMITTING)}
+
+    def before(self, action: str) -> bool:
+        return self.present[BEFORE[action]]
+
+    async def call_before(self, mutation: ItemMutation) -> None:
+        await self.services.plugins.call_filters(BEFORE[mutation.action], mutation=mutation)
+
+    async def committing(self, mutation: ItemMutation) -> None:
+        if self.present[COMMITTING]:
+            await self.services.plugins.call_filters(COMMITTING, mutation=mutation)
+
+    def after_commit(self, conn: AsyncConnection, mutation: ItemMutation) -> None:
+        """Once the transaction commits: publish the item event, then start the
+        action hooks in the background."""
+        services = self.services
+        event = ItemEvent(mutation.collection, mutation.action, mutation.keys, mutation.before, mutation.after,
+                          mutation.accountability.user, mutation.accountability.origin)
+        hook = AFTER[mutation.action]
+        after = dataclasses.replace(mutation, connection=None) if self.present[hook] else None
+
+        async def committed() -> None:
+            try:
+                await services.events.publish(ITEMS, event.to_message())
+            except Exception:  # the write is committed; a bus failure must not turn it into an error
+                log.exception("publishing %s on %s failed", event.action, event.collection)
+            if after is not None:
+                services.plugins.call_actions(hook, services.background.spawn, mutation=after)
+
+        services.db.after_commit(conn, committed)
+
+
+class Writes:
+    """Writes on one open transaction. Each method checks the caller's rule for
+    its action (cached for the transaction), so a restore that creates, updates
+    and deletes gets every rule of every action it performs."""
+
+    def __init__(self, service: ItemsService, conn: AsyncConnection, schema: Schema) -> None:
+        self.service = service
+        self.services = service.services
+        self.conn = conn
+        self.schema = schema
+        self.lifecycle = service.lifecycle
+        self._rules: dict[tuple[Accountability, str, str], Any] = {}
+
+    async def rule(self, acc: Accountability, c: Collection, action: str) -> Any:
+        key = (acc, c.name, action)
+        if key not in self._rules:
+            self._rules[key] = await self.service.rule(acc, c.name, action)
+        return self._rules[key]
+
+    def _mutation(self, acc: Accountability, c: Collection, action: str, meta: Mapping[str, Any] | None,
+                  **values: Any) -> ItemMutation:
+        return ItemMutation(collection=c.name, action=action, accountability=acc, services=self.services,
+                            connection=self.conn, meta=dict(meta or {}), **values)
+
+    # -- create ---------------------------------------------------------------------------
+    async def create(self, acc: Accountability, c: Collection, items: Sequence[Any], *, many: bool = True,
+                     label: str = "item", meta: Mapping[str, Any] | None = None,
+                     payloads: list[dict] | None = None, keep_keys: bool = False) -> tuple[list[Any], list[dict]]:
+        """Insert ``items``; returns their keys and full rows (JSON-ready).
+        ``payloads``: items already checked by :func:`payload` (no filter hooks
+        then run, as the caller checked before the transaction). ``keep_keys``:
+        the items' primary keys are written even where the caller's field
+        allowlist leaves the key out (a restore re-creates an item under its
+        own key)."""
+        rule = await self.rule(acc, c, "create")
+        mutation = self._mutation(acc, c, "create", meta)
+        if payloads is None:
+            if self.lifecycle.before("create"):
+                mutation.payloads = [dict(i) if isinstance(i, Mapping) else i for i in items]
+                await self.lifecycle.call_before(mutation)
+                items = mutation.payloads
+            payloads = [payload(acc, self.schema, c, rule, item, "create", i if many else None, label,
+                                keep_keys=keep_keys) for i, item in enumerate(items)]
+        conn, schema = self.conn, self.schema
+        after: list[dict] = []
+        ts = now()
+        for i, values in enumerate(payloads):
+            try:
+                row = (await conn.execute(c.table.insert().returning(*c.table.c), values)).mappings().one()
+            except sa_exc.DBAPIError as exc:
+                raise constraint_error(exc, c, i if many else None, label, values) from None
+            full = full_row(schema, c, row)
+            after.append(full)
+            await self._audit(acc, c, "create", full[c.primary_key], full, delta(c, values), ts, meta)
+        keys = [r[c.primary_key] for r in after]
+        mutation.keys, mutation.after = keys, after
+        await self._finish(mutation)
+        return keys, after
+
+    # -- update ---------------------------------------------------------------------------
+    async def update(self, acc: Accountability, c: Collection, data: Any, *, keys: Sequence[Any] | None = None,
+                     condition: sa.ColumnElement[bool] | None = None, meta: Mapping[str, Any] | None = None,
+                     values: dict | None = None) -> tuple[list[Any], list[dict], list[dict]]:
+        """Set the fields of ``data`` on the rows of ``keys`` (404 if any is
+        missing or not updatable) or on every updatable row matching
+        ``condition``. Returns the keys, and the full rows before and after.
+        ``values``: ``data`` already checked by :func:`payload`."""
+        rule = await self.rule(acc, c, "update")
+        conn, schema = self.conn, self.schema
+        reader = await self.service.reader(acc, schema)
+        where = reader.compile(c, [rule.filter])
+        pks = None if keys is None else [key_of(c, k) for k in keys]
+        if pks is not None:
+            where = sa.and_(where, c.pk_column.in_(pks))
+        if condition is not None:
+            where = sa.and_(where, condition)
+        stmt = sa.select(c.table).where(where).order_by(c.pk_column)
+        if self.services.db.dialect == "postgresql":
+            stmt = stmt.with_for_update()
+        before_rows = [full_row(schema, c, r) for r in (await conn.execute(stmt)).mappings()]
+        if pks is not None:
+            found = {r[c.primary_key] for r in before_rows}
+            missing = [k for k in pks if json_key(c, k) not in found]
+            if missing:
+                raise NotFound(f"Item {str(missing[0])[:80]!r} of {c.name!r} not found")
+        if not before_rows:
+            return [], [], []
+        out_keys = [r[c.primary_key] for r in before_rows]
+        mutation = self._mutation(acc, c, "update", meta, keys=out_keys, before=before_rows)
+        if values is None:
+            if self.lifecycle.before("update"):
+                mutation.payloads = [dict(data) if isinstance(data, Mapping) else data]
+                await self.lifecycle.call_before(mutation)
+                data = mutation.payloads[0]
+            values = payload(acc, schema, c, rule, data, "update", None)
+        db_keys = [key_of(c, k) for k in out_keys]
+        changes = delta(c, values)
+        if rule.validation is not None:
+            for before in before_rows:
+                validate(acc, schema, c, rule, {**before, **changes})
+        if values:
+            try:
+                for chunk in chunks(db_keys):
+                    await conn.execute(c.table.update().where(c.pk_column.in_(chunk)).values(values))
+            except sa_exc.DBAPIError as exc:
+                raise constraint_error(exc, c, None, "item", values) from None
+        after_rows = [full_row(schema, c, r) for r in (await conn.execute(
+            sa.select(c.table).where(c.pk_column.in_(db_keys)).order_by(c.pk_column))).mappings()]
+        ts = now()
+        for row in after_rows:
+            await self._audit(acc, c, "update", row[c.primary_key], row, changes, ts, meta)
+        mutation.after = after_rows
+        await self._finish(mutation)
+        return out_keys, before_rows, after_rows
+
+    # -- delete ---------------------------------------------------------------------------
+    async def delete(self, acc: Accountability, c: Collection, keys: Sequence[Any], *,
+                     meta: Mapping[str, Any] | None = None) -> list[dict]:
+        """Delete the rows of ``keys`` (404 if any is missing or not deletable
+        by the caller); returns the full rows as they were."""
+        rule = await self.rule(acc, c, "delete")
+        pks = [key_of(c, k) for k in keys]
+        if not pks:
+            return []
+        conn, schema = self.conn, self.schema
+        reader = await self.service.reader(acc, schema)
+        stmt = sa.select(c.table).where(reader.compile(c, [rule.filter]), c.pk_column.in_(pks)).order_by(c.pk_column)
+        if self.services.db.dialect == "postgresql":
+            stmt = stmt.with_for_update()
+        before_rows = [full_row(schema, c, r) for r in (await conn.execute(stmt)).mappings()]
+        found = {r[c.primary_key] for r in before_rows}
+        missing = [k for k in pks if json_key(c, k) not in found]
+        if missing:
+            raise NotFound(f"Item {str(missing[0])[:80]!r} of {c.name!r} not found")
+        out_keys = [r[c.primary_key] for r in before_rows]
+        mutation = self._mutation(acc, c, "delete", meta, keys=out_keys, before=before_rows)
+        if self.lifecycle.before("delete"):
+            await self.lifecycle.call_before(mutation)
+        try:
+            for chunk in chunks(pks):
+                await conn.execute(c.table.delete().where(c.pk_column.in_(chunk)))
+        except sa_exc.DBAPIError as exc:
+            raise constraint_error(exc, c, None) from None
+        ts = now()
+        for row in before_rows:
+            await self._audit(acc, c, "delete", row[c.primary_key], None, None, ts, meta)
+        await self._finish(mutation)
+        return before_rows
+
+    # -- shared ---------------------------------------------------------------------------
+    async def _audit(self, acc: Accountability, c: Collection, action: str, key: Any, data: dict | None,
+                     changes: dict | None, ts: Any, meta: Mapping[str, Any] | None) -> None:
+        activity_id = await activity.record(self.conn, action=f"item.{action}", accountability=acc,
+                                            collection=c.name, item=key, timestamp=ts, meta=meta)
+        await activity.record_revision(self.conn, activity_id=activity_id, collection=c.name, item=key, data=data,
+                                       delta=changes, timestamp=ts)
+
+    async def _finish(self, mutation: ItemMutation) -> None:
+        await self.lifecycle.committing(mutation)
+        self.lifecycle.after_commit(self.conn, mutation)
+
+
+class WriteTransaction:
+    """``Database.transaction()`` with driver errors that escape the service's
+    own checks turned into contract errors."""
+
+    def __init__(self, service: ItemsService, c: Collection) -> None:
+        self.cm = service.services.db.transaction()
+        self.c = c
+
+    async def __aenter__(self) -> AsyncConnection:
+        return await self.cm.__aenter__()
+
+    async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> bool | None:
+        try:
+            suppressed = await self.cm.__aexit__(exc_type, exc, tb)
+        except sa_exc.DBAPIError as error:  # at commit
+            raise constraint_error(error, self.c, None) from None
+        if isinstance(exc, sa_exc.DBAPIError):  # in the body, after the rollback
+            raise constraint_error(exc, self.c, None) from None
+        return suppressed
+
+
+# -- payloads ---------------------------------------------------------------------------
+
+def check_batch(items: Sequence[Any]) -> None:
+    if len(items) > MAX_BATCH:
+        raise InvalidPayload(f"At most {MAX_BATCH} items per request")
+
+
+def payload(acc: Accountability, schema: Schema, c: Collection, rule: Any, item: Any, action: str,
+            index: int | None, label: str = "item", *, keep_keys: bool = False) -> dict:
+    """Check and coerce one payload under ``rule``; presets fill what it leaves
+    out; on create, defaults and required fields, then the rule's validation."""
+    where = "" if index is None else f" ({label} {index + 1})"
+    if not isinstance(item, Mapping):
+        raise InvalidPayload(f"Expected an object{where}")
+    values: dict[str, Any] = {}
+    for name, raw in item.items():
+        if not isinstance(name, str):
+            raise InvalidPayload(f"Field names must be strings{where}")
+        if rule.fields is not None and name not in rule.fields and not (keep_keys and name == c.primary_key):
+            raise Forbidden(f"You don't have permission to write field {name[:80]!r}{where}")
+        f = c.fields.get(name)
+        if f is None:
+            raise InvalidPayload(f"Field {name[:80]!r} does not exist in {c.name!r}{where}", field=name[:80])
+        if f.alias:
+            raise InvalidPayload(f"Field {name!r} is a relational alias and cannot be written{where}", field=name)
+        if f.primary_key and action == "update":
+            raise InvalidPayload(f"The primary key {name!r} cannot be changed{where}", field=name)
+        values[name] = coerce_value(f, raw, where)
+    for name, raw in (rule.presets or {}).items():
+        f = c.fields.get(name)
+        if name in values or f is None or f.alias:
+            continue
+        values[name] = coerce_value(f, preset(acc, raw), where)
+    if action == "create":
+        for f in c.scalar_fields():
+            if f.name in values:
+                continue
+            if f.primary_key:
+                if f.type == "uuid":
+                    values[f.name] = str(uuid.uuid4())
+                continue
+            if f.default is not None:
+                values[f.name] = coerce(f.type, f.default, f.options)
+            elif not f.nullable:
+                raise InvalidPayload(f"Field {f.name!r} is required{where}", field=f.name)
+        if rule.validation is not None:
+            validate(acc, schema, c, rule, delta(c, values), where)
+    return values
+
+
+def validate(acc: Accountability, schema: Schema, c: Collection, rule: Any, row: dict, where: str = "") -> None:
+    module = permissions_module()
+    if not module.match_filter(rule.validation, row, schema=schema, collection=c.name,
+                               variables=module.Variables.for_accountability(acc)):
+        raise InvalidPayload(f"The item does not satisfy the validation rule of {c.name!r}{where}")
+
+
+def coerce_value(f: Any, raw: Any, where: str) -> Any:
+    try:
+        value = coerce(f.type, raw, f.options)
+    except CoercionError as exc:
+        raise InvalidPayload(f"Invalid value for field {f.name!r}{where}: {exc}", field=f.name) from None
+    except (TypeError, ValueError, ArithmeticError):  # e.g. a decimal too large to quantize
+        raise InvalidPayload(f"Invalid value for field {f.name!r}{where}", field=f.name) from None
+    if value is None and not f.nullable:
+        raise InvalidPayload(f"Field {f.name!r} cannot be null{where}", field=f.name)
+    return value
+
+
+def preset(acc: Accountability, raw: Any) -> Any:
+    """Presets may name the caller: ``$CURRENT_USER``, ``$CURRENT_ROLE``, ``$NOW``."""
+    if raw in ("$CURRENT_USER", "$user.id"):
+        return acc.user
+    if raw in ("$CURRENT_ROLE", "$user.role"):
+        return acc.role
+    if raw == "$NOW":
+        return now()
+    if isinstance(raw, str) and raw.startswith("$user."):
+        return acc.user_fields.get(raw[len("$user."):])
+    return raw
+
+
+def delta(c: Collection, values: Mapping[str, Any]) -> dict:
+    """Coerced values as JSON-ready (what a revision's ``delta`` holds)."""
+    return {k: (None if v is None else converter(c.fields[k])(v)) for k, v in values.items()}
+
+
+def key_of(c: Collection, key: Any) -> Any:
+    """A primary key from a URL or payload, coerced to the key's type; a key
+    that cannot exist is 404."""
+    f = c.pk_field
+    try:
+        value = coerce(f.type, key, f.options)
+    except (CoercionError, TypeError, ValueError, ArithmeticError):
+        raise NotFound(f"Item {str(key)[:80]!r} of {c.name!r} not found") from None
+    if value is None:
+        raise NotFound(f"Item of {c.name!r} not found")
+    return value
+
+
+def json_key(c: Collection, key: Any) -> Any:
+    return converter(c.pk_field)(key)
+
+
+def chunks(keys: list) -> list[list]:
+    return [keys[i:i + CHUNK] for i in range(0, len(keys), CHUNK)]
+
+
+# -- driver errors ----------------------------------------------------------------------
+
+def is_data_error(exc: sa_exc.DBAPIError) -> bool:
+    """A data exception (SQLSTATE class 22): a value the column cannot hold."""
+    if isinstance(exc, sa_exc.DataError):
+        return True
+    orig = getattr(exc, "orig", None)
+    for source in (orig, getattr(orig, "__cause__", None)):
+        state = getattr(source, "sqlstate", None)
+        if isinstance(state, str) and state.startswith("22"):
+            return True
+    return False
+
+
+_UNIQUE = re.compile(r"unique|duplicate key", re.I)
+_NOT_NULL = re.compile(r"not[ -]null|null value", re.I)
+_FOREIGN = re.compile(r"foreign key", re.I)
+
+
+def constraint_error(exc: sa_exc.DBAPIError, c: Collection, index: int | None, label: str = "item",
+                     values: Mapping[str, Any] | None = None) -> Exception:
+    """A driver error as a contract error naming the field when it can be told,
+    never the SQL or the driver's message."""
+    where = "" if index is None else f" ({label} {index + 1})"
+    message = str(getattr(exc, "orig", exc))
+    column = _column_of(exc, c, message)
+    if column is None and values and _FOREIGN.search(message):
+        # SQLite does not say which key failed: name the relational fields written.
+        written = [k for k in values if k in c.relations and values[k] is not None]
+        column = ", ".join(written) or None
+    named = f" {column!r}" if column else ""
+    if isinstance(exc, sa_exc.IntegrityError):
+        if _UNIQUE.search(message):
+            return Conflict(f"Field{named} must be unique: the value is already used{where}", field=column)
+        if _NOT_NULL.search(message):
+            return InvalidPayload(f"Field{named} cannot be null{where}", field=column)
+        if _FOREIGN.search(message):
+            return Conflict(f"The change conflicts with a relation{(' on' + named) if named else ''}: a referenced "
+                            f"item does not exist, or other items still reference this one{where}", field=column)
+        return Conflict(f"The change violates a constraint of {c.name!r}{where}")
+    if is_data_error(exc):
+        return InvalidPayload(f"A value does not fit its field{(' ' + named) if named else ''}{where}", field=column)
+    if isinstance(exc, sa_exc.OperationalError) and "locked" in message.lower():
+        return ServiceUnavailable("The database is busy; try again")
+    return exc
+
+
+def _column_of(exc: sa_exc.DBAPIError, c: Collection, message: str) -> str | None:
+    orig = getattr(exc, "orig", None)
+    for source in (orig, getattr(orig, "__cause__", None)):
+        name = getattr(source, "column_name", None)
+        if isinstance(name, str) and name in c.fields:
+            return name
+        constraint = getattr(source, "constraint_name", None)
+        if isinstance(constraint, str):
+            for f in c.fields:
+                if constraint.endswith(f"_{f}_key") or constraint.endswith(f"_{f}") or f"_{f}_" in constraint:
+                    return f
+        detail = getattr(source, "detail", None)
+        if isinstance(detail, str):
+            m = re.search(r"Key \(([a-z0-9_]+)\)", detail)
+            if m and m.group(1) in c.fields:
+                return m.group(1)
+    m = re.search(r"(?:constraint failed|failed):\s*[A-Za-z0-9_]+\.([A-Za-z0-9_]+)", message)
+    if m and m.group(1) in c.fields:
+        return m.group(1)
+    return None
