@@ -165,21 +165,24 @@ class SchemaService:
             raise NotFound(f"Collection {name[:80]!r} does not exist")
         return collection
 
-    async def list_collections(self, acc: Accountability) -> list[dict[str, Any]]:
+    async def list_collections(self, acc: Accountability, *, system: bool = False) -> list[dict[str, Any]]:
+        """The collections the caller may read; system collections (``wos_*``)
+        only when asked for."""
         readable = await self.readable(acc)
         return [describe_collection(c) for name, c in sorted(self.current().collections.items())
-                if readable is None or name in readable]
+                if (readable is None or name in readable) and (system or not c.system)]
 
     async def get_collection(self, acc: Accountability, name: str) -> dict[str, Any]:
         return describe_collection(await self._visible(acc, name))
 
-    async def list_fields(self, acc: Accountability, collection: str | None = None) -> list[dict[str, Any]]:
+    async def list_fields(self, acc: Accountability, collection: str | None = None, *,
+                          system: bool = False) -> list[dict[str, Any]]:
         if collection is not None:
             c = await self._visible(acc, collection)
             return [describe_field(c, f) for f in c.fields.values()]
         readable = await self.readable(acc)
         return [describe_field(c, f) for name, c in sorted(self.current().collections.items())
-                if readable is None or name in readable for f in c.fields.values()]
+                if (readable is None or name in readable) and (system or not c.system) for f in c.fields.values()]
 
     async def get_field(self, acc: Accountability, collection: str, field: str) -> dict[str, Any]:
         c = await self._visible(acc, collection)

@@ -168,7 +168,8 @@ async def test_hook_workeros_register_services(booted) -> None:
 async def test_hook_workeros_register_system_collections(booted, hello) -> None:
     async with booted(hello) as (api, services, _):
         admin = api.as_admin()
-        listed = {c["collection"]: c for c in (await admin.get("/api/collections")).data}
+        assert "wos_hello" not in [c["collection"] for c in (await admin.get("/api/collections")).data]
+        listed = {c["collection"]: c for c in (await admin.get("/api/collections", params={"system": "true"})).data}
         assert listed["wos_hello"]["system"] is True and listed["wos_users"]["system"] is True
         assert [f["field"] for f in listed["wos_hello"]["fields"]] == ["id", "name", "owner"]  # no secret
         ada = (await api.anonymous().post("/api/auth/sign-up", json={"email": "ada@example.com",

@@ -20,7 +20,7 @@ def _schema(request: web.Request):  # type: ignore[no-untyped-def]
 
 @routes.get("/collections")
 async def list_collections(request: web.Request) -> web.Response:
-    return ok(await _schema(request).list_collections(accountability(request)))
+    return ok(await _schema(request).list_collections(accountability(request), system=_system(request)))
 
 
 @routes.post("/collections")
@@ -51,7 +51,7 @@ async def delete_collection(request: web.Request) -> web.Response:
 
 @routes.get("/fields")
 async def list_all_fields(request: web.Request) -> web.Response:
-    return ok(await _schema(request).list_fields(accountability(request)))
+    return ok(await _schema(request).list_fields(accountability(request), system=_system(request)))
 
 
 @routes.get("/fields/{collection}")
@@ -122,3 +122,8 @@ async def delete_relation(request: web.Request) -> web.Response:
     m = request.match_info
     await _schema(request).delete_relation(accountability(request), m["collection"], m["field"])
     return no_content()
+
+
+def _system(request: web.Request) -> bool:
+    """``?system=true``: include the system collections (``wos_users``, ``wos_files``…)."""
+    return request.query.get("system", "").lower() in ("1", "true", "yes")

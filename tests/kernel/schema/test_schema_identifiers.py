@@ -76,13 +76,21 @@ async def test_hostile_names_create_nothing_over_http(api: Any) -> None:
 async def test_hostile_names_in_paths_are_not_found(api: Any) -> None:
     admin = api.as_admin()
     await create(api, "books")
-    for path in ("/api/collections/Books", "/api/collections/wos_users", "/api/collections/c_books",
+    for path in ("/api/collections/Books", "/api/collections/wos_sessions", "/api/collections/c_books",
                  "/api/fields/books/%22%3B%20drop", "/api/collections/%22%3B%20drop%20table%20x",
-                 "/api/items/wos_users", "/api/relations/books/nope"):
+                 "/api/items/wos_sessions", "/api/items/wos_api_keys", "/api/relations/books/nope"):
         r = await admin.get(path)
         assert_error(r, 404, "NOT_FOUND")
-    for path in ("/api/collections/wos_users", "/api/fields/wos_users/id", "/api/collections/%22x%22"):
+    for path in ("/api/collections/wos_sessions", "/api/fields/wos_sessions/id", "/api/collections/%22x%22"):
         assert_error(await admin.delete(path), 404, "NOT_FOUND")
+    # wos_users is a system collection (relations may point at it); its credentials are no field of it,
+    # and the schema service never drops or alters it.
+    users = (await admin.get("/api/collections/wos_users")).data
+    assert users["system"] is True
+    assert not {"password_hash", "totp_secret"} & {f["field"] for f in users["fields"]}
+    for path in ("/api/collections/wos_users", "/api/fields/wos_users/id"):
+        assert_error(await admin.delete(path), 400, "INVALID_PAYLOAD")
+    assert (await admin.get("/api/items/wos_users", params={"fields": "password_hash"})).status == 400
     assert "wos_users" in await tables(api)
 
 
