@@ -4,7 +4,7 @@ Same run, same database, same server: item creates with wrk at 32 connections
 with nothing listening, then with 5 active webhooks on the collection and one
 action flow (event ``items.create``, one ``transform`` step) — target >= 0.85x
 the creates/s without. Then commit -> delivery latency: one webhook, creates
-paced at 100/s for 10 s, the receiver (a real aiohttp server on loopback)
+paced at 100/s (and 25/s) for 10 s, the receiver (a real aiohttp server on loopback)
 timing each delivery against the ``timestamp`` in its body (set in the
 write's transaction, just before the commit).
 """
@@ -34,6 +34,8 @@ from bench.rest import (
     wrk,
 )
 
+#: Paced create rates for the latency measure (events per second).
+RATES = (100, 25)
 SERVER = WORKEROS_SERVER.replace('cli = {"data_dir"', 'cli = {"network.allow_private": True, "data_dir"')
 
 
@@ -117,6 +119,7 @@ def _paced(base: str, rate: int, seconds: int) -> None:
 
 def run_dialect(dialect: str, seconds: int) -> dict[str, Any]:
     receiver = Receiver().start()
+    latency: dict[int, dict[str, float]] = {}
     try:
         with bench_database(dialect) as (url, work):
             port = _port()
@@ -146,23 +149,34 @@ def run_dialect(dialect: str, seconds: int) -> dict[str, Any]:
                     _request(base + f"/api/webhooks/{hook['id']}", "PATCH", b'{"active": false}')
                 _request(base + f"/api/flows/{flow['id']}", "PATCH", b'{"status": "inactive"}')
                 time.sleep(1.5)
-                receiver.measure, receiver.latencies = True, []
-                _paced(base, 100, 10)
-                _wait(lambda: len(receiver.latencies) >= 1000, 60)
-                receiver.measure = False
+                for rate in RATES:
+                    receiver.measure, receiver.latencies = True, []
+                    _paced(base, rate, 10)
+                    _wait(lambda rate=rate: len(receiver.latencies) >= rate * 10, 120)
+                    receiver.measure = False
+                    latency[rate] = _percentiles(receiver.latencies)
+                    time.sleep(1.0)
             finally:
                 _stop(proc)
     finally:
         receiver.stop()
-    lat = sorted(receiver.latencies)
-    p50 = statistics.median(lat) if lat else float("nan")
-    p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))] if lat else float("nan")
     ratio = loaded["rps"] / bare["rps"]
     print(f"  {dialect:<8} create bare {bare['rps']:7.0f} req/s p99 {bare['p99_ms']:6.1f} ms | 5 webhooks + 1 flow "
           f"{loaded['rps']:7.0f} req/s p99 {loaded['p99_ms']:6.1f} ms | ratio {ratio:4.2f}x | outbox drained "
-          f"{drain:5.1f} s after | commit->delivery p50 {p50:6.1f} ms p99 {p99:6.1f} ms ({len(lat)} deliveries)")
+          f"{drain:5.1f} s after")
+    for rate, lat in latency.items():
+        print(f"  {dialect:<8} commit->delivery at {rate}/s: p50 {lat['p50']:7.1f} ms p99 {lat['p99']:7.1f} ms "
+              f"({lat['deliveries']:.0f} deliveries)")
     return {"bare": bare, "webhooks_and_flow": loaded, "rps_ratio": ratio, "drain_seconds": drain,
-            "latency_ms": {"p50": p50, "p99": p99, "deliveries": len(lat)}}
+            "latency_ms": {str(rate): lat for rate, lat in latency.items()}}
+
+
+def _percentiles(values: list[float]) -> dict[str, float]:
+    lat = sorted(values)
+    if not lat:
+        return {"p50": float("nan"), "p99": float("nan"), "deliveries": 0}
+    return {"p50": statistics.median(lat), "p99": lat[min(len(lat) - 1, int(len(lat) * 0.99))],
+            "deliveries": len(lat)}
 
 
 def run(quick: bool = False) -> dict[str, Any]:

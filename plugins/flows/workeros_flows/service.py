@@ -20,6 +20,7 @@ from workeros.api import (
     InvalidPayload,
     InvalidQuery,
     NotFound,
+    Outbox,
     Services,
     jsonable,
     now,
@@ -64,6 +65,9 @@ class FlowsService:
         self._loaded_at = 0.0
         self._cache_seconds = float(setting_or(s, "flows.cache_seconds", 5.0))
         self._unsubscribe: Any = None
+        #: Runs are written in batches by one task (one transaction per round,
+        #: not one per run), after the transaction of a blocking run.
+        self.recorder: Outbox[Run] = Outbox(self._record_batch, name="flow-runs")
 
     @classmethod
     async def open(cls, services: Services) -> FlowsService:
@@ -74,6 +78,7 @@ class FlowsService:
     async def close(self) -> None:
         if self._unsubscribe is not None:
             self._unsubscribe()
+        await self.recorder.close()
 
     def _changed_elsewhere(self, message: dict[str, Any]) -> None:
         self._active = None
@@ -192,24 +197,26 @@ class FlowsService:
         return out
 
     async def execute(self, flow: Mapping[str, Any], trigger: Trigger) -> Run:
-        """Run ``flow`` and record the run (after the surrounding transaction,
-        for a blocking run, so that a rejection is recorded too)."""
+        """Run ``flow`` and queue its record (written by the recorder's task,
+        so a blocking run is recorded after its transaction, rejected or not)."""
         run = await self.engine.run(flow, trigger, str(uuid.uuid4()))
-        if trigger.conn is not None:
-            self.services.background.spawn(self.record(run), name=f"flow-run:{run.id}")
-        else:
-            await self.record(run)
+        self.recorder.put(run)
         return run
 
-    async def record(self, run: Run) -> None:
+    async def _record_batch(self, batch: list[Run]) -> None:
+        rows = [{"id": run.id, "flow": run.flow, "trigger": run.trigger[:64], "status": run.status,
+                 "error": run.error and run.error[:1024], "steps": run.steps, "depth": run.depth,
+                 "started_at": run.started_at, "duration_ms": run.duration_ms} for run in batch]
         try:
             async with self.db.transaction() as conn:
-                await conn.execute(runs.insert().values(
-                    id=run.id, flow=run.flow, trigger=run.trigger[:64], status=run.status,
-                    error=run.error and run.error[:1024], steps=run.steps, depth=run.depth,
-                    started_at=run.started_at, duration_ms=run.duration_ms))
-        except Exception:  # the flow was deleted meanwhile, or the database is away
-            log.exception("recording run %s of flow %s failed", run.id, run.flow)
+                await conn.execute(runs.insert(), rows)
+        except Exception:  # a flow deleted meanwhile: record the others one by one
+            for row in rows:
+                try:
+                    async with self.db.transaction() as conn:
+                        await conn.execute(runs.insert(), [row])
+                except Exception:
+                    log.exception("recording run %s of flow %s failed", row["id"], row["flow"])
 
     # -- triggers --------------------------------------------------------------------------
     async def before_items(self, mutation: Any) -> None:
@@ -302,6 +309,7 @@ class FlowsService:
         async with self.db.read() as conn:
             flow = dict(await self._row(conn, key))
         run = await self.execute(flow, Trigger("manual", {"payload": payload, "query": {}, "user": acc.user}, acc))
+        await self.recorder.flush()
         return jsonable({"id": run.id, "status": run.status, "error": run.error, "data": run.data,
                          "steps": run.steps, "duration_ms": run.duration_ms})
 
