@@ -176,9 +176,7 @@ class Writes:
             where = sa.and_(where, c.pk_column.in_(pks))
         if condition is not None:
             where = sa.and_(where, condition)
-        stmt = sa.select(c.table).where(where).order_by(c.pk_column)
-        if self.services.db.dialect == "postgresql":
-            stmt = stmt.with_for_update()
+        stmt = self.services.db.for_update(sa.select(c.table).where(where).order_by(c.pk_column))
         before_rows = [full_row(schema, c, r) for r in (await conn.execute(stmt)).mappings()]
         if pks is not None:
             found = {r[c.primary_key] for r in before_rows}
@@ -227,8 +225,7 @@ class Writes:
         conn, schema = self.conn, self.schema
         reader = await self.service.reader(acc, schema)
         stmt = sa.select(c.table).where(reader.compile(c, [rule.filter]), c.pk_column.in_(pks)).order_by(c.pk_column)
-        if self.services.db.dialect == "postgresql":
-            stmt = stmt.with_for_update()
+        stmt = self.services.db.for_update(stmt)
         before_rows = [full_row(schema, c, r) for r in (await conn.execute(stmt)).mappings()]
         found = {r[c.primary_key] for r in before_rows}
         missing = [k for k in pks if json_key(c, k) not in found]
