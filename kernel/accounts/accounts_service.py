@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from workeros.accountability import Accountability
 from workeros.accounts import mail
 from workeros.accounts.api_keys import ApiKeys
+from workeros.accounts.challenges import Challenges
 from workeros.accounts.one_time import OneTimeTokens
 from workeros.accounts.ratelimit import RateLimiter
 from workeros.accounts.ratelimit import config_keys as ratelimit_keys
@@ -138,9 +139,10 @@ ACCOUNT_KEYS: tuple[ConfigKey, ...] = (
 )
 
 
-class AccountsService(Users, OneTimeTokens, ApiKeys):
+class AccountsService(Users, OneTimeTokens, Challenges, ApiKeys):
     """Users, sessions and keys. One per app; see the module docstring. Users,
-    one-time tokens and API keys live in their own modules, mixed in here."""
+    one-time tokens, mailed challenges and API keys live in their own modules,
+    mixed in here."""
 
     config_keys = (*ACCOUNT_KEYS, *ratelimit_keys())
 
