@@ -198,14 +198,21 @@ class Writes:
         if rule.validation is not None:
             for before in before_rows:
                 validate(acc, schema, c, rule, {**before, **changes})
+        after_rows = before_rows
         if values:
+            # The rows after the change come back from UPDATE ... RETURNING: the
+            # rows are read once (the locking SELECT above), not again.
+            returned: dict[Any, dict] = {}
             try:
                 for chunk in chunks(db_keys):
-                    await conn.execute(c.table.update().where(c.pk_column.in_(chunk)).values(values))
+                    result = await conn.execute(c.table.update().where(c.pk_column.in_(chunk)).values(values)
+                                                .returning(*c.table.c))
+                    for r in result.mappings():
+                        row = full_row(schema, c, r)
+                        returned[row[c.primary_key]] = row
             except sa_exc.DBAPIError as exc:
                 raise constraint_error(exc, c, None, "item", values) from None
-        after_rows = [full_row(schema, c, r) for r in (await conn.execute(
-            sa.select(c.table).where(c.pk_column.in_(db_keys)).order_by(c.pk_column))).mappings()]
+            after_rows = [returned[k] for k in out_keys]
         ts = now()
         for row in after_rows:
             await self._audit(acc, c, "update", row[c.primary_key], row, changes, ts, meta)
