@@ -1,5 +1,6 @@
 """The event buses that carry events between instances: PostgreSQL
-LISTEN/NOTIFY and Redis pub/sub, each between two independent instances."""
+LISTEN/NOTIFY, Redis pub/sub and the SQLite table, each between two independent
+instances."""
 
 from __future__ import annotations
 
@@ -77,7 +78,33 @@ async def _redis_pair() -> AsyncIterator[tuple[Any, Any]]:
             await bus.close()
 
 
-PAIRS = {"postgres": _pg_pair, "redis": _redis_pair}
+@contextlib.asynccontextmanager
+async def _sqlite_pair() -> AsyncIterator[tuple[Any, Any]]:
+    import tempfile
+
+    from workeros_sqlite import create as create_db
+    from workeros_sqlite.bus import SqliteBus
+
+    from workeros.db import migrate
+
+    settings = {"database.pool_size": 2, "sqlite.busy_timeout_ms": 10000, "sqlite.synchronous": "NORMAL"}
+    with tempfile.TemporaryDirectory() as folder:
+        url = f"sqlite:///{folder}/bus.db"
+        dbs = [create_db(url, settings), create_db(url, settings)]
+        await migrate.upgrade(dbs[0])
+        buses = [SqliteBus(db, poll_ms=20) for db in dbs]
+        try:
+            for bus in buses:
+                await bus.start()
+            yield buses[0], buses[1]
+        finally:
+            for bus in buses:
+                await bus.close()
+            for db in dbs:
+                await db.close()
+
+
+PAIRS = {"postgres": _pg_pair, "redis": _redis_pair, "sqlite": _sqlite_pair}
 
 
 @pytest.fixture(params=sorted(PAIRS))
@@ -185,4 +212,4 @@ async def test_postgres_bus_is_chosen_for_a_postgres_database(wos_dialect: str, 
     from workeros.http.app import prepare
 
     _, registry = prepare(wos_settings)
-    assert registry.get("bus").name == ("postgres" if wos_dialect == "postgres" else "memory")
+    assert registry.get("bus").name == ("postgres" if wos_dialect == "postgres" else "sqlite")
