@@ -47,7 +47,6 @@ from workeros.config import Settings, mask_url, setting_or
 
 # -- storage (dialect plugins) --------------------------------------------------------------
 from workeros.db.database import AFTER_COMMIT_KEY, Database, run_callbacks
-from workeros.db.tables.accounts import one_time_tokens, users
 from workeros.db.tables.bus import bus_messages
 
 # -- errors (each becomes the contract's envelope) -----------------------------------------
@@ -142,8 +141,8 @@ __all__ = [
     "session_response", "wants_cookies", "address_allowed", "authenticate_token", "await_me_maybe", "bearer_token",
     "bus_messages", "coerce", "compile_filter", "create_app", "dumps", "dumps_str", "error_body",
     "error_response", "json_response", "jsonable", "keyed_hash", "list_activity", "loads", "mail", "mask_url",
-    "match_filter", "no_content", "normalize_email", "now", "numeric_code", "ok", "one_time_tokens",
+    "match_filter", "no_content", "normalize_email", "now", "numeric_code", "ok",
     "open_services", "parse_filter", "parse_query", "parse_time", "prepare", "random_token", "read_admin_json",
-    "read_json", "request_id", "run_callbacks", "services", "setting_or", "snapshot", "token_expiry", "users",
+    "read_json", "request_id", "run_callbacks", "services", "setting_or", "snapshot", "token_expiry",
     "wait_for_expiry",
 ]
