@@ -313,7 +313,7 @@ class SchemaService:
         if not acc.admin:
             raise Forbidden()
         async with self.services.db.read() as conn:
-            return await snapshot.take(conn, self.current(), self._catalog, self.services)
+            return await snapshot.take(conn, self.current(), self._catalog)
 
     async def diff(self, acc: Accountability, document: Any) -> list[dict[str, Any]]:
         """The operations :meth:`apply_snapshot` would run, in order."""
@@ -321,10 +321,9 @@ class SchemaService:
 
         if not acc.admin:
             raise Forbidden()
-        wanted = snapshot.parse(document, self.services)
+        wanted = snapshot.parse(document)
         async with self.services.db.read() as conn:
-            return await snapshot.plan(conn, Catalog(self.current(), self._catalog.relations), wanted,
-                                       self.services)
+            return await snapshot.plan(conn, Catalog(self.current(), self._catalog.relations), wanted)
 
     async def apply_snapshot(self, acc: Accountability, document: Any) -> list[dict[str, Any]]:
         """Make this instance's schema equal to ``document``, all or nothing.
@@ -333,9 +332,9 @@ class SchemaService:
 
         if not acc.admin:
             raise Forbidden()
-        wanted = snapshot.parse(document, self.services)
+        wanted = snapshot.parse(document)
 
         async def work(changes: Changes) -> list[dict[str, Any]]:
-            return await snapshot.apply(changes, wanted, self.services)
+            return await snapshot.apply(changes, wanted)
 
         return await self.change(acc, work, action="apply_snapshot")
