@@ -48,6 +48,7 @@ async def create_app(settings: Settings | None = None, *, plugins: Plugins | Non
     app[PLUGINS] = plugins
     app[REGISTRY] = registry
     app.cleanup_ctx.append(_services_context)
+    app.on_shutdown.append(_close_streams)
     for _, contexts in plugins.collect("workeros_cleanup_contexts", app=app):
         app.cleanup_ctx.extend(contexts)
 
@@ -68,3 +69,12 @@ async def _services_context(app: web.Application) -> AsyncIterator[None]:
     async with open_services(app[SETTINGS], app[PLUGINS], app[REGISTRY]) as services:
         app[SERVICES] = services
         yield
+
+
+async def _close_streams(app: web.Application) -> None:
+    """At shutdown, end every realtime stream (SSE, WebSocket, GraphQL
+    subscriptions) with a ``closed``/``shutdown`` message, so open streams do
+    not hold the graceful drain and clients reconnect elsewhere."""
+    services = app.get(SERVICES)
+    if services is not None and services.realtime is not None:
+        services.realtime.close_all("shutdown")
