@@ -68,6 +68,10 @@ async def create_app(settings: Settings | None = None, *, plugins: Plugins | Non
 
 
 async def _services_context(app: web.Application) -> AsyncIterator[None]:
+    from workeros.accounts import bootstrap
+
     async with open_services(app[SETTINGS], app[PLUGINS], app[REGISTRY]) as services:
         app[SERVICES] = services
+        await bootstrap.ensure_admin(services)
+        await bootstrap.warn_if_exposed(services)
         yield
