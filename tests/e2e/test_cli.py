@@ -29,3 +29,20 @@ def test_config_hides_declared_secrets_only(tmp_path) -> None:
     assert rows["auth.secret"]["value"] == "***" and rows["auth.secret"]["secret"]
     assert rows["smtp.password"]["value"] == "***"
     assert "sup3r-s3cret-value" not in result.stdout and "mail-pass" not in result.stdout
+
+
+def test_serve_on_a_taken_port_says_so_in_one_line(tmp_path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run_cli(tmp_path, "serve", "--port", str(port))
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("workeros:")]
+    assert errors == [f"workeros: cannot listen on 127.0.0.1:{port}: the address is already in use "
+                      "(another server is listening there?); choose another with --port / --host or "
+                      "WORKEROS_SERVER_PORT"]
+    assert len(result.stderr.strip().splitlines()) <= 2  # the start line and the error, nothing else
