@@ -47,6 +47,7 @@ from workeros.config import Settings, mask_url, setting_or
 
 # -- storage (dialect plugins) --------------------------------------------------------------
 from workeros.db.database import AFTER_COMMIT_KEY, Database, run_callbacks
+from workeros.db.tables.accounts import one_time_tokens, users
 from workeros.db.tables.bus import bus_messages
 
 # -- errors (each becomes the contract's envelope) -----------------------------------------
@@ -110,7 +111,7 @@ from workeros.permissions import Variables, compile_filter, match_filter, parse_
 from workeros.plugins import Plugins, await_me_maybe
 
 # -- realtime streams (transports) ----------------------------------------------------------
-from workeros.realtime.hub import authenticate_token, bearer_token, token_expiry, wait_for_expiry
+from workeros.realtime.hub import Credential, Stream, authenticate_token, bearer_token
 
 # -- the data model -------------------------------------------------------------------------
 from workeros.schema import snapshot
@@ -141,8 +142,8 @@ __all__ = [
     "session_response", "wants_cookies", "address_allowed", "authenticate_token", "await_me_maybe", "bearer_token",
     "bus_messages", "coerce", "compile_filter", "create_app", "dumps", "dumps_str", "error_body",
     "error_response", "json_response", "jsonable", "keyed_hash", "list_activity", "loads", "mail", "mask_url",
-    "match_filter", "no_content", "normalize_email", "now", "numeric_code", "ok",
+    "match_filter", "no_content", "normalize_email", "now", "numeric_code", "ok", "one_time_tokens",
     "open_services", "parse_filter", "parse_query", "parse_time", "prepare", "random_token", "read_admin_json",
-    "read_json", "request_id", "run_callbacks", "services", "setting_or", "snapshot", "token_expiry",
-    "wait_for_expiry",
+    "read_json", "request_id", "run_callbacks", "services", "setting_or", "snapshot", "users",
+    "Credential", "Stream",
 ]

@@ -31,6 +31,7 @@ from workeros.accounts.tokens import (
     API_KEY_PREFIX,
     REFRESH_PREFIX,
     SESSION_PREFIX,
+    AccessClaims,
     Passwords,
     csrf_token,
     decode_access_token,
@@ -40,7 +41,7 @@ from workeros.accounts.tokens import (
     sha256_hex,
 )
 from workeros.accounts.users import USERS_LOCK_KEY, Users, normalize_email
-from workeros.bus.events import PERMISSIONS
+from workeros.bus.events import ACCOUNTS, PERMISSIONS
 from workeros.clock import now
 from workeros.db import activity
 from workeros.db.tables.access import roles
@@ -66,7 +67,7 @@ log = logging.getLogger("workeros.accounts")
 
 SECRET_SETTING = "auth.secret"
 #: Event channel telling every instance that users, sessions or keys changed.
-ACCOUNTS_CHANNEL = "accounts"
+ACCOUNTS_CHANNEL = ACCOUNTS
 #: Most credentials an instance remembers (then it starts over).
 CACHE_MAX = 10_000
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -212,12 +213,14 @@ class AccountsService(Users, OneTimeTokens, Challenges, ApiKeys):
 
     # -- who is calling ------------------------------------------------------------------
     async def authenticate(self, *, headers: Mapping[str, str], cookies: Mapping[str, str], method: str,
-                           ip: str | None, user_agent: str | None) -> Accountability:
+                           ip: str | None, user_agent: str | None, fresh: bool = False) -> Accountability:
         """The caller of one request: a Bearer access token or API key, else the
         browser session cookie, else anonymous. A bad or expired Bearer
         credential is 401 (never anonymous); a session cookie on an unsafe method
         needs its CSRF token in ``X-CSRF-Token`` (403 otherwise). A stale cookie is
-        ignored, so a browser holding one can still sign in again."""
+        ignored, so a browser holding one can still sign in again. ``fresh``
+        reads the database even when the credential was checked moments ago (the
+        realtime hub checking open streams again after a revocation)."""
         header = headers.get("Authorization")
         if header is not None:
             scheme, _, token = header.strip().partition(" ")
@@ -225,12 +228,12 @@ class AccountsService(Users, OneTimeTokens, Challenges, ApiKeys):
             if scheme.lower() != "bearer" or not token:
                 raise InvalidCredentials("Send credentials as 'Authorization: Bearer <token>'")
             if token.startswith(API_KEY_PREFIX):
-                return await self._by_api_key(token, ip, user_agent)
+                return await self._by_api_key(token, ip, user_agent, fresh)
             claims = decode_access_token(self.secret, token)
-            return await self._by_access_token(claims.user, claims.family, ip, user_agent)
+            return await self._by_access_token(claims, ip, user_agent, fresh)
         cookie = cookies.get(self.settings["auth.cookie_name"])
         if cookie:
-            acc = await self._by_cookie(cookie, method, headers, ip, user_agent)
+            acc = await self._by_cookie(cookie, method, headers, ip, user_agent, fresh)
             if acc is not None:
                 return acc
         return Accountability.anonymous(ip=ip, user_agent=user_agent)
@@ -247,9 +250,11 @@ class AccountsService(Users, OneTimeTokens, Challenges, ApiKeys):
         return Accountability(user=row["id"], role=row["role"] or "public", admin=bool(row["admin_access"]),
                               ip=ip, user_agent=user_agent, user_fields=fields, **extra)
 
-    async def _by_access_token(self, user: str, family: str, ip: str | None, ua: str | None) -> Accountability:
+    async def _by_access_token(self, claims: AccessClaims, ip: str | None, ua: str | None,
+                               fresh: bool = False) -> Accountability:
+        user, family = claims.user, claims.family
         key = ("access", user, family)
-        row = self._cached(key)
+        row = None if fresh else self._cached(key)
         if row is None:
             live = sa.exists().where(sessions.c.family == family, sessions.c.user == users.c.id,
                                      sessions.c.revoked_at.is_(None))
@@ -259,9 +264,9 @@ class AccountsService(Users, OneTimeTokens, Challenges, ApiKeys):
                 raise InvalidCredentials("This session has ended; sign in again")
             row = dict(found)
             self._remember(key, row)
-        return self._accountability(row, ip, ua)
+        return self._accountability(row, ip, ua, expires_at=float(claims.expires))
 
-    async def _by_api_key(self, token: str, ip: str | None, ua: str | None) -> Accountability:
+    async def _by_api_key(self, token: str, ip: str | None, ua: str | None, fresh: bool = False) -> Accountability:
         query = (sa.select(api_keys.c.id.label("key_id"), api_keys.c.expires_at.label("key_expires_at"),
                            api_keys.c.revoked_at.label("key_revoked_at"),
                            api_keys.c.last_used_at.label("key_last_used_at"), api_keys.c.mcp_read_only,
@@ -270,7 +275,7 @@ class AccountsService(Users, OneTimeTokens, Challenges, ApiKeys):
                               .outerjoin(roles, roles.c.id == users.c.role))
                  .where(api_keys.c.key_hash == sha256_hex(token)))
         key = ("key", sha256_hex(token))
-        row = self._cached(key)
+        row = None if fresh else self._cached(key)
         if row is None:
             async with self.db.read() as conn:
                 found = (await conn.execute(query)).mappings().first()
@@ -282,7 +287,8 @@ class AccountsService(Users, OneTimeTokens, Challenges, ApiKeys):
         if row["key_expires_at"] is not None and row["key_expires_at"] <= t:
             raise TokenExpired("API key expired")
         acc = self._accountability(row, ip, ua, api_key=row["key_id"], mcp_read_only=bool(row["mcp_read_only"]),
-                                   mcp_tools=None if row["mcp_tools"] is None else tuple(row["mcp_tools"]))
+                                   mcp_tools=None if row["mcp_tools"] is None else tuple(row["mcp_tools"]),
+                                   expires_at=_epoch(row["key_expires_at"]))
         last = row["key_last_used_at"]
         touched = self._touched.get(row["key_id"], 0.0)
         if (last is None or (t - last).total_seconds() >= API_KEY_TOUCH_SECONDS) and \
@@ -297,9 +303,9 @@ class AccountsService(Users, OneTimeTokens, Challenges, ApiKeys):
         return acc
 
     async def _by_cookie(self, cookie: str, method: str, headers: Mapping[str, str], ip: str | None,
-                         ua: str | None) -> Accountability | None:
+                         ua: str | None, fresh: bool = False) -> Accountability | None:
         key = ("cookie", sha256_hex(cookie))
-        row = self._cached(key)
+        row = None if fresh else self._cached(key)
         if row is None:
             query = (self._user_select().add_columns(sessions.c.id.label("session_id"),
                                                      sessions.c.expires_at.label("session_expires_at"))
@@ -319,7 +325,7 @@ class AccountsService(Users, OneTimeTokens, Challenges, ApiKeys):
             if not sent or not same(sent, csrf_token(self.secret, row["session_id"])):
                 raise Forbidden(f"Missing or invalid CSRF token: send the {CSRF_COOKIE} cookie's value "
                                 f"in the {CSRF_HEADER} header")
-        return self._accountability(row, ip, ua)
+        return self._accountability(row, ip, ua, expires_at=_epoch(row["session_expires_at"]))
 
     # -- auth lifecycle hooks ----------------------------------------------------------
     async def auth_before(self, name: str, conn: AsyncConnection, *, user: str | None = None,
@@ -620,6 +626,10 @@ class AccountsService(Users, OneTimeTokens, Challenges, ApiKeys):
             await self.send(mail.verify_email(email, url, self.settings["auth.token_ttl"] // 60))
         return await self.get_user(Accountability.system(), user_id)
 
+
+
+def _epoch(value: dt.datetime | None) -> float | None:
+    return None if value is None else value.timestamp()
 
 
 async def _load_secret(services: Services) -> str:

@@ -25,6 +25,7 @@ from workeros.hookspecs.lifecycle import ConfigKey
 from workeros.items.query import Query
 from workeros.items.reads import Reader, converter, jsonable_value, permissions_module, rule_all
 from workeros.items.writes import (
+    MAX_BATCH,
     Lifecycle,
     Writes,
     WriteTransaction,
@@ -51,6 +52,8 @@ class ItemsService:
         ConfigKey("items.max_limit", "int", 1000, "Largest page a query may ask for (limit=-1 means this)"),
         ConfigKey("items.default_limit", "int", 100, "Page size when a query gives no limit"),
         ConfigKey("items.export_batch", "int", 1000, "Rows read per batch when exporting a collection"),
+        ConfigKey("items.max_batch", "int", 10_000,
+                  "Most items (or keys) one write request may carry, imports included (400 beyond)"),
     )
 
     def __init__(self, services: Services) -> None:
@@ -58,6 +61,7 @@ class ItemsService:
         settings = services.settings
         self.max_limit = int(setting_or(settings, "items.max_limit", 1000))
         self.default_limit = min(int(setting_or(settings, "items.default_limit", 100)), self.max_limit)
+        self.max_batch = int(setting_or(settings, "items.max_batch", MAX_BATCH))
         self.export_batch = int(setting_or(settings, "items.export_batch", 1000))
         self._get_statements: dict[tuple, tuple[Any, sa.Select, Any]] = {}
         self.lifecycle = Lifecycle(self)
@@ -306,7 +310,7 @@ class ItemsService:
         items = data if isinstance(data, list) else [data]
         if not items and many:
             return []
-        check_batch(items)
+        check_batch(items, self.max_batch)
         rule = await self.rule(acc, collection, "create")
         schema = self.schema()
         c = schema.collections[collection]
@@ -333,7 +337,7 @@ class ItemsService:
         any is missing or not updatable by the caller)."""
         if not isinstance(keys, list):
             raise InvalidPayload("keys must be a list")
-        check_batch(keys)
+        check_batch(keys, self.max_batch)
         rule = await self.rule(acc, collection, "update")
         schema = self.schema()
         c = schema.collections[collection]
@@ -366,7 +370,7 @@ class ItemsService:
         or not deletable by the caller)."""
         if not isinstance(keys, list):
             raise InvalidPayload("Expected a list of keys")
-        check_batch(keys)
+        check_batch(keys, self.max_batch)
         await self.rule(acc, collection, "delete")
         schema = self.schema()
         c = schema.collections[collection]

@@ -289,9 +289,10 @@ class WriteTransaction:
 
 # -- payloads ---------------------------------------------------------------------------
 
-def check_batch(items: Sequence[Any]) -> None:
-    if len(items) > MAX_BATCH:
-        raise InvalidPayload(f"At most {MAX_BATCH} items per request")
+def check_batch(items: Sequence[Any], limit: int = MAX_BATCH) -> None:
+    """Refuse a write carrying more than ``limit`` items (``items.max_batch``)."""
+    if len(items) > limit:
+        raise InvalidPayload(f"At most {limit} items per request (items.max_batch)")
 
 
 def payload(acc: Accountability, schema: Schema, c: Collection, rule: Any, item: Any, action: str,

@@ -147,8 +147,8 @@ async def test_cli_changes_reach_a_running_server(tmp_path: Path, wos_database_u
             async with http.post(server.url + "/api/items/books", headers=auth, json={"title": "Dune"}) as r:
                 assert r.status == 200, await r.text()
 
-            await asyncio.to_thread(_cli, tmp_path, url, "create-user", "--email", "cli@example.com", "--role",
-                                    "admin", "--password-stdin", "--database-url", url,
+            await asyncio.to_thread(_cli, tmp_path, url, "create-user", "--email", "cli@example.com", "--admin",
+                                    "--password-stdin", "--database-url", url,
                                     stdin="another long password\n")
             async with http.post(server.url + "/api/auth/login", json={
                     "email": "cli@example.com", "password": "another long password", "mode": "json"}) as r:

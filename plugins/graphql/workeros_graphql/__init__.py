@@ -97,7 +97,7 @@ async def handle_post(request: web.Request) -> web.Response:
 
 async def handle_get(request: web.Request) -> web.StreamResponse:
     if request.headers.get("Upgrade", "").lower() == "websocket":
-        if ws.CONNECTIONS not in request.app:
+        if ws.ENABLED not in request.app:
             raise ServiceUnavailable("Subscriptions need a runtime that holds streams")
         return await ws.serve(request)
     settings = request.app[SETTINGS_KEY]

@@ -78,7 +78,16 @@ def workeros_register_config_keys() -> list[ConfigKey]:
     ]
 
 
+def _ready(svc: Any) -> str | None:
+    """Why a sign-in link cannot be sent here, or None."""
+    if svc.mailer is None:
+        return "no email backend is configured (set smtp.host)"
+    if not svc.settings["magic_link.url"] and not svc.settings["server.public_url"]:
+        return "server.public_url is not set, so sign-in links cannot be built"
+    return None
+
+
 @hookimpl
 def workeros_register_auth_providers() -> list[AuthProvider]:
-    return [AuthProvider(name="magic-link", kind="challenge", routes=lambda: routes,
+    return [AuthProvider(name="magic-link", kind="challenge", routes=lambda: routes, ready=_ready,
                          description="One-time sign-in link by email")]

@@ -36,8 +36,19 @@ def _accounts(request: web.Request) -> Any:
 
 @routes.get("/auth/providers")
 async def providers(request: web.Request) -> web.Response:
-    """The enabled auth providers, for sign-in screens: ``[{name, kind}]``."""
-    return ok([{"name": p.name, "kind": p.kind} for p in request.config_dict[REGISTRY].all("auth")])
+    """The auth providers that can work here, for sign-in screens: ``[{name, kind}]``.
+    Enabled providers that cannot work with this configuration (a magic link
+    without a mail backend) are left out and named in ``meta.unavailable`` with
+    the reason."""
+    svc = services(request)
+    working, unavailable = [], []
+    for p in request.config_dict[REGISTRY].all("auth"):
+        reason = p.ready(svc) if p.ready is not None else None
+        if reason is None:
+            working.append({"name": p.name, "kind": p.kind})
+        else:
+            unavailable.append({"name": p.name, "reason": reason})
+    return ok(working, meta={"unavailable": unavailable})
 
 
 @routes.post("/auth/refresh")
