@@ -14,10 +14,12 @@ a table of that database, with nothing else to run.
   in commit order because SQLite runs one write transaction at a time) and hands
   them to the handlers in that order.
 - A process alone on the database writes nothing: every instance announces
-  itself with a row every few seconds, and a message is written only while
-  another instance has been heard from (a new instance announces itself and waits
-  a few reads before it loads its caches, so the others notice it first). A
-  single server therefore pays nothing for the bus on its writes.
+  itself with a row when it starts (before it loads its caches) and every few
+  seconds after, and the sender writes a batch only when another instance has
+  announced itself lately (a read, no write lock). A change committed before a
+  new instance announced itself is in the caches it loads; one committed after
+  is sent to it. A single server therefore pays one read per batch, and no
+  write, for the bus.
 - Rows older than ``sqlite.bus_retention_s`` are pruned (the newest row is always
   kept, so ids never go back). A process that could not read for longer than
   that misses what was pruned; realtime clients see it as a gap.
@@ -75,25 +77,18 @@ class SqliteBus:
         self._last_prune = 0.0
         self._started = asyncio.Event()
         self._heartbeat: asyncio.Task[None] | None = None
-        #: until when (monotonic) another instance counts as alive
+        #: until when (monotonic) another instance is known to be alive without asking
         self._others_until = 0.0
 
     # -- lifecycle --------------------------------------------------------------------
     async def start(self) -> None:
         self._subscribers.start()
         if self.shared:
-            since = now() - dt.timedelta(seconds=ALIVE_FOR_S)
             async with self.database.read() as conn:
                 self._last_id = (await conn.execute(sa.select(sa.func.max(bus_messages.c.id)))).scalar() or 0
-                alive = (await conn.execute(sa.select(bus_messages.c.payload).where(
-                    bus_messages.c.channel == ALIVE, bus_messages.c.created_at > since))).scalars().all()
-            if any(bytes(payload).partition(SEP)[0] != self._instance for payload in alive):
-                self._others_until = time.monotonic() + ALIVE_FOR_S
             await self._announce()
             self._task = asyncio.create_task(self._poll(), name="workeros-sqlite-bus-read")
             self._heartbeat = asyncio.create_task(self._announce_every(), name="workeros-sqlite-bus-alive")
-            # Let the running instances notice this one before it loads its caches.
-            await asyncio.sleep(3 * self.poll_s)
         self._started.set()
 
     async def close(self) -> None:
@@ -117,7 +112,7 @@ class SqliteBus:
     async def publish(self, channel: str, message: bytes) -> None:
         if self._subscribers.wanted(channel):
             self._subscribers.put(channel, message)
-        if self.shared and time.monotonic() < self._others_until:
+        if self.shared:
             self._outbox.put((channel, message))
 
     async def flush(self) -> None:
@@ -128,7 +123,23 @@ class SqliteBus:
         """Wait until this process's handlers have handled what reached them (tests)."""
         await self._subscribers.drain()
 
+    async def _others_alive(self) -> bool:
+        """Whether another instance announced itself within ``ALIVE_FOR_S``
+        (remembered for a few seconds once seen: it keeps announcing itself)."""
+        if time.monotonic() < self._others_until:
+            return True
+        since = now() - dt.timedelta(seconds=ALIVE_FOR_S)
+        async with self.database.read() as conn:
+            alive = (await conn.execute(sa.select(bus_messages.c.payload).where(
+                bus_messages.c.channel == ALIVE, bus_messages.c.created_at > since))).scalars().all()
+        if any(bytes(payload).partition(SEP)[0] != self._instance for payload in alive):
+            self._others_until = time.monotonic() + 2 * HEARTBEAT_S
+            return True
+        return False
+
     async def _send(self, batch: list[tuple[str, bytes]]) -> None:
+        if not await self._others_alive():
+            return  # nobody else is on this database
         t = now()
         rows = [{"channel": channel, "payload": self._instance + SEP + message, "created_at": t}
                 for channel, message in batch]
@@ -181,7 +192,7 @@ class SqliteBus:
                 if sender == self._instance:
                     continue
                 if channel == ALIVE:
-                    self._others_until = time.monotonic() + ALIVE_FOR_S
+                    self._others_until = time.monotonic() + 2 * HEARTBEAT_S
                 elif self._subscribers.wanted(channel):
                     self._subscribers.put(channel, message)
             if len(rows) < READ_BATCH:
