@@ -143,9 +143,8 @@ class Dispatcher:
                 return []
         c = deliveries.c
         async with self.db.transaction() as conn:
-            q = sa.select(c.id).where(self._due(t)).order_by(c.next_attempt_at, c.id).limit(limit)
-            if self.db.dialect == "postgresql":
-                q = q.with_for_update(skip_locked=True)
+            q = self.db.for_update(sa.select(c.id).where(self._due(t)).order_by(c.next_attempt_at, c.id)
+                                   .limit(limit), skip_locked=True)
             ids = [r.id for r in await conn.execute(q)]
             if not ids:
                 return []
