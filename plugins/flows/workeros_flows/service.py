@@ -25,6 +25,7 @@ from workeros.api import (
     jsonable,
     now,
     setting_or,
+    users,
 )
 
 from .definitions import check_flow, cron
@@ -271,19 +272,33 @@ class FlowsService:
             for flow in matching:
                 await self.execute(flow, Trigger(event, data, mutation.accountability, depth=depth))
 
-    def _auth_data(self, event: Any) -> dict[str, Any]:
+    async def _auth_data(self, event: Any) -> dict[str, Any]:
+        email = event.email
+        if email is None and event.user:  # sign-in events name the user only
+            query = sa.select(users.c.email).where(users.c.id == event.user)
+            if event.connection is not None:
+                email = (await event.connection.execute(query)).scalar()
+            else:
+                async with self.db.read() as conn:
+                    email = (await conn.execute(query)).scalar()
         return {"event": f"auth.{event.name}", "collection": "wos_users", "keys": [event.user] if event.user else [],
-                "payload": {"user": event.user, "email": event.email, "provider": event.provider}}
+                "payload": {"user": event.user, "email": email, "provider": event.provider}}
 
     async def before_auth(self, event: Any) -> None:
         name = f"auth.{event.name}"
-        for flow in await self.event_flows(name, "wos_users", blocking=True):
-            await self._blocking(flow, name, self._auth_data(event), event.accountability, 0, event.connection, None)
+        matching = await self.event_flows(name, "wos_users", blocking=True)
+        if matching:
+            data = await self._auth_data(event)
+            for flow in matching:
+                await self._blocking(flow, name, data, event.accountability, 0, event.connection, None)
 
     async def after_auth(self, event: Any) -> None:
         name = f"auth.{event.name}"
-        for flow in await self.event_flows(name, "wos_users", blocking=False):
-            await self.execute(flow, Trigger(name, self._auth_data(event), event.accountability))
+        matching = await self.event_flows(name, "wos_users", blocking=False)
+        if matching:
+            data = await self._auth_data(event)
+            for flow in matching:
+                await self.execute(flow, Trigger(name, data, event.accountability))
 
     async def trigger(self, acc: Accountability, key: str, *, payload: Any, query: Mapping[str, Any],
                       method: str, via: str = "rest") -> Any:

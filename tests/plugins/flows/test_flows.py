@@ -158,6 +158,9 @@ async def test_blocking_flows_reject_or_change_the_payload(booted) -> None:
         r = await admin.patch(f"/api/items/posts/{post['id']}", json={"title": "locked"})
         assert r.code == "INVALID_PAYLOAD" and r.json["errors"][0]["message"] == "Locked titles stay", r
         assert (await admin.get(f"/api/items/posts/{post['id']}")).data["title"] == "hello"
+        r = await admin.delete(f"/api/items/posts/{post['id']}")  # a delete has no payload: refused as well
+        assert r.code == "INVALID_PAYLOAD" and r.json["errors"][0]["message"] == "Locked titles stay", r
+        assert (await admin.get(f"/api/items/posts/{post['id']}")).status == 200
 
 
 async def test_schedule_flows_run_on_their_ticks(booted) -> None:
@@ -330,3 +333,13 @@ async def test_auth_events_and_output_cap(booted) -> None:
         output = run["steps"][0]["output"]
         assert output["$truncated"] is True and output["size"] > 200 and len(output["preview"]) == 64
         assert "ada@example.com" in output["preview"]
+        await flow(admin, "event", [op("allowed", "condition", message="This address may not sign in",
+                                       filter={"$trigger": {"payload": {"email": {"_ncontains": "@blocked.test"}}}})],
+                   {"events": ["auth.login"], "blocking": True})
+        await admin.sign_in("ada@example.com", "correct horse 42")
+        r = await admin.anonymous().post("/api/auth/sign-up", json={"email": "eve@blocked.test",
+                                                                    "password": "correct horse 42"})
+        assert r.status in (200, 201), r
+        r = await admin.anonymous().post("/api/auth/login", json={"email": "eve@blocked.test",
+                                                                  "password": "correct horse 42", "mode": "json"})
+        assert r.code == "INVALID_PAYLOAD" and r.json["errors"][0]["message"] == "This address may not sign in", r
