@@ -33,6 +33,7 @@ from workeros.api import (
     jsonable,
     loads,
     match_data,
+    now,
     parse_query,
 )
 
@@ -131,8 +132,6 @@ class Engine:
         return Accountability(user=None, role=permissions, admin=False, origin="flow")
 
     async def run(self, flow: Mapping[str, Any], trigger: Trigger, run_id: str) -> Run:
-        from workeros.api import now
-
         run = Run(id=run_id, flow=flow["id"], trigger=trigger.name, depth=trigger.depth, started_at=now())
         started = time.perf_counter()
         acc = trigger.accountability

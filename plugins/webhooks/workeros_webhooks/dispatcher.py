@@ -223,12 +223,21 @@ class Dispatcher:
             log.info("webhook delivery %s attempt %d failed: %s", row["id"], attempt, error)
 
     async def _record_batch(self, batch: list[dict[str, Any]]) -> None:
+        try:
+            await self._write_results(batch)
+        except Exception:  # e.g. a webhook deleted mid-send: write the others one by one
+            for result in batch:
+                try:
+                    await self._write_results([result])
+                except Exception:  # its lease expires and it is sent again
+                    log.exception("recording webhook delivery %s failed", result["_id"])
+        if any(r["_status"] == "pending" for r in batch):
+            self.wake()
+
+    async def _write_results(self, batch: list[dict[str, Any]]) -> None:
         c = deliveries.c
         b = sa.bindparam
         async with self.db.transaction() as conn:
-            await conn.execute(attempts.insert(), [
-                {"delivery": r["_id"], "attempt": r["_attempt"], "status_code": r["_code"], "error": r["_error"],
-                 "latency_ms": r["_latency"], "instance": r["_by"], "at": r["_at"]} for r in batch])
             # Only while the lease is still ours: a delivery whose lease expired
             # mid-send may already be another instance's.
             await conn.execute(
@@ -236,8 +245,13 @@ class Dispatcher:
                 .values(status=b("_status"), finished_at=b("_finished"), next_attempt_at=b("_due"),
                         response_status=b("_code"), error=b("_error"), claimed_until=None, claimed_by=None),
                 batch)
-        if any(r["_status"] == "pending" for r in batch):
-            self.wake()
+            live = {r.id for r in await conn.execute(
+                sa.select(c.id).where(c.id.in_(sorted({r["_id"] for r in batch}))))}
+            rows = [{"delivery": r["_id"], "attempt": r["_attempt"], "status_code": r["_code"], "error": r["_error"],
+                     "latency_ms": r["_latency"], "instance": r["_by"], "at": r["_at"]}
+                    for r in batch if r["_id"] in live]
+            if rows:
+                await conn.execute(attempts.insert(), rows)
 
     async def _prune(self) -> None:
         """Drop finished deliveries older than ``webhooks.log_retention_days``
