@@ -38,7 +38,7 @@ from workeros.accountability import Accountability
 from workeros.bus.events import ITEMS, ItemEvent
 from workeros.clock import now
 from workeros.db import activity
-from workeros.errors import Conflict, Forbidden, InvalidPayload, NotFound, ServiceUnavailable
+from workeros.errors import READ_ONLY, Conflict, Forbidden, InvalidPayload, NotFound, ServiceUnavailable
 from workeros.hookspecs.items import ItemMutation
 from workeros.items.reads import converter, full_row, permissions_module
 from workeros.schema.field_types import CoercionError, coerce
@@ -114,6 +114,8 @@ class Writes:
         self._rules: dict[tuple[Accountability, str, str], Any] = {}
 
     async def rule(self, acc: Accountability, c: Collection, action: str) -> Any:
+        if acc.mcp_read_only:
+            raise Forbidden(READ_ONLY)
         key = (acc, c.name, action)
         if key not in self._rules:
             self._rules[key] = await self.service.rule(acc, c.name, action)
