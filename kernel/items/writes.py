@@ -38,7 +38,7 @@ from workeros.accountability import Accountability
 from workeros.bus.events import ITEMS, ItemEvent
 from workeros.clock import now
 from workeros.db import activity
-from workeros.errors import Conflict, Forbidden, InvalidPayload, NotFound, ServiceUnavailable
+from workeros.errors import READ_ONLY, Conflict, Forbidden, InvalidPayload, NotFound, ServiceUnavailable
 from workeros.hookspecs.items import ItemMutation
 from workeros.items.reads import converter, full_row, permissions_module
 from workeros.schema.field_types import CoercionError, coerce
@@ -114,6 +114,8 @@ class Writes:
         self._rules: dict[tuple[Accountability, str, str], Any] = {}
 
     async def rule(self, acc: Accountability, c: Collection, action: str) -> Any:
+        if acc.mcp_read_only:
+            raise Forbidden(READ_ONLY)
         key = (acc, c.name, action)
         if key not in self._rules:
             self._rules[key] = await self.service.rule(acc, c.name, action)
@@ -144,6 +146,7 @@ class Writes:
             payloads = [payload(acc, self.schema, c, rule, item, "create", i if many else None, label,
                                 keep_keys=keep_keys) for i, item in enumerate(items)]
         conn, schema = self.conn, self.schema
+        await self._references(acc, c, payloads)
         after: list[dict] = []
         ts = now()
         for i, values in enumerate(payloads):
@@ -194,6 +197,7 @@ class Writes:
                 data = mutation.payloads[0]
             values = payload(acc, schema, c, rule, data, "update", None)
         db_keys = [key_of(c, k) for k in out_keys]
+        await self._references(acc, c, [values])
         changes = delta(c, values)
         if rule.validation is not None:
             for before in before_rows:
@@ -254,6 +258,39 @@ class Writes:
         return before_rows
 
     # -- shared ---------------------------------------------------------------------------
+    async def _references(self, acc: Accountability, c: Collection, payloads: Sequence[Mapping[str, Any]]) -> None:
+        """Every many-to-one key written must name an item the caller may read.
+        A key of an item that exists but is hidden from the caller gets the same
+        409 as a key of no item, so a write cannot tell whether a hidden item
+        exists (docs/permissions.md). Admins read everything: the database's
+        foreign key answers for them."""
+        if acc.admin:
+            return
+        wanted: dict[str, set[Any]] = {}
+        for values in payloads:
+            for name, value in values.items():
+                relation = c.relations.get(name)
+                if relation is not None and relation.kind == "m2o" and value is not None:
+                    wanted.setdefault(name, set()).add(value)
+        if not wanted:
+            return
+        reader = await self.service.reader(acc, self.schema)
+        for name, keys in wanted.items():
+            related_name = c.relations[name].related
+            found: set[Any] = set()
+            try:
+                related, rule = reader.collection(related_name)
+            except (Forbidden, NotFound):
+                related = None
+            if related is not None:
+                for chunk in chunks(sorted(keys, key=str)):
+                    found |= {r[0] for r in await self.conn.execute(
+                        sa.select(related.pk_column).where(related.pk_column.in_(chunk),
+                                                           reader.compile(related, [rule.filter])))}
+            if keys - found:
+                raise Conflict(f"The change conflicts with a relation on {name!r}: a referenced item does not "
+                               "exist", field=name)
+
     async def _audit(self, acc: Accountability, c: Collection, action: str, key: Any, data: dict | None,
                      changes: dict | None, ts: Any, meta: Mapping[str, Any] | None) -> None:
         activity_id = await activity.record(self.conn, action=f"item.{action}", accountability=acc,
