@@ -444,8 +444,11 @@ def _iso(value: dt.datetime) -> str:
 
 def _as_int(raw: Any, what: str) -> int:
     try:
-        return int(raw)
+        value = int(raw)
     except (TypeError, ValueError):
         raise NotFound(f"{what.capitalize()} {str(raw)[:40]!r} not found") from None
+    if not -(2**63) <= value < 2**63:
+        raise NotFound(f"{what.capitalize()} {str(raw)[:40]!r} not found")
+    return value
 
 

@@ -33,6 +33,8 @@ PARENT = "__wos_parent"
 ROW_NUMBER = "__wos_rn"
 #: Keys per ``IN (...)`` list when loading relations.
 CHUNK = 2000
+#: Offsets (``page`` times ``limit``) are capped so ``offset + limit`` fits a signed 64-bit integer.
+MAX_OFFSET = 2**62
 MAX_DEPTH = 8
 
 
@@ -285,7 +287,7 @@ class Reader:
         offset = query.offset or 0
         if query.page is not None:
             offset = (query.page - 1) * limit
-        return limit, offset
+        return limit, min(offset, MAX_OFFSET)
 
     # -- the selection tree --------------------------------------------------------------
     def node(self, collection: Collection, rule: Any, query: Query, depth: int = 0) -> Node:
@@ -418,6 +420,7 @@ class Reader:
             limit, offset = child.query.limit, child.query.offset or 0
             if child.query.page is not None and limit is not None and limit > 0:
                 offset = (child.query.page - 1) * limit
+            offset = min(offset, MAX_OFFSET)
             statements = []
             for chunk in _chunks(keys):
                 condition = sa.and_(parent.in_(chunk), where)
