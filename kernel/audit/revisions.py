@@ -363,8 +363,6 @@ class RevisionsService:
                 result.updated += keys
             await activity_log.record(w.conn, action=action, accountability=acc, collection=c.name, item=item,
                                       timestamp=now(), meta={**source, **result.to_json()})
-            if self.services.db.dialect == "postgresql" and result.created:
-                await _advance_sequence(w.conn, c)
         return result
 
     @staticmethod
@@ -419,17 +417,6 @@ async def _states_at(conn: AsyncConnection, collection: str, at: dt.datetime,
                 .join(activity, activity.c.id == r.c.activity)):
             states[item] = _ABSENT if action == "item.create" else _UNKNOWN
     return states
-
-
-async def _advance_sequence(conn: AsyncConnection, c: Collection) -> None:
-    """After re-creating rows with their old keys, make sure the sequence of an
-    auto-increment key is past them (the sequence name is a bound value)."""
-    if c.pk_field.type not in ("integer", "bigint"):
-        return
-    seq = (await conn.execute(sa.select(sa.func.pg_get_serial_sequence(c.table.name, c.primary_key)))).scalar()
-    if seq:
-        top = sa.select(sa.func.max(c.pk_column)).scalar_subquery()
-        await conn.execute(sa.select(sa.func.setval(seq, sa.func.greatest(top, sa.func.nextval(seq) - 1))))
 
 
 def _json(value: Any) -> Any:

@@ -154,6 +154,7 @@ class Writes:
             full = full_row(schema, c, row)
             after.append(full)
             await self._audit(acc, c, "create", full[c.primary_key], full, delta(c, values), ts, meta)
+        await self._advance_sequence(c, payloads)
         keys = [r[c.primary_key] for r in after]
         mutation.keys, mutation.after = keys, after
         await self._finish(mutation)
@@ -249,6 +250,20 @@ class Writes:
         await self._finish(mutation)
         return before_rows
 
+    async def _advance_sequence(self, c: Collection, payloads: Sequence[Mapping[str, Any]]) -> None:
+        """On PostgreSQL, rows written with explicit integer keys (a batch carrying
+        ids, an import, a restore re-creating a row) move the key's sequence past
+        them, so the next create without a key does not collide. The sequence only
+        ever moves forward (``setval`` is outside the transaction)."""
+        if self.services.db.dialect != "postgresql" or c.pk_field.type not in ("integer", "bigint"):
+            return
+        explicit = [v[c.primary_key] for v in payloads if isinstance(v.get(c.primary_key), int)]
+        if not explicit:
+            return
+        preparer = self.conn.dialect.identifier_preparer
+        table = preparer.format_table(c.table)
+        await self.conn.execute(_SETVAL, {"table": table, "column": c.pk_column.name, "value": max(explicit)})
+
     # -- shared ---------------------------------------------------------------------------
     async def _audit(self, acc: Accountability, c: Collection, action: str, key: Any, data: dict | None,
                      changes: dict | None, ts: Any, meta: Mapping[str, Any] | None) -> None:
@@ -281,6 +296,11 @@ class WriteTransaction:
         if isinstance(exc, sa_exc.DBAPIError):  # in the body, after the rollback
             raise constraint_error(exc, self.c, None) from None
         return suppressed
+
+
+_SETVAL = sa.text(
+    "SELECT setval(q.s, CAST(:value AS bigint)) FROM (SELECT pg_get_serial_sequence(:table, :column) AS s) AS q "
+    "WHERE q.s IS NOT NULL AND CAST(:value AS bigint) > COALESCE(pg_sequence_last_value(CAST(q.s AS regclass)), 0)")
 
 
 # -- payloads ---------------------------------------------------------------------------
