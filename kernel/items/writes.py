@@ -336,6 +336,7 @@ def payload(acc: Accountability, schema: Schema, c: Collection, rule: Any, item:
         if name in values or f is None or f.alias:
             continue
         values[name] = coerce_value(f, preset(acc, raw), where)
+    special(acc, c, values, action, where, keep=keep_keys)
     if action == "create":
         for f in c.scalar_fields():
             if f.name in values:
@@ -351,6 +352,24 @@ def payload(acc: Accountability, schema: Schema, c: Collection, rule: Any, item:
         if rule.validation is not None:
             validate(acc, schema, c, rule, delta(c, values), where)
     return values
+
+
+#: ``options.special`` of a field -> (the action that fills it, what it holds).
+SPECIAL = {"user_created": ("create", "user"), "date_created": ("create", "date"),
+           "user_updated": ("update", "user"), "date_updated": ("update", "date")}
+
+
+def special(acc: Accountability, c: Collection, values: dict, action: str, where: str, *, keep: bool) -> None:
+    """Fill the special fields of ``c`` the service owns: ``user_created`` and
+    ``date_created`` on create, ``user_updated`` and ``date_updated`` on update —
+    the caller (``null`` when anonymous) and the time, whatever the payload said.
+    ``keep`` (a restore re-creating a row): the row's own recorded values stay."""
+    for f in c.scalar_fields():
+        kind = f.options.get("special")
+        if kind not in SPECIAL or SPECIAL[kind][0] != action or (keep and f.name in values):
+            continue
+        value = acc.user if SPECIAL[kind][1] == "user" else now()
+        values[f.name] = None if value is None else coerce_value(f, value, where)
 
 
 def validate(acc: Accountability, schema: Schema, c: Collection, rule: Any, row: dict, where: str = "") -> None:
