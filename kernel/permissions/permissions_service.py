@@ -387,6 +387,9 @@ class _Write:
 
 def _int_id(value: Any) -> int:
     try:
-        return int(value)
+        number = int(value)
     except (TypeError, ValueError):
         raise NotFound(f"Permission {str(value)[:40]!r} not found") from None
+    if not -(2**31) <= number < 2**31:  # the id column is a 32-bit integer
+        raise NotFound(f"Permission {str(value)[:40]!r} not found")
+    return number
