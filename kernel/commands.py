@@ -202,27 +202,76 @@ def _schema(args: argparse.Namespace, ctx: CommandContext) -> int:
     return 0
 
 
+def _progress_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                        help="show a progress bar on standard error (default: when it is a terminal)")
+
+
+class _Bar:
+    """A tqdm progress bar in rows (on standard error; off when it is not a
+    terminal unless --progress)."""
+
+    def __init__(self, enabled: bool | None, label: str) -> None:
+        self.enabled = sys.stderr.isatty() if enabled is None else enabled
+        self.label = label
+        self.bar: Any = None
+
+    def start(self, total: int) -> None:
+        if not self.enabled:
+            return
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=total, unit=" rows", unit_scale=True, desc=self.label, file=sys.stderr,
+                        dynamic_ncols=True, mininterval=0.2)
+
+    def advance(self, rows: int) -> None:
+        if self.bar is not None:
+            self.bar.update(rows)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
 def _configure_export(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", help="archive to write (a ZIP file)")
+    parser.add_argument("--no-secrets", dest="secrets", action="store_false",
+                        help="leave out password hashes, TOTP secrets, API keys and the token-signing secret")
+    _progress_option(parser)
     _configure_database(parser)
+
+
+SECRETS_WARNING = ("warning: {file} holds secrets: password hashes, TOTP secrets, API key hashes and the "
+                   "token-signing secret. It is readable by you only (mode 0600); keep it that way, or "
+                   "export with --no-secrets.")
 
 
 def _export(args: argparse.Namespace, ctx: CommandContext) -> int:
     from workeros.errors import WorkerosError
     from workeros.schema import transfer
 
+    bar = _Bar(args.progress, "export")
     try:
-        manifest = _with_services(args, ctx, lambda services: transfer.export_archive(services, args.file))
+        manifest = _with_services(args, ctx, lambda services: transfer.export_archive(
+            services, args.file, secrets=args.secrets, progress=bar))
     except (WorkerosError, OSError) as exc:
         return _failed(exc)
+    finally:
+        bar.close()
     rows = sum(entry["rows"] for entry in manifest["collections"].values())
     print(f"exported {len(manifest['collections'])} collections ({rows} rows) and "
           f"{len(manifest['system'])} system tables to {args.file}")
+    if args.secrets:
+        print(SECRETS_WARNING.format(file=args.file), file=sys.stderr)
+    else:
+        print("secrets left out: users sign in again after a password reset; API keys are not carried",
+              file=sys.stderr)
     return 0
 
 
 def _configure_import(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", help="archive written by 'workeros export'")
+    _progress_option(parser)
     _configure_database(parser)
 
 
@@ -234,10 +283,14 @@ def _import(args: argparse.Namespace, ctx: CommandContext) -> int:
 
     if not Path(args.file).is_file():
         return _failed(OSError(f"{args.file}: no such file"))
+    bar = _Bar(args.progress, "import")
     try:
-        manifest = _with_services(args, ctx, lambda services: transfer.import_archive(services, args.file))
+        manifest = _with_services(args, ctx, lambda services: transfer.import_archive(
+            services, args.file, progress=bar))
     except (WorkerosError, OSError, zipfile.BadZipFile) as exc:
         return _failed(exc)
+    finally:
+        bar.close()
     rows = sum(entry["rows"] for entry in manifest["collections"].values())
     print(f"imported {len(manifest['collections'])} collections ({rows} rows) from {args.file}")
     return 0

@@ -46,3 +46,53 @@ def test_serve_on_a_taken_port_says_so_in_one_line(tmp_path) -> None:
                       "(another server is listening there?); choose another with --port / --host or "
                       "WORKEROS_SERVER_PORT"]
     assert len(result.stderr.strip().splitlines()) <= 2  # the start line and the error, nothing else
+
+
+FAST = {"WORKEROS_AUTH_PASSWORD_ARGON2_TIME_COST": "1", "WORKEROS_AUTH_PASSWORD_ARGON2_MEMORY_KIB": "1024"}
+
+
+def _archive_rows(path, member):
+    import zipfile
+
+    with zipfile.ZipFile(path) as archive:
+        if member not in archive.namelist():
+            return None
+        return [json.loads(line) for line in archive.read(member).splitlines() if line.strip()]
+
+
+def test_export_archives_are_private_and_can_leave_secrets_out(tmp_path, wos_database_url) -> None:
+    import stat
+
+    db = ["--database-url", wos_database_url]
+    made = run_cli(tmp_path, "create-user", "--email", "root@example.com", "--admin", "--password-stdin", *db,
+                   env=FAST, input="a long password 1\n")
+    assert made.returncode == 0, made.stderr
+
+    full = tmp_path / "full.zip"
+    result = run_cli(tmp_path, "export", str(full), *db)
+    assert result.returncode == 0, result.stderr
+    assert stat.S_IMODE(full.stat().st_mode) == 0o600
+    assert "holds secrets" in result.stderr and "--no-secrets" in result.stderr
+    users = _archive_rows(full, "system/wos_users.jsonl")
+    assert users[0]["password_hash"].startswith("$argon2id$")
+    assert _archive_rows(full, "system/wos_api_keys.jsonl") is not None
+    assert any(r["key"] == "auth.secret" for r in _archive_rows(full, "system/wos_settings.jsonl"))
+
+    bare = tmp_path / "bare.zip"
+    result = run_cli(tmp_path, "export", str(bare), "--no-secrets", *db)
+    assert result.returncode == 0, result.stderr
+    assert stat.S_IMODE(bare.stat().st_mode) == 0o600
+    assert "holds secrets" not in result.stderr
+    users = _archive_rows(bare, "system/wos_users.jsonl")
+    assert users[0]["email"] == "root@example.com"
+    assert users[0]["password_hash"] is None and users[0]["totp_secret"] is None
+    assert _archive_rows(bare, "system/wos_api_keys.jsonl") is None
+    assert not any(r["key"] == "auth.secret" for r in _archive_rows(bare, "system/wos_settings.jsonl"))
+
+    # The archive without secrets imports into a fresh instance, with a progress bar.
+    target = ["--database-url", f"sqlite:///{tmp_path / 'fresh.db'}"]
+    result = run_cli(tmp_path, "import", str(bare), "--progress", *target)
+    assert result.returncode == 0, result.stderr
+    assert "import: 100%" in result.stderr and "rows" in result.stderr
+    result = run_cli(tmp_path, "export", str(tmp_path / "again.zip"), "--progress", *target)
+    assert result.returncode == 0 and "export: 100%" in result.stderr
