@@ -145,7 +145,7 @@ def _read_document(source: str) -> str:
 
 
 def _describe_op(op: dict[str, Any]) -> str:
-    where = op["collection"] + (f".{op['field']}" if op.get("field") else "")
+    where = op.get("target") or op["collection"] + (f".{op['field']}" if op.get("field") else "")
     return f"{op['op']} {where}" + (f" [{op['section']}]" if op.get("section") else "")
 
 
@@ -165,11 +165,16 @@ def _configure_schema(parser: argparse.ArgumentParser) -> None:
     snap = actions.add_parser("snapshot", help="print the schema as a portable YAML (or JSON) document")
     snap.add_argument("--json", action="store_true", help="print JSON instead of YAML")
     snap.add_argument("-o", "--output", help="write the document to this file instead of standard output")
+    snap.add_argument("--include-access", dest="include_access", action="store_true",
+                      help="add roles and permissions (the access section)")
     diff = actions.add_parser("diff", help="list the operations that would make the schema match a snapshot")
     apply = actions.add_parser("apply", help="make the schema match a snapshot (all or nothing)")
     for action in (diff, apply):
         action.add_argument("file", help="snapshot file, YAML or JSON ('-' reads standard input)")
         action.add_argument("--json", action="store_true", help="print the operations as JSON")
+    apply.add_argument("-y", "--yes", action="store_true",
+                       help="apply changes that delete data or access (dropped collections, fields, relations, "
+                            "roles, permissions) without asking")
     for action in (snap, diff, apply):
         global_options(action)  # --data-dir and friends after the action too
         _configure_database(action)
@@ -183,7 +188,8 @@ def _schema(args: argparse.Namespace, ctx: CommandContext) -> int:
     acc = Accountability.system()
     try:
         if args.schema_action == "snapshot":
-            doc = _with_services(args, ctx, lambda services: services.schema.snapshot(acc))
+            include = ("access",) if args.include_access else ()
+            doc = _with_services(args, ctx, lambda services: services.schema.snapshot(acc, include))
             text = json.dumps(doc, indent=2) + "\n" if args.json else snapshot.dump_yaml(doc)
             if args.output:
                 Path(args.output).write_text(text, encoding="utf-8")
@@ -195,6 +201,11 @@ def _schema(args: argparse.Namespace, ctx: CommandContext) -> int:
             ops = _with_services(args, ctx, lambda services: services.schema.diff(acc, document))
             _print_ops(ops, args.json, "would run")
         else:
+            if not args.yes:
+                planned = _with_services(args, ctx, lambda services: services.schema.diff(acc, document))
+                destructive = [op for op in planned if op["op"].startswith("delete_")]
+                if destructive and not _confirm(destructive, from_stdin=args.file == "-"):
+                    return 1
             ops = _with_services(args, ctx, lambda services: services.schema.apply_snapshot(acc, document))
             _print_ops(ops, args.json, "applied")
     except (WorkerosError, OSError) as exc:
@@ -231,6 +242,25 @@ class _Bar:
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
+
+
+def _confirm(destructive: list[dict[str, Any]], *, from_stdin: bool) -> bool:
+    """Ask before deleting; without a terminal to ask on, refuse (use --yes)."""
+    print(f"This deletes {len(destructive)} thing{'' if len(destructive) == 1 else 's'}, with their data:",
+          file=sys.stderr)
+    for op in destructive:
+        print(f"  {_describe_op(op)}", file=sys.stderr)
+    if from_stdin or not sys.stdin.isatty():
+        print("error: refusing to delete without confirmation; run again with --yes", file=sys.stderr)
+        return False
+    try:
+        answer = input("Apply? [y/N] ")
+    except EOFError:
+        answer = ""
+    if answer.strip().lower() not in ("y", "yes"):
+        print("nothing applied", file=sys.stderr)
+        return False
+    return True
 
 
 def _configure_export(parser: argparse.ArgumentParser) -> None:
