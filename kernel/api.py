@@ -52,6 +52,7 @@ from workeros.db.tables.bus import bus_messages
 
 # -- errors (each becomes the contract's envelope) -----------------------------------------
 from workeros.errors import (
+    READ_ONLY,
     BadGateway,
     Conflict,
     Forbidden,
@@ -78,6 +79,7 @@ from workeros.http.app import create_app, prepare
 from workeros.http.keys import ACCOUNTABILITY, PLUGINS, REGISTRY, REQUEST_ID, SERVICES, SETTINGS
 from workeros.http.web import (
     accountability,
+    changes_nothing,
     error_body,
     error_response,
     json_response,
@@ -146,5 +148,5 @@ __all__ = [
     "match_data", "match_filter", "no_content", "normalize_email", "now", "numeric_code", "ok", "one_time_tokens",
     "open_services", "parse_filter", "parse_query", "parse_time", "prepare", "random_token", "read_admin_json",
     "read_json", "request_id", "run_callbacks", "services", "setting_or", "snapshot", "users",
-    "Credential", "Stream",
+    "Credential", "Stream", "READ_ONLY", "changes_nothing",
 ]

@@ -203,6 +203,9 @@ class RealtimeHub:
         ConfigKey("realtime.max_connections_per_user", "int", 20,
                   "Open realtime connections per user (per IP for anonymous callers)"),
         ConfigKey("realtime.heartbeat_s", "float", 15.0, "Seconds between keep-alive messages on idle streams"),
+        ConfigKey("realtime.allowed_origins", "list", [],
+                  "Origins (scheme://host[:port]) whose pages may open WebSockets signed in by the session cookie, "
+                  "besides the server's own origin and server.public_url's; \"*\" allows any"),
     )
 
     def __init__(self, services: Services) -> None:
@@ -267,6 +270,33 @@ class RealtimeHub:
             return Credential(authorization=header)
         cookie = cookies.get(str(setting_or(self.services.settings, "auth.cookie_name", "wos_session")))
         return Credential(cookie=cookie) if cookie else None
+
+    def check_origin(self, headers: Mapping[str, str], credential: Credential | None, *, own: str) -> None:
+        """Refuse (403) a WebSocket upgrade signed in by the session cookie from
+        a page of another origin: browsers send the cookie on cross-site
+        WebSocket upgrades, and no CORS rule guards them (cross-site WebSocket
+        hijacking). ``own`` is this server's origin as the request reached it
+        (``scheme://host``). Allowed: that origin, ``server.public_url``'s, and
+        ``realtime.allowed_origins``. Upgrades without an ``Origin`` header (not
+        from a browser) and those signed in by a Bearer token or API key (which
+        a foreign page cannot send) are not affected."""
+        if credential is None or credential.cookie is None:
+            return
+        origin = headers.get("Origin")
+        if origin is None:
+            return
+        allowed = {own.lower(), *(str(o).rstrip("/").lower() for o in
+                                  setting_or(self.services.settings, "realtime.allowed_origins", None) or ())}
+        public = setting_or(self.services.settings, "server.public_url", None)
+        if public:
+            from urllib.parse import urlsplit
+
+            parts = urlsplit(str(public))
+            allowed.add(f"{parts.scheme}://{parts.netloc}".lower())
+        if "*" in allowed or origin.rstrip("/").lower() in allowed:
+            return
+        raise Forbidden(f"Origin {origin[:100]!r} may not open a WebSocket signed in by the session cookie "
+                        "(see realtime.allowed_origins)")
 
     def open_stream(self, acc: Accountability, credential: Credential | None = None) -> Stream:
         """Count one connection for the caller (429 over the limit) and watch

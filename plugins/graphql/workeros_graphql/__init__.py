@@ -26,6 +26,7 @@ from workeros.api import (
     ServiceUnavailable,
     UnsupportedMediaType,
     accountability,
+    changes_nothing,
     json_response,
     loads,
     services,
@@ -79,6 +80,7 @@ async def execute(request: web.Request, query: Any, variables: Any, operation_na
     return json_response(await run(operation, settings, {"services": svc, "acc": acc}))
 
 
+@changes_nothing  # queries are POSTed too; a read-only key's mutations are refused when prepared
 async def handle_post(request: web.Request) -> web.Response:
     content_type = request.content_type
     if content_type == "application/graphql":

@@ -315,7 +315,9 @@ async def serve(request: web.Request) -> web.StreamResponse:
     if hub is None or svc.items is None:
         raise ServiceUnavailable("Subscriptions are not available")
     acc = accountability(request).with_origin("graphql")
-    stream = hub.open_stream(acc, hub.credential(request.headers, request.cookies, acc))
+    credential = hub.credential(request.headers, request.cookies, acc)
+    hub.check_origin(request.headers, credential, own=f"{request.scheme}://{request.host}")
+    stream = hub.open_stream(acc, credential)
     try:
         ws = web.WebSocketResponse(protocols=(PROTOCOL,), max_msg_size=int(request.app[SETTINGS_KEY][
             "server.max_body_size"]))

@@ -227,7 +227,9 @@ async def realtime(request: web.Request) -> web.StreamResponse:
     if hub is None:
         raise web.HTTPServiceUnavailable()
     acc = accountability(request)
-    stream = hub.open_stream(acc, hub.credential(request.headers, request.cookies, acc))
+    credential = hub.credential(request.headers, request.cookies, acc)
+    hub.check_origin(request.headers, credential, own=f"{request.scheme}://{request.host}")
+    stream = hub.open_stream(acc, credential)
     ws = web.WebSocketResponse(max_msg_size=MAX_MESSAGE * 2)
     try:
         await ws.prepare(request)

@@ -280,3 +280,27 @@ async def test_a_revocation_on_one_instance_ends_streams_on_another(make_server:
             since = time.monotonic()
             assert (await admin.delete(f"/api/api-keys/{key_id}")).status in (200, 204)
             _revoked(await streams.all_end(since))
+
+
+@pytest.mark.parametrize("path,protocols", [("/api/realtime", ()), ("/api/graphql", (GQL,))])
+async def test_cookie_websockets_check_the_origin(make_server: Any, path: str, protocols: tuple[str, ...]) -> None:
+    """Issue 21, item 11: a WebSocket signed in by the session cookie is refused
+    (403) from a foreign page; its own origin, a configured one, a Bearer
+    credential and clients sending no Origin are let in."""
+    from aiohttp import WSServerHandshakeError
+
+    async with _app(make_server, realtime__allowed_origins=["https://app.example.com"]) as api:
+        await _setup(api)
+        r = await api.anonymous().post("/api/auth/login", json=USER)
+        cookie = {"Cookie": f"wos_session={_cookie(r, 'wos_session')}"}
+        api.client.session.cookie_jar.clear()  # sent explicitly below
+        own = str(api.client.make_url("")).rstrip("/")
+        for origin in ("https://evil.example", "null", own + ".evil.example"):
+            with pytest.raises(WSServerHandshakeError) as info:
+                await api.client.ws_connect(path, protocols=protocols, headers={**cookie, "Origin": origin})
+            assert info.value.status == 403, origin
+        for headers in ({**cookie, "Origin": own}, {**cookie, "Origin": "https://app.example.com"}, cookie,
+                        {"Authorization": f"Bearer {(await api.sign_in(**USER)).token}",
+                         "Origin": "https://evil.example"}):
+            ws = await api.client.ws_connect(path, protocols=protocols, headers=headers)
+            await ws.close()
