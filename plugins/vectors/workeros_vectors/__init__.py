@@ -29,7 +29,7 @@ from workeros.hookspecs.mcp import McpTool, ToolContext
 from workeros.hookspecs.vectors import EmbedderBackend, VectorBackend
 
 from . import stores
-from .embedders import OpenAIEmbedder
+from .embedders import LocalEmbedder, OpenAIEmbedder, wordllama_missing
 from .field import VECTOR, vector_fields
 from .search import VectorSearch, embed
 
@@ -50,6 +50,8 @@ def workeros_register_config_keys() -> list[ConfigKey]:
                   "Base URL of an OpenAI-compatible embeddings API (POST {url}/embeddings)"),
         ConfigKey("vectors.embedder_model", "str", "text-embedding-3-small", "Model the embedder is asked for"),
         ConfigKey("vectors.embedder_api_key", "str", None, "Bearer key sent to the embedder", secret=True),
+        ConfigKey("vectors.local_embedder", "bool", True,
+                  "Without vectors.embedder_url, embed with the local WordLlama model when it is installed"),
         ConfigKey("vectors.embedder_dimensions", "int", None,
                   "Dimensions asked of the embedder (models that can shorten their vectors)"),
     ]
@@ -69,13 +71,21 @@ def workeros_register_vector_stores() -> list[VectorBackend]:
 
 @hookimpl
 def workeros_register_embedders() -> list[EmbedderBackend]:
-    return [EmbedderBackend(name="openai", factory=OpenAIEmbedder.from_settings, priority=-10,
-                            description="OpenAI-compatible embeddings API at vectors.embedder_url")]
+    return [
+        EmbedderBackend(name="openai", factory=OpenAIEmbedder.from_settings, priority=10,
+                        description="OpenAI-compatible embeddings API at vectors.embedder_url"),
+        EmbedderBackend(name="wordllama", factory=lambda settings: LocalEmbedder(), priority=5,
+                        check=wordllama_missing, description="Local WordLlama model (256 dimensions), offline"),
+    ]
 
 
 def _open_search(svc: Any) -> VectorSearch:
     if isinstance(svc.embedder, OpenAIEmbedder):
         svc.embedder.outbound = svc.outbound
+    elif (svc.embedder is None and svc.settings["vectors.embedder"] is None and svc.settings["vectors.local_embedder"]
+          and wordllama_missing() is None):
+        # No URL for the HTTP embedder: the local model, where it is installed.
+        svc.embedder = LocalEmbedder()
     return VectorSearch.open(svc)
 
 

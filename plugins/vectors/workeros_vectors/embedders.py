@@ -1,4 +1,5 @@
-"""Embedders: an OpenAI-compatible HTTP endpoint (``POST {url}/embeddings``).
+"""Embedders: an OpenAI-compatible HTTP endpoint (``POST {url}/embeddings``),
+and a local model carried by a package (no download at run time).
 
 The request goes through ``services.outbound``, under the same network rule as
 webhooks: an embedding server on loopback or a private network must be allowed
@@ -7,6 +8,7 @@ with ``network.allow_hosts`` (or ``network.allow_private``).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from typing import Any
 
@@ -66,3 +68,53 @@ class OpenAIEmbedder:
         if len(vectors) != len(texts):
             raise ServiceUnavailable("The embedder answered a different number of vectors")
         return vectors
+
+
+class LocalEmbedder:
+    """WordLlama's ``l2_supercat`` model (256 dimensions), whose weights and
+    tokenizer ship inside the ``wordllama`` wheel: nothing is downloaded at run
+    time. Static token embeddings, average-pooled: fast on a CPU, good enough
+    for "related text" search, well below a transformer model in quality."""
+
+    dimensions = 256
+    name = "wordllama"
+
+    def __init__(self) -> None:
+        self._model: Any = None
+        self._lock = asyncio.Lock()
+
+    @staticmethod
+    def _load() -> Any:
+        from pathlib import Path
+
+        import wordllama
+        from safetensors import safe_open
+        from wordllama import WordLlama
+        from wordllama.inference import WordLlamaInference
+
+        # Built from the package's own files: WordLlama.load() looks for the
+        # tokenizer in a folder the wheel does not have and would download it.
+        package = Path(wordllama.__file__).parent
+        tokenizer = WordLlama.load_tokenizer(package / "tokenizers" / "l2_supercat_tokenizer_config.json")
+        with safe_open(str(package / "weights" / "l2_supercat_256.safetensors"), framework="np", device="cpu") as f:
+            embedding = f.get_tensor("embedding.weight")
+        return WordLlamaInference(embedding, tokenizer, binary=False)
+
+    async def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        async with self._lock:
+            if self._model is None:
+                try:
+                    self._model = await asyncio.to_thread(self._load)
+                except Exception as exc:  # a broken install: say so, never an empty vector
+                    raise ServiceUnavailable(f"The local embedder could not load its model "
+                                             f"({type(exc).__name__})") from None
+        vectors = await asyncio.to_thread(self._model.embed, list(texts))
+        return [[float(x) for x in row] for row in vectors]
+
+
+def wordllama_missing() -> str | None:
+    try:
+        import wordllama  # noqa: F401
+    except ImportError:
+        return "wordllama is not installed (pip install workeros-vectors[local])"
+    return None

@@ -168,7 +168,8 @@ async def test_source_fields_and_text_searches_use_the_embedder(make_server: Any
         r = await admin.post("/api/vectors/notes/search", json={"text": "apples"})
         assert (r.status, r.code) == (503, "SERVICE_UNAVAILABLE"), r
     # No embedder at all: writes of the source text are refused with 503, vectors given directly still work.
-    async with make_server(TestCallers()) as server, TestClient(server) as client:
+    async with make_server(TestCallers(), **{"vectors.local_embedder": False}) as server, \
+            TestClient(server) as client:
         admin = Api(client).as_admin()
         r = await admin.post("/api/items/notes", json={"body": "anything"})
         assert (r.status, r.code) == (503, "SERVICE_UNAVAILABLE"), r
@@ -186,3 +187,24 @@ async def test_the_embedder_obeys_the_network_rule(make_server: Any, embeddings_
         assert (r.status, r.code) == (503, "SERVICE_UNAVAILABLE"), r
         assert "not allowed" in r.json["errors"][0]["message"]
     assert embeddings_server.calls == []
+
+
+async def test_the_local_embedder_needs_no_download(make_server: Any) -> None:
+    pytest.importorskip("wordllama", reason="the local embedder's package (wordllama) is not installed")
+    async with make_server(TestCallers(), **{"network.allow_private": False}) as server, \
+            TestClient(server) as client:
+        assert type(server.app[SERVICES].embedder).__name__ == "LocalEmbedder"
+        admin = Api(client).as_admin()
+        r = await admin.post("/api/collections", json={"collection": "notes", "fields": [
+            {"field": "body", "type": "text"},
+            {"field": "embedding", "type": "vector", "dimensions": 256, "source": "body"}]})
+        assert r.status in (200, 201), r
+        texts = ["a recipe for apple pie with cinnamon", "the engine of a racing car", "baking bread and cakes",
+                 "formula one drivers and their cars"]
+        assert (await admin.post("/api/items/notes", json=[{"body": t} for t in texts])).status == 200
+        r = await admin.post("/api/vectors/notes/search", json={"text": "desserts to bake", "limit": 2,
+                                                                "fields": ["body"]})
+        assert r.status == 200, r
+        assert {row["body"] for row in r.data} == {texts[0], texts[2]}
+        r = await admin.post("/api/vectors/notes/search", json={"text": "motor racing", "limit": 2, "fields": ["id"]})
+        assert {row["id"] for row in r.data} == {2, 4}
