@@ -218,3 +218,51 @@ async def test_export_import_keeps_vectors(api: Any, tmp_path: Any, wos_dialect:
     finally:
         if wos_dialect != "sqlite":
             await drop_pg_database(url)
+
+
+async def test_graphql_reads_and_writes_vectors_as_json_arrays(api: Any) -> None:
+    admin = api.as_admin()
+    await make_docs(admin)
+    vec = [0.5, -0.25, 1.0, 2.0, 0.0, 0.125, -1.0, 3.0]
+    q = "mutation($v: JSON) { create_docs_item(data: {title: \"g\", embedding: $v}) { id title } }"
+    r = await admin.post("/api/graphql", json={"query": q, "variables": {"v": vec}})
+    assert r.status == 200 and "errors" not in r.json, r
+    key = r.json["data"]["create_docs_item"]["id"]
+    r = await admin.post("/api/graphql", json={"query": f"{{ docs_by_id(id: {key}) {{ title embedding }} }}"})
+    assert r.json["data"]["docs_by_id"] == {"title": "g", "embedding": vec}
+    r = await admin.post("/api/graphql", json={"query": q, "variables": {"v": vec[:3]}})
+    assert r.json.get("errors"), r
+    assert len((await admin.get("/api/items/docs")).data) == 1
+
+
+async def test_mcp_vector_tools(api: Any) -> None:
+    from workeros.api import Accountability
+    from workeros.hookspecs.mcp import ToolContext
+
+    admin = api.as_admin()
+    await make_docs(admin, "l2")
+    docs = await fill(admin, 12, random.Random(4), owner=lambda i: "u1" if i < 3 else "x")
+    role = await _grant_owner_rows(admin)
+    services = api.server.app[SERVICES]
+    tools = {t.name: t for _, entries in services.plugins.collect("workeros_register_mcp_tools") for t in entries}
+    search, upsert = tools["vector_search"], tools["vector_upsert"]
+    assert (search.read_only, upsert.read_only, upsert.destructive) == (True, False, False)
+    system = ToolContext(Accountability(user=None, role=None, admin=True), services)
+    q = rand_vector(random.Random(2))
+    rows = await search.handler(system, {"collection": "docs", "vector": q, "limit": 3, "fields": ["id"]})
+    assert [r["id"] for r in rows] == [k for k, _ in expected(docs, "l2", q, 3)]
+    # The caller's permissions apply: the owner sees its three rows only.
+    owner = ToolContext(Accountability(user="u1", role=role), services)
+    rows = await search.handler(owner, {"collection": "docs", "vector": q, "limit": 10, "fields": ["id"]})
+    assert sorted(r["id"] for r in rows) == sorted(d["id"] for d in docs if d["owner"] == "u1")
+    # Upsert goes through the write path: the next search sees it.
+    await upsert.handler(system, {"collection": "docs", "id": docs[5]["id"], "field": "embedding", "vector": q})
+    rows = await search.handler(system, {"collection": "docs", "vector": q, "limit": 1})
+    assert rows[0]["id"] == docs[5]["id"] and rows[0]["$distance"] == 0.0
+    created = await upsert.handler(system, {"collection": "docs", "field": "embedding", "vector": [9.0] * DIM,
+                                            "data": {"title": "new"}})
+    rows = await search.handler(system, {"collection": "docs", "vector": [9.0] * DIM, "limit": 1})
+    assert rows[0]["id"] == created["id"]
+    with pytest.raises(Exception) as refused:
+        await upsert.handler(owner, {"collection": "docs", "id": docs[0]["id"], "field": "embedding", "vector": q})
+    assert getattr(refused.value, "status", None) in (403, 404)
