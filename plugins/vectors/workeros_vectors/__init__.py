@@ -42,7 +42,7 @@ def workeros_register_field_types() -> list[Any]:
 @hookimpl
 def workeros_register_config_keys() -> list[ConfigKey]:
     return [
-        ConfigKey("vectors.exact_threshold", "int", 20000,
+        ConfigKey("vectors.exact_threshold", "int", 2000,
                   "Searches whose permitted, filtered rows are at most this many rank them exactly; above it "
                   "the store's index proposes candidates"),
         ConfigKey("vectors.max_limit", "int", 1000, "Largest 'limit' a vector search accepts"),

@@ -17,11 +17,13 @@ distances returned are computed from the rows' own vectors.
 
 from __future__ import annotations
 
+import asyncio
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+import sqlalchemy as sa
 
 from workeros.api import (
     Accountability,
@@ -61,7 +63,7 @@ class VectorSearch:
     def __init__(self, services: Services) -> None:
         self.services = services
         settings = services.settings
-        self.exact_threshold = int(setting_or(settings, "vectors.exact_threshold", 20000))
+        self.exact_threshold = int(setting_or(settings, "vectors.exact_threshold", 2000))
         self.max_limit = int(setting_or(settings, "vectors.max_limit", 1000))
 
     @classmethod
@@ -111,48 +113,56 @@ class VectorSearch:
         unknown = sorted(set(body) - {"field", "vector", "text", "limit", "filter", "fields"})
         if unknown:
             raise InvalidPayload(f"Unknown key(s) {', '.join(repr(k)[:40] for k in unknown)}")
-        collection, field = self._field(slug, body.get("field"))
         items = self.services.items
+        # Access to the collection first (403 whether or not it exists), then the vector field's readability
+        # and the filter (400), as /api/items checks them, before anything is read.
+        reader = await items.reader(acc)
+        c, rule = reader.collection(slug)
+        collection, field = self._field(slug, body.get("field"))
+        if collection is None:
+            raise InvalidPayload(f"{slug!r} has no vector field")
         filter_ = body.get("filter")
         if filter_ is not None and not isinstance(filter_, dict):
             raise InvalidPayload("'filter' must be an object")
-        if collection is None:
-            # The items service answers an unknown collection like a forbidden one.
-            await items.query(acc, slug, Query(limit=0))
-            raise InvalidPayload(f"{slug!r} has no vector field")
         pk = collection.primary_key
         scope = _and(filter_, {field.name: {"_nnull": True}})
-        # Checks access to the collection, readability of the field and the filter; counts what may be ranked.
-        _, meta = await items.query(acc, slug, Query(fields=(pk, field.name), filter=scope, limit=0,
-                                                     meta=frozenset({"filter_count"})))
+        reader.node(c, rule, Query(fields=(pk, field.name)))
+        where = reader.where(c, rule, Query(filter=scope))
         limit = self._limit(body.get("limit"))
         fields = _names(body.get("fields"), "fields")
         vector = await self.query_vector(field, body)
-        candidates = int(meta.get("filter_count") or 0)
         store = self.services.vectors
-        if candidates == 0:
-            ranked: list[tuple[Any, float]] = []
-        elif store is None or not store.indexed(collection, field) or candidates <= self.exact_threshold:
-            ranked = await self._exact(acc, collection, field, scope, vector, limit)
+        if store is None or not store.indexed(collection, field):
+            ranked = await self._exact(c, field, where, vector, limit)
         else:
-            ranked = await self._indexed(acc, collection, field, scope, vector, limit, candidates)
+            _, meta = await items.query(acc, slug, Query(fields=(pk,), filter=scope, limit=0,
+                                                         meta=frozenset({"filter_count"})))
+            candidates = int(meta.get("filter_count") or 0)
+            if candidates <= self.exact_threshold:
+                ranked = await self._exact(c, field, where, vector, limit)
+            else:
+                ranked = await self._indexed(acc, c, field, scope, where, vector, limit, candidates)
         return await self._rows(acc, collection, fields, filter_, ranked)
 
-    async def _exact(self, acc: Accountability, collection: Any, field: Any, scope: Any,
-                     vector: Sequence[float], limit: int) -> list[tuple[Any, float]]:
-        pk = collection.primary_key
-        _, batches = await self.services.items.export(acc, collection.name, Query(fields=(pk, field.name),
-                                                                                  filter=scope))
-        keys: list[Any] = []
-        chunks: list[np.ndarray] = []
-        async for batch in batches:
-            keys += [row[pk] for row in batch]
-            chunks.append(np.array([row[field.name] for row in batch], dtype=np.float64))
-        if not keys:
+    async def _exact(self, c: Any, field: Any, where: Any, vector: Sequence[float],
+                     limit: int) -> list[tuple[Any, float]]:
+        """Rank every row the caller may read and the filter accepts (``where``,
+        from the items service's reader: the row filter and the filter). The
+        vectors are read as their stored bytes, not as JSON-ready lists."""
+        raw = sa.type_coerce(c.column(field.name), sa.LargeBinary())
+        async with self.services.db.read() as conn:
+            rows = (await conn.execute(sa.select(c.pk_column, raw).where(where).order_by(c.pk_column))).all()
+        if not rows:
             return []
-        return _top(keys, distances(np.concatenate(chunks), vector, _metric(field)), limit)
+        keys = [row[0] for row in rows]
+        matrix = np.frombuffer(b"".join(bytes(row[1]) for row in rows), dtype="<f8").reshape(len(rows), -1)
+        if len(rows) > 5000:  # keep the event loop free while NumPy works
+            dist = await asyncio.to_thread(distances, matrix, vector, _metric(field))
+        else:
+            dist = distances(matrix, vector, _metric(field))
+        return _top(keys, dist, limit)
 
-    async def _indexed(self, acc: Accountability, collection: Any, field: Any, scope: Any,
+    async def _indexed(self, acc: Accountability, collection: Any, field: Any, scope: Any, where: Any,
                        vector: Sequence[float], limit: int, candidates: int) -> list[tuple[Any, float]]:
         pk, store = collection.primary_key, self.services.vectors
         total = await self._total(collection, field)
@@ -173,7 +183,7 @@ class VectorSearch:
             # Too few passed: the filter is more selective near this vector than overall.
             seen = max(len(rows), 1) / len(proposed)
             k = min(total, max(k * 4, math.ceil(limit / seen * 1.5)))
-        return await self._exact(acc, collection, field, scope, vector, limit)
+        return await self._exact(collection, field, where, vector, limit)
 
     async def _total(self, collection: Any, field: Any) -> int:
         _, meta = await self.services.items.query(Accountability.system(), collection.name, Query(
@@ -208,12 +218,15 @@ def _metric(field: Any) -> str:
 
 
 def _top(keys: list[Any], dist: np.ndarray, limit: int) -> list[tuple[Any, float]]:
+    """The ``limit`` nearest, nearest first; ties in the order the keys were
+    read (primary key), so answers are stable."""
     if len(keys) > limit:
         part = np.argpartition(dist, limit - 1)[:limit]
+        edge = dist[part].max()
+        part = np.flatnonzero(dist <= edge)  # every row tied at the edge competes on its key
     else:
         part = np.arange(len(keys))
-    # Nearest first; ties by key order as read (primary key), so answers are stable.
-    order = sorted(part.tolist(), key=lambda i: (float(dist[i]), i))
+    order = sorted(part.tolist(), key=lambda i: (float(dist[i]), i))[:limit]
     return [(keys[i], float(dist[i])) for i in order]
 
 
