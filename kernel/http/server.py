@@ -8,6 +8,7 @@ cleanup contexts (database, bus) tear down.
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import os
 import signal
@@ -18,6 +19,7 @@ from pathlib import Path
 from aiohttp import web
 
 from workeros.config import Settings
+from workeros.errors import StartupError
 from workeros.http.access_log import AccessLogger
 from workeros.plugins import Plugins
 
@@ -25,16 +27,31 @@ log = logging.getLogger("workeros.server")
 
 
 def serve(settings: Settings, plugins: Plugins, *, reuse_port: bool = False) -> int:
-    from workeros.http.app import create_app
-
     Path(settings["data_dir"]).mkdir(parents=True, exist_ok=True)
     workers = settings["server.workers"]
     if workers > 1:
         return _supervise(settings, plugins, workers)
     host, port = settings["server.host"], settings["server.port"]
-    log.info("workeros serving on http://%s:%s (database: %s)", host, port, settings["database.url"].split("://")[0])
+    log.info("workeros starting on http://%s:%s (database: %s)", host, port, settings["database.url"].split("://")[0])
     loop = asyncio.new_event_loop()
     _handle_signals_once(loop)
+    try:
+        _run(settings, plugins, loop, host, port, reuse_port)
+    except OSError as exc:
+        if exc.errno in (errno.EADDRINUSE, errno.EACCES, errno.EADDRNOTAVAIL):
+            reason = {errno.EADDRINUSE: "is already in use (another server is listening there?)",
+                      errno.EACCES: "needs privileges this user does not have",
+                      errno.EADDRNOTAVAIL: "is not an address of this machine"}[exc.errno]
+            raise StartupError(f"cannot listen on {host}:{port}: the address {reason}; "
+                               "choose another with --port / --host or WORKEROS_SERVER_PORT") from None
+        raise
+    return 0
+
+
+def _run(settings: Settings, plugins: Plugins, loop: asyncio.AbstractEventLoop, host: str, port: int,
+         reuse_port: bool) -> None:
+    from workeros.http.app import create_app
+
     web.run_app(
         create_app(settings, plugins=plugins),
         loop=loop,
@@ -47,7 +64,6 @@ def serve(settings: Settings, plugins: Plugins, *, reuse_port: bool = False) -> 
         reuse_port=reuse_port or None,
         print=None,
     )
-    return 0
 
 
 def _handle_signals_once(loop: asyncio.AbstractEventLoop) -> None:

@@ -69,8 +69,6 @@ ReactDOM.createRoot(document.getElementById('graphiql')).render(React.createElem
 async def execute(request: web.Request, query: Any, variables: Any, operation_name: Any, *,
                   method: str) -> web.Response:
     svc = services(request)
-    if svc.items is None:
-        raise ServiceUnavailable("The items service is not available")
     acc = accountability(request).with_origin("graphql")
     settings = request.app[SETTINGS_KEY]
     operation = await prepare(request.app[ENGINES], settings, acc, query, variables, operation_name)
@@ -99,7 +97,7 @@ async def handle_post(request: web.Request) -> web.Response:
 
 async def handle_get(request: web.Request) -> web.StreamResponse:
     if request.headers.get("Upgrade", "").lower() == "websocket":
-        if ws.CONNECTIONS not in request.app:
+        if ws.ENABLED not in request.app:
             raise ServiceUnavailable("Subscriptions need a runtime that holds streams")
         return await ws.serve(request)
     settings = request.app[SETTINGS_KEY]
