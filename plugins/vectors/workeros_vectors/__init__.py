@@ -138,8 +138,11 @@ def workeros_items_before_update(mutation: Any) -> Any:
 async def workeros_items_committing(mutation: Any) -> None:
     store = mutation.services.vectors
     collection = _collection(mutation)
-    if store is None or collection is None:
+    if store is None or collection is None or not vector_fields(collection):
         return
+    search = mutation.services.extra.get("vector_search")
+    if search is not None:
+        search.forget(collection.name)
     for field in vector_fields(collection):
         if not store.indexed(collection, field):
             continue

@@ -65,6 +65,7 @@ class VectorSearch:
         settings = services.settings
         self.exact_threshold = int(setting_or(settings, "vectors.exact_threshold", 2000))
         self.max_limit = int(setting_or(settings, "vectors.max_limit", 1000))
+        self._totals: dict[tuple[str, str], int] = {}
 
     @classmethod
     def open(cls, services: Services) -> VectorSearch:
@@ -135,9 +136,7 @@ class VectorSearch:
         if store is None or not store.indexed(collection, field):
             ranked = await self._exact(c, field, where, vector, limit)
         else:
-            _, meta = await items.query(acc, slug, Query(fields=(pk,), filter=scope, limit=0,
-                                                         meta=frozenset({"filter_count"})))
-            candidates = int(meta.get("filter_count") or 0)
+            candidates = await self._count_upto(c, where, self.exact_threshold + 1)
             if candidates <= self.exact_threshold:
                 ranked = await self._exact(c, field, where, vector, limit)
             else:
@@ -185,11 +184,29 @@ class VectorSearch:
             k = min(total, max(k * 4, math.ceil(limit / seen * 1.5)))
         return await self._exact(collection, field, where, vector, limit)
 
+    async def _count_upto(self, c: Any, where: Any, cap: int) -> int:
+        """How many rows ``where`` selects, counting no further than ``cap``
+        (only "small enough for the exact scan or not" matters)."""
+        inner = sa.select(c.pk_column).where(where).limit(cap).subquery()
+        async with self.services.db.read() as conn:
+            return int((await conn.execute(sa.select(sa.func.count()).select_from(inner))).scalar() or 0)
+
     async def _total(self, collection: Any, field: Any) -> int:
-        _, meta = await self.services.items.query(Accountability.system(), collection.name, Query(
-            fields=(collection.primary_key,), filter={field.name: {"_nnull": True}}, limit=0,
-            meta=frozenset({"filter_count"})))
-        return int(meta.get("filter_count") or 0)
+        """Vectors in the field (sizes the over-fetch). Cached until the next
+        write to the collection (:meth:`forget`); a stale figure only changes
+        how many candidates are asked for, never which rows are returned."""
+        key = (collection.name, field.name)
+        if key not in self._totals:
+            column = collection.column(field.name)
+            async with self.services.db.read() as conn:
+                self._totals[key] = int((await conn.execute(
+                    sa.select(sa.func.count()).select_from(collection.table).where(column.is_not(None)))).scalar()
+                    or 0)
+        return self._totals[key]
+
+    def forget(self, collection: str) -> None:
+        for key in [k for k in self._totals if k[0] == collection]:
+            del self._totals[key]
 
     async def _rows(self, acc: Accountability, collection: Any, fields: tuple[str, ...] | None,
                     filter_: Any, ranked: list[tuple[Any, float]]) -> list[dict]:
