@@ -315,7 +315,8 @@ async def test_hook_workeros_register_embedders(booted) -> None:
         def workeros_register_embedders(self):
             return [EmbedderBackend(name="letters", factory=lambda settings: Letters())]
 
-    async with booted(P()) as (api, services, _):
+    # Named: the first-party vectors plugin's embedders would win the auto-selection.
+    async with booted(P(), vectors__embedder="letters") as (api, services, _):
         assert await services.embedder.embed(["aab", "b"]) == [[2.0, 1.0, 3.0], [0.0, 1.0, 1.0]]
         backends = {p["name"]: p["backends"] for p in (await api.as_admin().get("/api/server/plugins")).data["plugins"]}
         assert {"area": "embedder", "name": "letters", "active": True} in backends["letters"]
