@@ -102,7 +102,7 @@ from workeros.http.sessions import (
 )
 
 # -- items ----------------------------------------------------------------------------------
-from workeros.items.query import Query, parse_query
+from workeros.items.query import Query, parse_query, query_from_mapping
 from workeros.items.writes import Writes
 
 # -- outbound network -----------------------------------------------------------------------
@@ -147,6 +147,6 @@ __all__ = [
     "error_response", "json_response", "jsonable", "keyed_hash", "list_activity", "loads", "mail", "mask_url",
     "match_data", "match_filter", "no_content", "normalize_email", "now", "numeric_code", "ok", "one_time_tokens",
     "open_services", "parse_filter", "parse_query", "parse_time", "prepare", "random_token", "read_admin_json",
-    "read_json", "request_id", "run_callbacks", "services", "setting_or", "snapshot", "users",
+    "read_json", "request_id", "run_callbacks", "services", "setting_or", "snapshot", "users", "query_from_mapping",
     "Credential", "Stream", "READ_ONLY", "changes_nothing",
 ]
