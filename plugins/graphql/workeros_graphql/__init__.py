@@ -33,6 +33,7 @@ from workeros.api import (
 )
 from workeros.hookspecs import hookimpl
 from workeros.hookspecs.lifecycle import ConfigKey
+from workeros.hookspecs.mcp import McpTool, ToolContext
 from workeros.hookspecs.transport import Transport
 
 from . import ws
@@ -117,6 +118,26 @@ async def handle_get(request: web.Request) -> web.StreamResponse:
                          method="GET")
 
 
+#: The engines and settings of each running app, by its services (for the MCP tool).
+_RUNNING: dict[int, tuple[Engines, Any]] = {}
+
+
+async def graphql_query(ctx: ToolContext, args: dict[str, Any]) -> Any:
+    """The ``graphql_query`` MCP tool: a query (never a mutation) run as the
+    caller, with the same limits as ``POST /api/graphql``; the GraphQL response
+    (``data`` and ``errors``) as the result."""
+    running = _RUNNING.get(id(ctx.services))
+    if running is None:
+        raise ServiceUnavailable("GraphQL is not running in this process")
+    engines, settings = running
+    acc = ctx.accountability.with_origin("mcp")
+    operation = await prepare(engines, settings, acc, args["query"], args.get("variables"),
+                              args.get("operationName"))
+    if operation.kind != "query":
+        raise InvalidQuery("graphql_query runs queries only; change data with the collections_* tools")
+    return await run(operation, settings, {"services": ctx.services, "acc": acc})
+
+
 def build(root: web.Application) -> web.Application:
     app = web.Application()
     app.router.add_post("", handle_post)
@@ -131,8 +152,10 @@ def build(root: web.Application) -> web.Application:
         engines = Engines(svc, size=int(root[SETTINGS]["graphql.cache_size"]), realtime=realtime)
         engines.start()
         sub[ENGINES] = engines
+        _RUNNING[id(svc)] = (engines, sub[SETTINGS_KEY])
 
     async def stop(sub: web.Application) -> None:
+        _RUNNING.pop(id(root[SERVICES]), None)
         engines = sub.get(ENGINES)
         if engines is not None:
             await engines.close()
@@ -152,3 +175,15 @@ def workeros_register_transports() -> list[Transport]:
     return [Transport(name="graphql", prefix="/api/graphql", factory=build,
                       description="GraphQL of the live schema, per role")]
 
+
+
+@hookimpl
+def workeros_register_mcp_tools() -> list[McpTool]:
+    return [McpTool(
+        "graphql_query", "Run a GraphQL query (queries only) on the live schema, as you: the same types, "
+        "permissions and limits as POST /api/graphql.",
+        {"type": "object", "properties": {"query": {"type": "string", "minLength": 1},
+                                          "variables": {"type": ["object", "null"]},
+                                          "operationName": {"type": ["string", "null"]}},
+         "required": ["query"], "additionalProperties": False},
+        graphql_query, read_only=True, idempotent=True, group="graphql", title="GraphQL query")]

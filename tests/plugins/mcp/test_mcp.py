@@ -234,3 +234,19 @@ async def test_admin_endpoint_and_credentials(api, sign_up, password, mcp_client
     r = await bob.post("/mcp", data=b"{not json", headers={"Content-Type": "application/json"})
     assert r.status == 400 and r.json["error"]["code"] == -32700
     assert (await bob.get("/mcp")).status == 405
+
+
+async def test_graphql_query_tool(api, sign_up, password, mcp_client) -> None:
+    admin, bob = await setup(api, sign_up, password)
+    query = "{ posts(sort: [\"id\"]) { id title } }"
+    for caller in (admin, bob):
+        rest = await caller.post("/api/graphql", json={"query": query})
+        assert len(rest.json["data"]["posts"]) == (3 if caller is admin else 2)
+        async with mcp_client(caller.token) as session:
+            assert data(await session.call_tool("graphql_query", {"query": query})) == rest.json
+            mutation = await session.call_tool("graphql_query", {"query": 'mutation { create_posts_item(data: '
+                                                                          '{title: "x"}) { id } }'})
+            assert error_code(mutation) == "INVALID_QUERY"
+            if caller is admin:
+                assert "queries only" in mutation.structured_content["errors"][0]["message"]
+    assert len((await admin.get("/api/items/posts")).data) == 3
