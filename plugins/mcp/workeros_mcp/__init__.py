@@ -22,10 +22,11 @@ from workeros.api import (
     services,
 )
 from workeros.hookspecs import hookimpl
+from workeros.hookspecs.lifecycle import Command
 from workeros.hookspecs.mcp import McpTool
 from workeros.hookspecs.transport import Transport
 
-from . import server
+from . import bridge, server
 from .catalog import Catalog
 from .tools import tools
 
@@ -69,6 +70,11 @@ def workeros_register_transports() -> list[Transport]:
         Transport(name="mcp-tools", prefix="/api/mcp", factory=build_tools,
                   description="The MCP tool catalog with each key's effective view"),
     ]
+
+
+@hookimpl
+def workeros_register_commands() -> list[Command]:
+    return [bridge.COMMAND]
 
 
 @hookimpl

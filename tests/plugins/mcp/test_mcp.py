@@ -250,3 +250,30 @@ async def test_graphql_query_tool(api, sign_up, password, mcp_client) -> None:
             if caller is admin:
                 assert "queries only" in mutation.structured_content["errors"][0]["message"]
     assert len((await admin.get("/api/items/posts")).data) == 3
+
+
+async def test_stdio_bridge(api, sign_up, password) -> None:
+    """``workeros mcp --url --key`` as a real subprocess, driven by the SDK's
+    stdio client: the catalog, a read, and the key's guards over stdio."""
+    import os
+    import sys
+
+    from mcp.client.session import ClientSession
+    from mcp.client.stdio import StdioServerParameters, stdio_client
+
+    admin, _ = await setup(api, sign_up, password)
+    key = (await admin.post("/api/api-keys", json={"name": "desk", "mcp_read_only": True,
+                                                   "mcp_tools": ["collections_list", "collections_create"]})).data
+    params = StdioServerParameters(command=sys.executable, args=[
+        "-m", "workeros", "mcp", "--url", str(api.server.make_url("/mcp")), "--key", key["key"]],
+        env=dict(os.environ))
+    async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
+        await session.initialize()
+        assert sorted(t.name for t in (await session.list_tools()).tools) == ["collections_create",
+                                                                             "collections_list"]
+        assert len(data(await session.call_tool("collections_list", {"collection": "posts"}))) == 3
+        assert error_code(await session.call_tool("collections_create", {"collection": "posts",
+                                                                         "data": {"title": "x"}})) == "FORBIDDEN"
+        assert error_code(await session.call_tool("schema_list", {})) == "FORBIDDEN"
+    assert len((await admin.get("/api/items/posts")).data) == 3
+    assert len(await activity_of(admin, "mcp.blocked")) == 2
