@@ -332,8 +332,7 @@ class RevisionsService:
                 state = states[stored_key]
                 pk = key_of(c, stored_key)
                 stmt = sa.select(c.table).where(c.pk_column == pk)
-                if self.services.db.dialect == "postgresql":
-                    stmt = stmt.with_for_update()
+                stmt = self.services.db.for_update(stmt)
                 current = (await w.conn.execute(stmt)).mappings().first()
                 if state is _ABSENT:
                     if current is None:
@@ -363,8 +362,6 @@ class RevisionsService:
                 result.updated += keys
             await activity_log.record(w.conn, action=action, accountability=acc, collection=c.name, item=item,
                                       timestamp=now(), meta={**source, **result.to_json()})
-            if self.services.db.dialect == "postgresql" and result.created:
-                await _advance_sequence(w.conn, c)
         return result
 
     @staticmethod
@@ -421,17 +418,6 @@ async def _states_at(conn: AsyncConnection, collection: str, at: dt.datetime,
     return states
 
 
-async def _advance_sequence(conn: AsyncConnection, c: Collection) -> None:
-    """After re-creating rows with their old keys, make sure the sequence of an
-    auto-increment key is past them (the sequence name is a bound value)."""
-    if c.pk_field.type not in ("integer", "bigint"):
-        return
-    seq = (await conn.execute(sa.select(sa.func.pg_get_serial_sequence(c.table.name, c.primary_key)))).scalar()
-    if seq:
-        top = sa.select(sa.func.max(c.pk_column)).scalar_subquery()
-        await conn.execute(sa.select(sa.func.setval(seq, sa.func.greatest(top, sa.func.nextval(seq) - 1))))
-
-
 def _json(value: Any) -> Any:
     return orjson.loads(value) if isinstance(value, (str, bytes)) else value
 
@@ -444,8 +430,11 @@ def _iso(value: dt.datetime) -> str:
 
 def _as_int(raw: Any, what: str) -> int:
     try:
-        return int(raw)
+        value = int(raw)
     except (TypeError, ValueError):
         raise NotFound(f"{what.capitalize()} {str(raw)[:40]!r} not found") from None
+    if not -(2**63) <= value < 2**63:
+        raise NotFound(f"{what.capitalize()} {str(raw)[:40]!r} not found")
+    return value
 
 

@@ -49,6 +49,7 @@ async def create_app(settings: Settings | None = None, *, plugins: Plugins | Non
     app[PLUGINS] = plugins
     app[REGISTRY] = registry
     app.cleanup_ctx.append(_services_context)
+    app.on_shutdown.append(_close_streams)
     for _, contexts in plugins.collect("workeros_cleanup_contexts", app=app):
         app.cleanup_ctx.extend(contexts)
 
@@ -75,3 +76,12 @@ async def _services_context(app: web.Application) -> AsyncIterator[None]:
         await bootstrap.ensure_admin(services)
         await bootstrap.warn_if_exposed(services)
         yield
+
+
+async def _close_streams(app: web.Application) -> None:
+    """At shutdown, end every realtime stream (SSE, WebSocket, GraphQL
+    subscriptions) with a ``closed``/``shutdown`` message, so open streams do
+    not hold the graceful drain and clients reconnect elsewhere."""
+    services = app.get(SERVICES)
+    if services is not None and services.realtime is not None:
+        services.realtime.close_all("shutdown")

@@ -13,7 +13,7 @@ from aiohttp import web
 
 from workeros import errors
 from workeros.http.keys import ACCOUNTABILITY, REQUEST_ID, SERVICES, SETTINGS
-from workeros.http.web import error_response
+from workeros.http.web import error_response, refuse_read_only
 
 log = logging.getLogger("workeros.http")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -23,7 +23,7 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 @web.middleware
 async def request_id_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     incoming = request.headers.get("X-Request-Id", "")
-    rid = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+    rid = incoming if _REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
     request[REQUEST_ID] = rid
     try:
         response = await handler(request)
@@ -76,18 +76,31 @@ async def body_limit_middleware(request: web.Request, handler: Handler) -> web.S
 
 
 @web.middleware
+async def hostile_input_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Refuse a NUL character in the path or in a query parameter (name or value)
+    before any service sees it: neither database stores one, and PostgreSQL's
+    driver fails on it."""
+    if "\x00" in request.path or any("\x00" in k or "\x00" in v for k, v in request.query.items()):
+        raise errors.InvalidQuery("The request must not contain NUL characters (%00)")
+    return await handler(request)
+
+
+@web.middleware
 async def accountability_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Resolve the caller once per request. A bad or expired token is 401, never
-    anonymous."""
+    anonymous; a read-only API key on a route that writes is 403."""
     services = request.config_dict.get(SERVICES)
     if services is not None:
-        request[ACCOUNTABILITY] = await services.authenticate(
+        acc = request[ACCOUNTABILITY] = await services.authenticate(
             headers=request.headers,
             cookies=request.cookies,
             method=request.method,
             ip=request.remote,
         )
+        # A read-only API key changes nothing, whichever way in (docs/auth.md).
+        refuse_read_only(request, acc)
     return await handler(request)
 
 
-MIDDLEWARES = (request_id_middleware, error_middleware, body_limit_middleware, accountability_middleware)
+MIDDLEWARES = (request_id_middleware, error_middleware, body_limit_middleware, hostile_input_middleware,
+               accountability_middleware)

@@ -9,12 +9,34 @@ import orjson
 from aiohttp import web
 
 from workeros.accountability import Accountability
-from workeros.errors import Forbidden, InvalidPayload, PayloadTooLarge, UnsupportedMediaType, WorkerosError
+from workeros.errors import READ_ONLY, Forbidden, InvalidPayload, PayloadTooLarge, UnsupportedMediaType, WorkerosError
 from workeros.http.keys import ACCOUNTABILITY, REQUEST_ID, SERVICES
 from workeros.serialize import dumps
 
 if TYPE_CHECKING:
     from workeros.services import Services
+
+_CHANGES_NOTHING = "__workeros_changes_nothing__"
+
+
+def changes_nothing(handler: Any) -> Any:
+    """Mark a POST/PATCH/DELETE route handler that changes nothing (a GraphQL
+    query endpoint, a schema diff), so read-only API keys may call it. Every
+    other unsafe-method route is refused to them before it runs."""
+    setattr(handler, _CHANGES_NOTHING, True)
+    return handler
+
+
+def refuse_read_only(request: web.Request, acc: Accountability) -> None:
+    """403 for a read-only API key on an unsafe method, unless the route is
+    marked :func:`changes_nothing`."""
+    if not acc.mcp_read_only or request.method in ("GET", "HEAD", "OPTIONS"):
+        return
+    handler = getattr(request.match_info, "handler", None)
+    if handler is not None and getattr(handler, _CHANGES_NOTHING, False):
+        return
+    raise Forbidden(READ_ONLY)
+
 
 def json_response(body: Any, *, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
     return web.Response(body=dumps(body), status=status, content_type="application/json", headers=headers)
@@ -61,9 +83,38 @@ async def read_json(request: web.Request) -> Any:
     if not raw.strip():
         raise InvalidPayload("Request body is empty; expected JSON")
     try:
-        return orjson.loads(raw)
+        body = orjson.loads(raw)
     except orjson.JSONDecodeError:
         raise InvalidPayload("Request body is not valid JSON") from None
+    check_json(body)
+    return body
+
+
+#: Integers in requests must fit a signed 64-bit column on both dialects.
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
+def check_json(value: Any, depth: int = 0) -> None:
+    """Refuse (400) what neither database can store, at the edge rather than in
+    a driver: a NUL character in any string (key or value), an integer beyond 64
+    bits. Nesting deeper than 256 levels is refused as well."""
+    if depth > 256:
+        raise InvalidPayload("Request body is nested too deeply")
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise InvalidPayload("Text must not contain NUL characters (\\u0000)")
+    elif isinstance(value, bool):
+        return
+    elif isinstance(value, int):
+        if not INT64_MIN <= value <= INT64_MAX:
+            raise InvalidPayload("Integers must fit in 64 bits (send larger numbers as strings)")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            check_json(key, depth + 1)
+            check_json(item, depth + 1)
+    elif isinstance(value, list):
+        for item in value:
+            check_json(item, depth + 1)
 
 
 async def read_admin_json(request: web.Request) -> Any:

@@ -23,7 +23,7 @@ from workeros.config import setting_or
 from workeros.errors import Forbidden, InvalidPayload, InvalidQuery, NotFound
 from workeros.hookspecs.lifecycle import ConfigKey
 from workeros.items.query import Query
-from workeros.items.reads import Reader, converter, jsonable_value, permissions_module, rule_all
+from workeros.items.reads import MAX_OFFSET, Reader, converter, jsonable_value, permissions_module, rule_all
 from workeros.items.writes import (
     MAX_BATCH,
     Lifecycle,
@@ -97,10 +97,7 @@ class ItemsService:
             def access(name: str) -> Any:
                 return rule_all()
         else:
-            permissions = self.services.permissions
-            if permissions is None:
-                raise Forbidden()
-            access = await permissions.access(acc, "read")
+            access = await self.services.permissions.access(acc, "read")
         return Reader(schema, acc, access, _variables(acc), max_limit=self.max_limit,
                       default_limit=self.default_limit)
 
@@ -112,12 +109,13 @@ class ItemsService:
         query = query or Query()
         reader = await self.reader(acc)
         c, rule = reader.collection(collection)
+        where = reader.where(c, rule, query)  # compiled once for the rows and the counts
         async with self.services.db.read() as conn, _read_errors():
             if query.aggregate or query.group_by:
-                rows = await self._aggregate(conn, reader, c, rule, query)
+                rows = await self._aggregate(conn, reader, c, rule, query, where)
             else:
-                rows = await self._rows(conn, reader, c, rule, query)
-            meta = await self._meta(conn, reader, c, rule, query)
+                rows = await self._rows(conn, reader, c, rule, query, where=where)
+            meta = await self._meta(conn, reader, c, rule, query, where)
         return rows, meta
 
     async def get(self, acc: Accountability, collection: str, key: Any, query: Query | None = None) -> dict:
@@ -151,44 +149,35 @@ class ItemsService:
                 self._get_statements.clear()
             entry = self._get_statements[cache_key] = (node, stmt, rule)  # the rule is held so its id stays unique
         node, stmt, _ = entry
-        result = await conn.execute(stmt, {_KEY_PARAM: pk})
-        if not node.children:
-            return reader.project_flat(reader.flat_plan(node), result)
-        rows = [dict(r) for r in result.mappings()]
-        if rows:
-            await reader.load(conn, node, rows)
-        return [reader.project(node, r) for r in rows]
+        return await _project(conn, reader, node, await conn.execute(stmt, {_KEY_PARAM: pk}))
 
     async def _rows(self, conn: AsyncConnection, reader: Reader, c: Collection, rule: Any, query: Query,
-                    extra: sa.ColumnElement[bool] | None = None) -> list[dict]:
+                    extra: sa.ColumnElement[bool] | None = None,
+                    where: sa.ColumnElement[bool] | None = None) -> list[dict]:
         node = reader.node(c, rule, query)
-        where = reader.where(c, rule, query)
+        if where is None:
+            where = reader.where(c, rule, query)
         if extra is not None:
             where = sa.and_(where, extra)
         limit, offset = reader.paging(query)
         stmt = reader.select(node).where(where).order_by(*reader.order(c, rule, query.sort)).limit(limit)
         if offset:
             stmt = stmt.offset(offset)
-        result = await conn.execute(stmt)
-        if not node.children:
-            return reader.project_flat(reader.flat_plan(node), result)
-        rows = [dict(r) for r in result.mappings()]
-        if rows:
-            await reader.load(conn, node, rows)
-        return [reader.project(node, r) for r in rows]
+        return await _project(conn, reader, node, await conn.execute(stmt))
 
-    async def _meta(self, conn: AsyncConnection, reader: Reader, c: Collection, rule: Any, query: Query) -> dict:
+    async def _meta(self, conn: AsyncConnection, reader: Reader, c: Collection, rule: Any, query: Query,
+                    where: sa.ColumnElement[bool]) -> dict:
         meta: dict[str, Any] = {}
         if "total_count" in query.meta:
             stmt = sa.select(sa.func.count()).select_from(c.table).where(reader.where(c, rule, None))
             meta["total_count"] = int((await conn.execute(stmt)).scalar_one())
         if "filter_count" in query.meta:
-            stmt = sa.select(sa.func.count()).select_from(c.table).where(reader.where(c, rule, query))
+            stmt = sa.select(sa.func.count()).select_from(c.table).where(where)
             meta["filter_count"] = int((await conn.execute(stmt)).scalar_one())
         return meta
 
     async def _aggregate(self, conn: AsyncConnection, reader: Reader, c: Collection, rule: Any,
-                         query: Query) -> list[dict]:
+                         query: Query, where: sa.ColumnElement[bool]) -> list[dict]:
         table = c.table
         groups = []
         for name in query.group_by:
@@ -227,7 +216,7 @@ class ItemsService:
         group_cols = [table.c[f.name] for f in groups]
         labels = [e.label(f"a{i}") for i, e in enumerate(exprs)]
         stmt = (sa.select(*(g.label(f"g{i}") for i, g in enumerate(group_cols)), *labels).select_from(table)
-                .where(reader.where(c, rule, query)))
+                .where(where))
         if group_cols:
             limit, offset = reader.paging(query)
             stmt = stmt.group_by(*group_cols).order_by(*(g.asc().nulls_last() for g in group_cols)).limit(limit)
@@ -266,6 +255,7 @@ class ItemsService:
         offset = query.offset or 0
         if query.page is not None and query.limit not in (None, -1):
             offset = (query.page - 1) * query.limit  # type: ignore[operator]
+        offset = min(offset, MAX_OFFSET)
         return list(node.out), self._export(reader, node, c, where, order, remaining, offset, size, bool(query.sort))
 
     async def _export(self, reader: Reader, node: Any, c: Collection, where: Any, order: list[Any],
@@ -413,6 +403,11 @@ class ItemsService:
         except Forbidden:
             return [{c.primary_key: k} for k in keys]
         q = query or Query()
+        node = reader.node(c, rule, Query(fields=q.fields, deep=q.deep))
+        if rule.filter is None and not node.children and not node.keys_only:
+            # Every written row is readable and nothing relational is asked for:
+            # shape what INSERT/UPDATE ... RETURNING gave back, no re-select.
+            return [{name: row[name] for name in node.out} for row in rows]
         out: dict[Any, dict] = {}
         for chunk in chunks([key_of(c, k) for k in keys]):
             found = await self._rows(conn, reader, c, rule,
@@ -424,6 +419,16 @@ class ItemsService:
 
 
 # -- helpers -------------------------------------------------------------------------
+
+async def _project(conn: AsyncConnection, reader: Reader, node: Any, result: Any) -> list[dict]:
+    """The rows of ``result`` as ``node``'s output, relations loaded in batches."""
+    if not node.children:
+        return reader.project_flat(reader.flat_plan(node), result)
+    rows = [dict(r) for r in result.mappings()]
+    if rows:
+        await reader.load(conn, node, rows)
+    return [reader.project(node, r) for r in rows]
+
 
 @asynccontextmanager
 async def _read_errors() -> AsyncIterator[None]:

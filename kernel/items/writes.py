@@ -38,7 +38,7 @@ from workeros.accountability import Accountability
 from workeros.bus.events import ITEMS, ItemEvent
 from workeros.clock import now
 from workeros.db import activity
-from workeros.errors import Conflict, Forbidden, InvalidPayload, NotFound, ServiceUnavailable
+from workeros.errors import READ_ONLY, Conflict, Forbidden, InvalidPayload, NotFound, ServiceUnavailable
 from workeros.hookspecs.items import ItemMutation
 from workeros.items.reads import converter, full_row, permissions_module
 from workeros.schema.field_types import CoercionError, coerce
@@ -114,6 +114,8 @@ class Writes:
         self._rules: dict[tuple[Accountability, str, str], Any] = {}
 
     async def rule(self, acc: Accountability, c: Collection, action: str) -> Any:
+        if acc.mcp_read_only:
+            raise Forbidden(READ_ONLY)
         key = (acc, c.name, action)
         if key not in self._rules:
             self._rules[key] = await self.service.rule(acc, c.name, action)
@@ -144,6 +146,7 @@ class Writes:
             payloads = [payload(acc, self.schema, c, rule, item, "create", i if many else None, label,
                                 keep_keys=keep_keys) for i, item in enumerate(items)]
         conn, schema = self.conn, self.schema
+        await self._references(acc, c, payloads)
         after: list[dict] = []
         ts = now()
         for i, values in enumerate(payloads):
@@ -154,6 +157,7 @@ class Writes:
             full = full_row(schema, c, row)
             after.append(full)
             await self._audit(acc, c, "create", full[c.primary_key], full, delta(c, values), ts, meta)
+        await self._advance_sequence(c, payloads)
         keys = [r[c.primary_key] for r in after]
         mutation.keys, mutation.after = keys, after
         await self._finish(mutation)
@@ -176,9 +180,7 @@ class Writes:
             where = sa.and_(where, c.pk_column.in_(pks))
         if condition is not None:
             where = sa.and_(where, condition)
-        stmt = sa.select(c.table).where(where).order_by(c.pk_column)
-        if self.services.db.dialect == "postgresql":
-            stmt = stmt.with_for_update()
+        stmt = self.services.db.for_update(sa.select(c.table).where(where).order_by(c.pk_column))
         before_rows = [full_row(schema, c, r) for r in (await conn.execute(stmt)).mappings()]
         if pks is not None:
             found = {r[c.primary_key] for r in before_rows}
@@ -196,18 +198,26 @@ class Writes:
                 data = mutation.payloads[0]
             values = payload(acc, schema, c, rule, data, "update", None)
         db_keys = [key_of(c, k) for k in out_keys]
+        await self._references(acc, c, [values])
         changes = delta(c, values)
         if rule.validation is not None:
             for before in before_rows:
                 validate(acc, schema, c, rule, {**before, **changes})
+        after_rows = before_rows
         if values:
+            # The rows after the change come back from UPDATE ... RETURNING: the
+            # rows are read once (the locking SELECT above), not again.
+            returned: dict[Any, dict] = {}
             try:
                 for chunk in chunks(db_keys):
-                    await conn.execute(c.table.update().where(c.pk_column.in_(chunk)).values(values))
+                    result = await conn.execute(c.table.update().where(c.pk_column.in_(chunk)).values(values)
+                                                .returning(*c.table.c))
+                    for r in result.mappings():
+                        row = full_row(schema, c, r)
+                        returned[row[c.primary_key]] = row
             except sa_exc.DBAPIError as exc:
                 raise constraint_error(exc, c, None, "item", values) from None
-        after_rows = [full_row(schema, c, r) for r in (await conn.execute(
-            sa.select(c.table).where(c.pk_column.in_(db_keys)).order_by(c.pk_column))).mappings()]
+            after_rows = [returned[k] for k in out_keys]
         ts = now()
         for row in after_rows:
             await self._audit(acc, c, "update", row[c.primary_key], row, changes, ts, meta)
@@ -227,8 +237,7 @@ class Writes:
         conn, schema = self.conn, self.schema
         reader = await self.service.reader(acc, schema)
         stmt = sa.select(c.table).where(reader.compile(c, [rule.filter]), c.pk_column.in_(pks)).order_by(c.pk_column)
-        if self.services.db.dialect == "postgresql":
-            stmt = stmt.with_for_update()
+        stmt = self.services.db.for_update(stmt)
         before_rows = [full_row(schema, c, r) for r in (await conn.execute(stmt)).mappings()]
         found = {r[c.primary_key] for r in before_rows}
         missing = [k for k in pks if json_key(c, k) not in found]
@@ -238,18 +247,130 @@ class Writes:
         mutation = self._mutation(acc, c, "delete", meta, keys=out_keys, before=before_rows)
         if self.lifecycle.before("delete"):
             await self.lifecycle.call_before(mutation)
+        effects = await self._on_delete_effects(c, pks)
         try:
             for chunk in chunks(pks):
                 await conn.execute(c.table.delete().where(c.pk_column.in_(chunk)))
         except sa_exc.DBAPIError as exc:
-            raise constraint_error(exc, c, None) from None
+            raise constraint_error(exc, c, None, action="delete") from None
         ts = now()
         for row in before_rows:
             await self._audit(acc, c, "delete", row[c.primary_key], None, None, ts, meta)
         await self._finish(mutation)
+        await self._record_effects(acc, effects, ts, meta)
         return before_rows
 
+    async def _on_delete_effects(self, c: Collection, pks: list[Any]) -> list[tuple[str, Collection, Any, list]]:
+        """What the database's ``on_delete`` rules will do when the rows ``pks`` of
+        ``c`` go: the rows each ``set null`` relation will change and each
+        ``cascade`` relation will delete (following cascades), read (and locked on
+        PostgreSQL) before the delete, so their revisions can be written. A
+        ``restrict`` relation still holding rows is a 409 naming it."""
+        effects: list[tuple[str, Collection, Any, list]] = []
+        gone: dict[str, set[Any]] = {c.name: {json_key(c, k) for k in pks}}
+        queue: list[tuple[Collection, list[Any]]] = [(c, pks)]
+        while queue:
+            target, keys = queue.pop(0)
+            for other in self.schema.collections.values():
+                if other.system:
+                    continue
+                for relation in other.relations.values():
+                    if relation.kind != "m2o" or relation.related != target.name:
+                        continue
+                    column = other.table.c[relation.field]
+                    rows: list[dict] = []
+                    for chunk in chunks(keys):
+                        stmt = sa.select(other.table).where(column.in_(chunk)).order_by(other.pk_column)
+                        if self.services.db.dialect == "postgresql":
+                            stmt = stmt.with_for_update()
+                        rows += [full_row(self.schema, other, r) for r in (await self.conn.execute(stmt)).mappings()]
+                    seen = gone.setdefault(other.name, set())
+                    rows = [r for r in rows if r[other.primary_key] not in seen]
+                    if not rows:
+                        continue
+                    if relation.on_delete == "restrict":
+                        raise Conflict(f"Items of {other.name!r} still reference this item of {target.name!r} "
+                                       f"through {relation.field!r} (on_delete restrict)", field=relation.field)
+                    if relation.on_delete == "cascade":
+                        seen.update(r[other.primary_key] for r in rows)
+                        effects.append(("delete", other, relation, rows))
+                        queue.append((other, [key_of(other, r[other.primary_key]) for r in rows]))
+                    else:
+                        effects.append(("update", other, relation, rows))
+        # a row both nulled and deleted (through two relations) is recorded as deleted
+        return [(action, other, relation,
+                 rows if action == "delete" else [r for r in rows if r[other.primary_key] not in gone[other.name]])
+                for action, other, relation, rows in effects]
+
+    async def _record_effects(self, acc: Accountability, effects: list[tuple[str, Collection, Any, list]], ts: Any,
+                              meta: Mapping[str, Any] | None) -> None:
+        """Revisions, activity and item events for what ``on_delete`` did."""
+        for action, other, relation, rows in effects:
+            if not rows:
+                continue
+            keys = [r[other.primary_key] for r in rows]
+            cause = {**(meta or {}), "on_delete": {"relation": f"{other.name}.{relation.field}",
+                                                   "rule": relation.on_delete}}
+            after: list[dict] | None = None
+            if action == "update":
+                db_keys = [key_of(other, k) for k in keys]
+                after = []
+                for chunk in chunks(db_keys):
+                    after += [full_row(self.schema, other, r) for r in (await self.conn.execute(
+                        sa.select(other.table).where(other.pk_column.in_(chunk)).order_by(other.pk_column))).mappings()]
+                for row in after:
+                    await self._audit(acc, other, "update", row[other.primary_key], row, {relation.field: None}, ts,
+                                      cause)
+            else:
+                for key in keys:
+                    await self._audit(acc, other, "delete", key, None, None, ts, cause)
+            mutation = self._mutation(acc, other, action, cause, keys=keys, before=rows, after=after)
+            self.lifecycle.after_commit(self.conn, mutation)
+
+    async def _advance_sequence(self, c: Collection, payloads: Sequence[Mapping[str, Any]]) -> None:
+        """Rows written with explicit integer keys (a batch carrying ids, an
+        import, a restore re-creating a row) move the key generator past them, so
+        the next create without a key does not collide (a capability of the
+        database: a sequence on PostgreSQL, nothing to do for SQLite's rowid)."""
+        if c.pk_field.type not in ("integer", "bigint"):
+            return
+        if any(isinstance(v.get(c.primary_key), int) for v in payloads):
+            await self.services.db.advance_sequence(self.conn, c.table)
+
     # -- shared ---------------------------------------------------------------------------
+    async def _references(self, acc: Accountability, c: Collection, payloads: Sequence[Mapping[str, Any]]) -> None:
+        """Every many-to-one key written must name an item the caller may read.
+        A key of an item that exists but is hidden from the caller gets the same
+        409 as a key of no item, so a write cannot tell whether a hidden item
+        exists (docs/permissions.md). Admins read everything: the database's
+        foreign key answers for them."""
+        if acc.admin:
+            return
+        wanted: dict[str, set[Any]] = {}
+        for values in payloads:
+            for name, value in values.items():
+                relation = c.relations.get(name)
+                if relation is not None and relation.kind == "m2o" and value is not None:
+                    wanted.setdefault(name, set()).add(value)
+        if not wanted:
+            return
+        reader = await self.service.reader(acc, self.schema)
+        for name, keys in wanted.items():
+            related_name = c.relations[name].related
+            found: set[Any] = set()
+            try:
+                related, rule = reader.collection(related_name)
+            except (Forbidden, NotFound):
+                related = None
+            if related is not None:
+                for chunk in chunks(sorted(keys, key=str)):
+                    found |= {r[0] for r in await self.conn.execute(
+                        sa.select(related.pk_column).where(related.pk_column.in_(chunk),
+                                                           reader.compile(related, [rule.filter])))}
+            if keys - found:
+                raise Conflict(f"The change conflicts with a relation on {name!r}: a referenced item does not "
+                               "exist", field=name)
+
     async def _audit(self, acc: Accountability, c: Collection, action: str, key: Any, data: dict | None,
                      changes: dict | None, ts: Any, meta: Mapping[str, Any] | None) -> None:
         activity_id = await activity.record(self.conn, action=f"item.{action}", accountability=acc,
@@ -281,6 +402,7 @@ class WriteTransaction:
         if isinstance(exc, sa_exc.DBAPIError):  # in the body, after the rollback
             raise constraint_error(exc, self.c, None) from None
         return suppressed
+
 
 
 # -- payloads ---------------------------------------------------------------------------
@@ -317,6 +439,7 @@ def payload(acc: Accountability, schema: Schema, c: Collection, rule: Any, item:
         if name in values or f is None or f.alias:
             continue
         values[name] = coerce_value(f, preset(acc, raw), where)
+    special(acc, c, values, action, where, keep=keep_keys)
     if action == "create":
         for f in c.scalar_fields():
             if f.name in values:
@@ -332,6 +455,24 @@ def payload(acc: Accountability, schema: Schema, c: Collection, rule: Any, item:
         if rule.validation is not None:
             validate(acc, schema, c, rule, delta(c, values), where)
     return values
+
+
+#: ``options.special`` of a field -> (the action that fills it, what it holds).
+SPECIAL = {"user_created": ("create", "user"), "date_created": ("create", "date"),
+           "user_updated": ("update", "user"), "date_updated": ("update", "date")}
+
+
+def special(acc: Accountability, c: Collection, values: dict, action: str, where: str, *, keep: bool) -> None:
+    """Fill the special fields of ``c`` the service owns: ``user_created`` and
+    ``date_created`` on create, ``user_updated`` and ``date_updated`` on update —
+    the caller (``null`` when anonymous) and the time, whatever the payload said.
+    ``keep`` (a restore re-creating a row): the row's own recorded values stay."""
+    for f in c.scalar_fields():
+        kind = f.options.get("special")
+        if kind not in SPECIAL or SPECIAL[kind][0] != action or (keep and f.name in values):
+            continue
+        value = acc.user if SPECIAL[kind][1] == "user" else now()
+        values[f.name] = None if value is None else coerce_value(f, value, where)
 
 
 def validate(acc: Accountability, schema: Schema, c: Collection, rule: Any, row: dict, where: str = "") -> None:
@@ -412,9 +553,11 @@ _FOREIGN = re.compile(r"foreign key", re.I)
 
 
 def constraint_error(exc: sa_exc.DBAPIError, c: Collection, index: int | None, label: str = "item",
-                     values: Mapping[str, Any] | None = None) -> Exception:
+                     values: Mapping[str, Any] | None = None, *, action: str | None = None) -> Exception:
     """A driver error as a contract error naming the field when it can be told,
-    never the SQL or the driver's message."""
+    never the SQL or the driver's message. A foreign key error says which way it
+    points: a written relational field whose item does not exist, or (deleting)
+    items elsewhere that still reference this one."""
     where = "" if index is None else f" ({label} {index + 1})"
     message = str(getattr(exc, "orig", exc))
     column = _column_of(exc, c, message)
@@ -429,6 +572,12 @@ def constraint_error(exc: sa_exc.DBAPIError, c: Collection, index: int | None, l
         if _NOT_NULL.search(message):
             return InvalidPayload(f"Field{named} cannot be null{where}", field=column)
         if _FOREIGN.search(message):
+            if action == "delete":
+                return Conflict(f"Other items still reference this item of {c.name!r}{where}")
+            if column and column in c.relations:
+                related = c.relations[column].related
+                return Conflict(f"Field {column!r} references an item of {related!r} that does not exist{where}",
+                                field=column)
             return Conflict(f"The change conflicts with a relation{(' on' + named) if named else ''}: a referenced "
                             f"item does not exist, or other items still reference this one{where}", field=column)
         return Conflict(f"The change violates a constraint of {c.name!r}{where}")

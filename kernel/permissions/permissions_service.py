@@ -87,13 +87,9 @@ class PermissionsService:
 
     @classmethod
     async def open(cls, services: Services) -> PermissionsService:
-        from workeros.permissions.snapshot_access import AccessSection
-        from workeros.schema.snapshot import register_section
-
         service = cls(services)
         service._unsubscribe = [services.events.subscribe(PERMISSIONS, service._clear),
                                 services.events.subscribe(SCHEMA, service._clear)]
-        register_section(services, AccessSection(services))
         return service
 
     async def close(self) -> None:
@@ -161,6 +157,25 @@ class PermissionsService:
             return set(schema.collections)
         rules = await self._load(acc.role)
         return {c for (c, action) in rules if action == "read" and c in schema.collections}
+
+    async def usable_fields(self, acc: Accountability) -> dict[str, frozenset[str] | None]:
+        """Collection -> the fields ``acc`` may use there (``None``: all), for every
+        collection on which the role holds any action. A field is usable when a read,
+        create or update rule allows it; a delete-only grant shows the collection
+        with its primary key alone."""
+        schema = self.services.schema.current()
+        if acc.admin:
+            return dict.fromkeys(schema.collections)
+        out: dict[str, frozenset[str] | None] = {}
+        for (name, action), rule in (await self._load(acc.role)).items():
+            if name not in schema.collections:
+                continue
+            fields = frozenset() if action == "delete" else rule.fields
+            if name not in out:
+                out[name] = fields
+            elif out[name] is not None:
+                out[name] = None if fields is None else out[name] | fields  # type: ignore[operator]
+        return out
 
     # -- roles ------------------------------------------------------------------------------
     def _admin_only(self, acc: Accountability) -> None:
@@ -372,6 +387,9 @@ class _Write:
 
 def _int_id(value: Any) -> int:
     try:
-        return int(value)
+        number = int(value)
     except (TypeError, ValueError):
         raise NotFound(f"Permission {str(value)[:40]!r} not found") from None
+    if not -(2**31) <= number < 2**31:  # the id column is a 32-bit integer
+        raise NotFound(f"Permission {str(value)[:40]!r} not found")
+    return number

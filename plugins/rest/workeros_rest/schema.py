@@ -14,7 +14,17 @@ from typing import Any
 
 from aiohttp import web
 
-from workeros.api import Forbidden, InvalidQuery, PayloadTooLarge, accountability, ok, read_json, services, snapshot
+from workeros.api import (
+    Forbidden,
+    InvalidQuery,
+    PayloadTooLarge,
+    accountability,
+    changes_nothing,
+    ok,
+    read_json,
+    services,
+    snapshot,
+)
 
 routes = web.RouteTableDef()
 YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml")
@@ -54,6 +64,7 @@ async def get_snapshot(request: web.Request) -> web.StreamResponse:
 
 
 @routes.post("/schema/diff")
+@changes_nothing
 async def diff(request: web.Request) -> web.Response:
     document = await _document(request)
     return ok(await services(request).schema.diff(accountability(request), document))
