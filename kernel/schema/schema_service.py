@@ -334,7 +334,7 @@ class SchemaService:
         if not acc.admin:
             raise Forbidden()
         async with self.services.db.read() as conn:
-            return await snapshot.take(conn, self.current(), self._catalog, include)
+            return await snapshot.take(conn, self.current(), self._catalog, self.services, include)
 
     async def diff(self, acc: Accountability, document: Any) -> list[dict[str, Any]]:
         """The operations :meth:`apply_snapshot` would run, in order."""
@@ -342,9 +342,10 @@ class SchemaService:
 
         if not acc.admin:
             raise Forbidden()
-        wanted = snapshot.parse(document)
+        wanted = snapshot.parse(document, self.services)
         async with self.services.db.read() as conn:
-            return await snapshot.plan(conn, Catalog(self.current(), self._catalog.relations), wanted)
+            return await snapshot.plan(conn, Catalog(self.current(), self._catalog.relations), wanted,
+                                       self.services)
 
     async def apply_snapshot(self, acc: Accountability, document: Any) -> list[dict[str, Any]]:
         """Make this instance's schema equal to ``document``, all or nothing.
@@ -353,9 +354,9 @@ class SchemaService:
 
         if not acc.admin:
             raise Forbidden()
-        wanted = snapshot.parse(document)
+        wanted = snapshot.parse(document, self.services)
 
         async def work(changes: Changes) -> list[dict[str, Any]]:
-            return await snapshot.apply(changes, wanted)
+            return await snapshot.apply(changes, wanted, self.services)
 
         return await self.change(acc, work, action="apply_snapshot")

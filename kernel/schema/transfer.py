@@ -160,7 +160,7 @@ async def export_archive(services: Services, path: str | Path, *, secrets: bool 
             async with services.db.read() as conn:
                 await services.db.read_snapshot(conn)
                 catalog = await load(conn)
-                doc = await snapshot.take(conn, catalog.schema, catalog)
+                doc = await snapshot.take(conn, catalog.schema, catalog, services)
                 archive.writestr("schema.json", dumps(doc))
                 tables = [t for t in system_tables() if secrets or t.name not in SECRET_TABLES]
                 if progress is not None:
@@ -288,8 +288,8 @@ async def _load_collection(changes: Changes, archive: zipfile.ZipFile, name: str
     return count
 
 
-async def _load_system(services: Services, changes: Changes, archive: zipfile.ZipFile,
-                       system: dict[str, Any], progress: Progress | None = None) -> None:
+async def _load_system(services: Services, changes: Changes, archive: zipfile.ZipFile, system: dict[str, Any],
+                       progress: Progress | None = None) -> None:
     tables = [t for t in system_tables() if t.name in system]
     for table in reversed(tables):
         await changes.conn.execute(table.delete().where(_system_rows_filter(table)))
@@ -303,9 +303,8 @@ async def _load_system(services: Services, changes: Changes, archive: zipfile.Zi
         await services.db.advance_sequence(changes.conn, table)
 
 
-async def import_archive(services: Services, path: str | Path,
-                         accountability: Accountability | None = None, *,
-                         progress: Progress | None = None) -> dict[str, Any]:
+async def import_archive(services: Services, path: str | Path, accountability: Accountability | None = None,
+                         *, progress: Progress | None = None) -> dict[str, Any]:
     """Restore an archive into this (empty) instance, all or nothing. Returns
     the manifest with the row counts loaded."""
     acc = accountability or Accountability.system()
@@ -315,7 +314,7 @@ async def import_archive(services: Services, path: str | Path,
             doc = loads(archive.read("schema.json"))
         except KeyError:
             raise InvalidPayload("export is incomplete: schema.json is missing") from None
-        wanted = snapshot.parse(doc)
+        wanted = snapshot.parse(doc, services)
         collections = manifest.get("collections") or {}
         if set(collections) != set(wanted.collections):
             raise InvalidPayload("export is inconsistent: its data and schema list different collections")
@@ -331,14 +330,14 @@ async def import_archive(services: Services, path: str | Path,
                     table=w.table, note=w.note, meta=w.meta) for n, w in wanted.collections.items()},
                 relations={},
             )
-            await snapshot.apply(changes, bare)
+            await snapshot.apply(changes, bare, None)
             for name, entry in sorted(collections.items()):
                 loaded = await _load_collection(changes, archive, name, entry["file"], progress)
                 if loaded != entry.get("rows", loaded):
                     raise InvalidPayload(f"export is inconsistent: {entry['file']} has {loaded} rows, "
                                          f"the manifest says {entry['rows']}")
                 await services.db.advance_sequence(changes.conn, changes.schema.collections[name].table)
-            await snapshot.apply(changes, wanted)
+            await snapshot.apply(changes, wanted, services)
             await _load_system(services, changes, archive, manifest.get("system") or {}, progress)
 
         await services.schema.change(acc, work, action="import")
