@@ -39,6 +39,7 @@ from workeros.audit.revisions import parse_time
 # -- events and buses -----------------------------------------------------------------------
 from workeros.bus.events import ITEMS, PERMISSIONS, SCHEMA, Events, ItemEvent
 from workeros.bus.outbox import Outbox
+from workeros.bus.subscribers import Subscribers
 from workeros.clock import now
 
 # -- configuration --------------------------------------------------------------------------
@@ -137,7 +138,7 @@ __all__ = [
     "FetchResult", "Field", "FieldType", "Forbidden", "FunctionError", "FunctionTimeout", "Internal",
     "InvalidCredentials", "InvalidPayload", "InvalidQuery", "ItemEvent", "MethodNotAllowed", "NotFound", "Outbound",
     "OutboundError", "OutboundRefused", "Outbox", "PayloadTooLarge", "Plugins", "Query", "RangeNotSatisfiable",
-    "RateLimited", "Relation", "Schema", "ServiceUnavailable", "Services", "Session", "Settings", "StartupError",
+    "RateLimited", "Relation", "Schema", "ServiceUnavailable", "Services", "Session", "Settings", "Subscribers", "StartupError",
     "TokenExpired", "UTCDateTime", "UUIDString", "UnsupportedMediaType", "Variables", "WorkerosError", "Writes",
     "accountability", "activity", "clear_session_cookies", "client", "optional_json", "read_object", "session_redirect",
     "session_response", "wants_cookies", "address_allowed", "authenticate_token", "await_me_maybe", "bearer_token",

@@ -22,7 +22,6 @@ from workeros.errors import StartupError
 from workeros.hookspecs.lifecycle import ConfigKey
 
 ENV_PREFIX = "WORKEROS_"
-SECRET_NAME = re.compile(r"secret|key|password|token|dsn", re.IGNORECASE)
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 _MISSING = object()
@@ -65,9 +64,9 @@ def env_name(key: str) -> str:
 
 
 def is_secret(key: ConfigKey) -> bool:
-    if key.secret is not None:
-        return key.secret
-    return bool(SECRET_NAME.search(key.name.rsplit(".", 1)[-1]))
+    """Whether a setting is hidden: only what its declaration says (``secret=True``).
+    Names are not guessed from (``auth.token_ttl`` is a number, not a secret)."""
+    return bool(key.secret)
 
 
 def mask_url(value: str) -> str:

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from workeros.accountability import Accountability
 from workeros.accounts import mail
 from workeros.accounts.api_keys import ApiKeys
+from workeros.accounts.challenges import Challenges
 from workeros.accounts.one_time import OneTimeTokens
 from workeros.accounts.ratelimit import RateLimiter
 from workeros.accounts.ratelimit import config_keys as ratelimit_keys
@@ -39,7 +40,7 @@ from workeros.accounts.tokens import (
     same,
     sha256_hex,
 )
-from workeros.accounts.users import Users, lock_users, normalize_email
+from workeros.accounts.users import USERS_LOCK_KEY, Users, normalize_email
 from workeros.bus.events import ACCOUNTS, PERMISSIONS
 from workeros.clock import now
 from workeros.db import activity
@@ -139,9 +140,10 @@ ACCOUNT_KEYS: tuple[ConfigKey, ...] = (
 )
 
 
-class AccountsService(Users, OneTimeTokens, ApiKeys):
+class AccountsService(Users, OneTimeTokens, Challenges, ApiKeys):
     """Users, sessions and keys. One per app; see the module docstring. Users,
-    one-time tokens and API keys live in their own modules, mixed in here."""
+    one-time tokens, mailed challenges and API keys live in their own modules,
+    mixed in here."""
 
     config_keys = (*ACCOUNT_KEYS, *ratelimit_keys())
 
@@ -404,8 +406,7 @@ class AccountsService(Users, OneTimeTokens, ApiKeys):
         async with self.db.transaction() as conn:
             query = sa.select(sessions).where(sessions.c.token_hash == sha256_hex(token),
                                               sessions.c.kind == "refresh")
-            if conn.dialect.name == "postgresql":
-                query = query.with_for_update()
+            query = self.db.for_update(query)
             row = (await conn.execute(query)).mappings().first()
             if row is None:
                 raise InvalidCredentials("Invalid refresh token")
@@ -586,7 +587,7 @@ class AccountsService(Users, OneTimeTokens, ApiKeys):
         verify = self.settings["auth.email_verification"]
         user_id = str(uuid.uuid4())
         async with self.db.transaction() as conn:
-            await lock_users(conn)
+            await self.db.lock(conn, USERS_LOCK_KEY)
             count = (await conn.execute(sa.select(sa.func.count()).select_from(users))).scalar_one()
             role = self.settings["auth.default_role"]
             mode = self.settings["auth.sign_up"]
@@ -646,11 +647,7 @@ async def _load_secret(services: Services) -> str:
     if isinstance(value, str) and value:
         return value
     async with db.transaction() as conn:
-        if conn.dialect.name == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert
-        await conn.execute(insert(settings_table).values(key=SECRET_SETTING, value=random_token(nbytes=48),
+        await conn.execute(db.insert(settings_table).values(key=SECRET_SETTING, value=random_token(nbytes=48),
                                                          updated_at=now()).on_conflict_do_nothing())
         return (await conn.execute(sa.select(settings_table.c.value)
                                    .where(settings_table.c.key == SECRET_SETTING))).scalar_one()

@@ -332,8 +332,7 @@ class RevisionsService:
                 state = states[stored_key]
                 pk = key_of(c, stored_key)
                 stmt = sa.select(c.table).where(c.pk_column == pk)
-                if self.services.db.dialect == "postgresql":
-                    stmt = stmt.with_for_update()
+                stmt = self.services.db.for_update(stmt)
                 current = (await w.conn.execute(stmt)).mappings().first()
                 if state is _ABSENT:
                     if current is None:
@@ -363,8 +362,8 @@ class RevisionsService:
                 result.updated += keys
             await activity_log.record(w.conn, action=action, accountability=acc, collection=c.name, item=item,
                                       timestamp=now(), meta={**source, **result.to_json()})
-            if self.services.db.dialect == "postgresql" and result.created:
-                await _advance_sequence(w.conn, c)
+            if result.created:
+                await self.services.db.advance_sequence(w.conn, c.table)
         return result
 
     @staticmethod
@@ -419,17 +418,6 @@ async def _states_at(conn: AsyncConnection, collection: str, at: dt.datetime,
                 .join(activity, activity.c.id == r.c.activity)):
             states[item] = _ABSENT if action == "item.create" else _UNKNOWN
     return states
-
-
-async def _advance_sequence(conn: AsyncConnection, c: Collection) -> None:
-    """After re-creating rows with their old keys, make sure the sequence of an
-    auto-increment key is past them (the sequence name is a bound value)."""
-    if c.pk_field.type not in ("integer", "bigint"):
-        return
-    seq = (await conn.execute(sa.select(sa.func.pg_get_serial_sequence(c.table.name, c.primary_key)))).scalar()
-    if seq:
-        top = sa.select(sa.func.max(c.pk_column)).scalar_subquery()
-        await conn.execute(sa.select(sa.func.setval(seq, sa.func.greatest(top, sa.func.nextval(seq) - 1))))
 
 
 def _json(value: Any) -> Any:

@@ -23,7 +23,7 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 @web.middleware
 async def request_id_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     incoming = request.headers.get("X-Request-Id", "")
-    rid = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+    rid = incoming if _REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
     request[REQUEST_ID] = rid
     try:
         response = await handler(request)

@@ -29,6 +29,7 @@ from typing import Any
 from aiohttp import web
 
 from workeros.config import Settings
+from workeros.errors import StartupError
 from workeros.http.access_log import AccessLogger
 from workeros.plugins import Plugins
 
@@ -41,15 +42,23 @@ def serve(settings: Settings, plugins: Plugins, *, reuse_port: bool = False) -> 
     if workers > 1:
         return _supervise(settings, plugins, workers)
     host, port = settings["server.host"], settings["server.port"]
-    log.info("workeros serving on http://%s:%s (database: %s)", host, port, settings["database.url"].split("://")[0])
+    log.info("workeros starting on http://%s:%s (database: %s)", host, port, settings["database.url"].split("://")[0])
     loop = asyncio.new_event_loop()
     _handle_signals_once(loop)
     AcceptErrors(float(settings["server.accept_error_log_interval"])).install(loop)
-    main = loop.create_task(_run(settings, plugins, reuse_port=reuse_port))
+    main = loop.create_task(_run(settings, plugins, host, port, reuse_port=reuse_port))
     try:
         loop.run_until_complete(main)
     except (web.GracefulExit, KeyboardInterrupt):
         pass
+    except OSError as exc:
+        if exc.errno in (errno.EADDRINUSE, errno.EACCES, errno.EADDRNOTAVAIL):
+            reason = {errno.EADDRINUSE: "is already in use (another server is listening there?)",
+                      errno.EACCES: "needs privileges this user does not have",
+                      errno.EADDRNOTAVAIL: "is not an address of this machine"}[exc.errno]
+            raise StartupError(f"cannot listen on {host}:{port}: the address {reason}; "
+                               "choose another with --port / --host or WORKEROS_SERVER_PORT") from None
+        raise
     finally:
         main.cancel()
         loop.run_until_complete(asyncio.gather(main, return_exceptions=True))
@@ -63,7 +72,7 @@ def serve(settings: Settings, plugins: Plugins, *, reuse_port: bool = False) -> 
     return 0
 
 
-async def _run(settings: Settings, plugins: Plugins, *, reuse_port: bool) -> None:
+async def _run(settings: Settings, plugins: Plugins, host: str, port: int, *, reuse_port: bool) -> None:
     """Serve until cancelled (a signal ends the loop), then shut down gracefully."""
     from workeros.http.app import create_app
 
@@ -78,7 +87,7 @@ async def _run(settings: Settings, plugins: Plugins, *, reuse_port: bool) -> Non
     )
     await runner.setup()
     try:
-        site = web.TCPSite(runner, settings["server.host"], settings["server.port"], reuse_port=reuse_port or None)
+        site = web.TCPSite(runner, host, port, reuse_port=reuse_port or None)
         await site.start()
         await asyncio.Event().wait()
     finally:

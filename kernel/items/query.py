@@ -156,7 +156,7 @@ def parse_query(params: Mapping[str, str] | Any) -> Query:
     flat: dict[str, Any] = {}
     deep_pairs: dict[str, list[tuple[list[str], str]]] = {}
     for key, value in _params(params):
-        match = _KEY.match(key)
+        match = _KEY.fullmatch(key)
         if match is None:
             continue
         name, rest = match.group(1), match.group(2)

@@ -179,9 +179,7 @@ class Writes:
             where = sa.and_(where, c.pk_column.in_(pks))
         if condition is not None:
             where = sa.and_(where, condition)
-        stmt = sa.select(c.table).where(where).order_by(c.pk_column)
-        if self.services.db.dialect == "postgresql":
-            stmt = stmt.with_for_update()
+        stmt = self.services.db.for_update(sa.select(c.table).where(where).order_by(c.pk_column))
         before_rows = [full_row(schema, c, r) for r in (await conn.execute(stmt)).mappings()]
         if pks is not None:
             found = {r[c.primary_key] for r in before_rows}
@@ -204,14 +202,21 @@ class Writes:
         if rule.validation is not None:
             for before in before_rows:
                 validate(acc, schema, c, rule, {**before, **changes})
+        after_rows = before_rows
         if values:
+            # The rows after the change come back from UPDATE ... RETURNING: the
+            # rows are read once (the locking SELECT above), not again.
+            returned: dict[Any, dict] = {}
             try:
                 for chunk in chunks(db_keys):
-                    await conn.execute(c.table.update().where(c.pk_column.in_(chunk)).values(values))
+                    result = await conn.execute(c.table.update().where(c.pk_column.in_(chunk)).values(values)
+                                                .returning(*c.table.c))
+                    for r in result.mappings():
+                        row = full_row(schema, c, r)
+                        returned[row[c.primary_key]] = row
             except sa_exc.DBAPIError as exc:
                 raise constraint_error(exc, c, None, "item", values) from None
-        after_rows = [full_row(schema, c, r) for r in (await conn.execute(
-            sa.select(c.table).where(c.pk_column.in_(db_keys)).order_by(c.pk_column))).mappings()]
+            after_rows = [returned[k] for k in out_keys]
         ts = now()
         for row in after_rows:
             await self._audit(acc, c, "update", row[c.primary_key], row, changes, ts, meta)
@@ -231,8 +236,7 @@ class Writes:
         conn, schema = self.conn, self.schema
         reader = await self.service.reader(acc, schema)
         stmt = sa.select(c.table).where(reader.compile(c, [rule.filter]), c.pk_column.in_(pks)).order_by(c.pk_column)
-        if self.services.db.dialect == "postgresql":
-            stmt = stmt.with_for_update()
+        stmt = self.services.db.for_update(stmt)
         before_rows = [full_row(schema, c, r) for r in (await conn.execute(stmt)).mappings()]
         found = {r[c.primary_key] for r in before_rows}
         missing = [k for k in pks if json_key(c, k) not in found]
@@ -322,9 +326,10 @@ class WriteTransaction:
 
 # -- payloads ---------------------------------------------------------------------------
 
-def check_batch(items: Sequence[Any]) -> None:
-    if len(items) > MAX_BATCH:
-        raise InvalidPayload(f"At most {MAX_BATCH} items per request")
+def check_batch(items: Sequence[Any], limit: int = MAX_BATCH) -> None:
+    """Refuse a write carrying more than ``limit`` items (``items.max_batch``)."""
+    if len(items) > limit:
+        raise InvalidPayload(f"At most {limit} items per request (items.max_batch)")
 
 
 def payload(acc: Accountability, schema: Schema, c: Collection, rule: Any, item: Any, action: str,

@@ -158,6 +158,25 @@ class PermissionsService:
         rules = await self._load(acc.role)
         return {c for (c, action) in rules if action == "read" and c in schema.collections}
 
+    async def usable_fields(self, acc: Accountability) -> dict[str, frozenset[str] | None]:
+        """Collection -> the fields ``acc`` may use there (``None``: all), for every
+        collection on which the role holds any action. A field is usable when a read,
+        create or update rule allows it; a delete-only grant shows the collection
+        with its primary key alone."""
+        schema = self.services.schema.current()
+        if acc.admin:
+            return dict.fromkeys(schema.collections)
+        out: dict[str, frozenset[str] | None] = {}
+        for (name, action), rule in (await self._load(acc.role)).items():
+            if name not in schema.collections:
+                continue
+            fields = frozenset() if action == "delete" else rule.fields
+            if name not in out:
+                out[name] = fields
+            elif out[name] is not None:
+                out[name] = None if fields is None else out[name] | fields  # type: ignore[operator]
+        return out
+
     # -- roles ------------------------------------------------------------------------------
     def _admin_only(self, acc: Accountability) -> None:
         if not acc.admin:

@@ -47,7 +47,7 @@ def parse_variable(value: str) -> Var:
         return Var("user")
     if value in ("$CURRENT_ROLE", "$user.role"):
         return Var("role")
-    m = _NOW.match(value)
+    m = _NOW.fullmatch(value)
     if m:
         sign, amount, unit = m.groups()
         if amount is None:
@@ -59,7 +59,7 @@ def parse_variable(value: str) -> Var:
             return Var("now", months=n * _MONTH_UNITS[unit])
         raise InvalidQuery(f"Unknown unit {unit!r} in {value[:40]!r} (seconds, minutes, hours, days, weeks, "
                            "months, years)")
-    m = _USER_FIELD.match(value)
+    m = _USER_FIELD.fullmatch(value)
     if m:
         if m.group(1) not in USER_FIELDS:
             raise InvalidQuery(f"Unknown variable {value[:80]!r}: users have no readable field {m.group(1)!r}")

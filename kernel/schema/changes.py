@@ -99,7 +99,7 @@ def parse_type(value: Any, options: Any, what: str, *, adopted: bool = False) ->
     if not isinstance(value, str) or not value:
         raise InvalidPayload(f"{what}: 'type' must be one of {', '.join(TYPES)}")
     opts = _object(options, f"{what}: 'options'") if options is not None else {}
-    match = _PARAM_TYPE.match(value)
+    match = _PARAM_TYPE.fullmatch(value)
     if match and match.group(1) in TYPES:
         value = match.group(1)
         opts.setdefault("length" if value == "string" else "dimensions", int(match.group(2)))
@@ -759,7 +759,7 @@ class Changes:
         become m2o relations. Columns of types workeros does not know are left
         out (listed in ``self.skipped``)."""
         table = data.get("table") if data.get("table") is not None else data.get("collection")
-        if not isinstance(table, str) or not _TABLE.match(table):
+        if not isinstance(table, str) or not _TABLE.fullmatch(table):
             raise InvalidPayload("collection: 'table' must name an existing table (letters, digits, underscores)")
         if table.lower().startswith(identifiers.SYSTEM_PREFIX):
             raise InvalidPayload(f"table {table!r} is a system table and cannot be adopted")
@@ -777,7 +777,7 @@ class Changes:
         self.skipped: list[str] = []
         for column in desc["columns"]:
             mapped = _map_column(column, self.conn.dialect.name)
-            if mapped is None or not identifiers.PATTERN.match(column["name"]) \
+            if mapped is None or not identifiers.valid(column["name"]) \
                     or column["name"].startswith(identifiers.SYSTEM_PREFIX):
                 if column["name"] == pk_name:
                     raise InvalidPayload(f"table {table!r}: primary key column {column['name']!r} has an "

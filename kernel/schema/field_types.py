@@ -127,7 +127,7 @@ def _datetime(value: Any, options: Mapping[str, Any]) -> dt.datetime:
 def _date(value: Any, options: Mapping[str, Any]) -> dt.date:
     if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
         return value
-    if not isinstance(value, str) or not _ISO_DATE.match(value.strip()):
+    if not isinstance(value, str) or not _ISO_DATE.fullmatch(value.strip()):
         raise CoercionError("expected a date as YYYY-MM-DD")
     try:
         return dt.date.fromisoformat(value.strip())
@@ -138,7 +138,7 @@ def _date(value: Any, options: Mapping[str, Any]) -> dt.date:
 def _time(value: Any, options: Mapping[str, Any]) -> dt.time:
     if isinstance(value, dt.time):
         return value
-    if not isinstance(value, str) or not _ISO_TIME.match(value.strip()):
+    if not isinstance(value, str) or not _ISO_TIME.fullmatch(value.strip()):
         raise CoercionError("expected a time as HH:MM[:SS]")
     try:
         return dt.time.fromisoformat(value.strip())

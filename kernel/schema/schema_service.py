@@ -67,7 +67,13 @@ def describe_field(collection: Collection, field: Field) -> dict[str, Any]:
     }
 
 
-def describe_collection(collection: Collection) -> dict[str, Any]:
+def _shown(collection: Collection, allowed: frozenset[str] | None) -> list[Field]:
+    """The fields of ``collection`` a caller allowed ``allowed`` sees (the primary key always)."""
+    return [f for f in collection.fields.values()
+            if allowed is None or f.name in allowed or f.name == collection.primary_key]
+
+
+def describe_collection(collection: Collection, allowed: frozenset[str] | None = None) -> dict[str, Any]:
     return {
         "collection": collection.name,
         "table": collection.table.name,
@@ -77,7 +83,7 @@ def describe_collection(collection: Collection) -> dict[str, Any]:
         "system": collection.system,
         "note": collection.note,
         "meta": collection.meta,
-        "fields": [describe_field(collection, f) for f in collection.fields.values()],
+        "fields": [describe_field(collection, f) for f in _shown(collection, allowed)],
     }
 
 
@@ -143,55 +149,66 @@ class SchemaService:
         return self.current()
 
     # -- reads ---------------------------------------------------------------------------
-    async def readable(self, acc: Accountability) -> set[str] | None:
-        """Collections ``acc`` may read: ``None`` means all (admin)."""
+    async def usable(self, acc: Accountability) -> dict[str, frozenset[str] | None]:
+        """Collection -> fields ``acc`` may use (``None``: all), for every collection
+        on which it holds any permission (all of them for an admin). The schema
+        endpoints show a caller nothing else (as OpenAPI and GraphQL)."""
         if acc.admin:
-            return None
+            return dict.fromkeys(self.current().collections)
         permissions = self.services.permissions
         if permissions is None:
-            return set()
-        return set(await permissions.readable_collections(acc))
+            return {}
+        return await permissions.usable_fields(acc)
 
-    async def _visible(self, acc: Accountability, name: str) -> Collection:
-        """A collection the caller may see: 403 whether or not it exists for a
-        caller who may not read it (DESIGN §4), 404 only for admins."""
-        readable = await self.readable(acc)
-        if readable is not None and name not in readable:
+    async def readable(self, acc: Accountability) -> set[str] | None:
+        """Collections ``acc`` may use: ``None`` means all (admin)."""
+        if acc.admin:
+            return None
+        return set(await self.usable(acc))
+
+    async def _visible(self, acc: Accountability, name: str) -> tuple[Collection, frozenset[str] | None]:
+        """A collection the caller may use, and the fields it may see there: 403
+        whether or not it exists for a caller who may not use it (DESIGN §4), 404
+        only for admins."""
+        usable = await self.usable(acc)
+        if not acc.admin and name not in usable:
             raise Forbidden()
         collection = self.current().get(name)
         if collection is None:
-            if readable is not None:
+            if not acc.admin:
                 raise Forbidden()
             raise NotFound(f"Collection {name[:80]!r} does not exist")
-        return collection
+        return collection, usable.get(name)
 
     async def list_collections(self, acc: Accountability, *, system: bool = False) -> list[dict[str, Any]]:
-        """The collections the caller may read; system collections (``wos_*``)
-        only when asked for."""
-        readable = await self.readable(acc)
-        return [describe_collection(c) for name, c in sorted(self.current().collections.items())
-                if (readable is None or name in readable) and (system or not c.system)]
+        """The collections the caller may use, each with the fields it may use;
+        system collections (``wos_*``) only when asked for."""
+        usable = await self.usable(acc)
+        return [describe_collection(c, usable[name]) for name, c in sorted(self.current().collections.items())
+                if name in usable and (system or not c.system)]
 
     async def get_collection(self, acc: Accountability, name: str) -> dict[str, Any]:
-        return describe_collection(await self._visible(acc, name))
+        return describe_collection(*await self._visible(acc, name))
 
     async def list_fields(self, acc: Accountability, collection: str | None = None, *,
                           system: bool = False) -> list[dict[str, Any]]:
         if collection is not None:
-            c = await self._visible(acc, collection)
-            return [describe_field(c, f) for f in c.fields.values()]
-        readable = await self.readable(acc)
+            c, allowed = await self._visible(acc, collection)
+            return [describe_field(c, f) for f in _shown(c, allowed)]
+        usable = await self.usable(acc)
         return [describe_field(c, f) for name, c in sorted(self.current().collections.items())
-                if (readable is None or name in readable) and (system or not c.system) for f in c.fields.values()]
+                if name in usable and (system or not c.system) for f in _shown(c, usable[name])]
 
     async def get_field(self, acc: Accountability, collection: str, field: str) -> dict[str, Any]:
-        c = await self._visible(acc, collection)
+        c, allowed = await self._visible(acc, collection)
         if field not in c.fields:
             raise NotFound(f"Field {collection}.{field[:80]} does not exist")
+        if field not in {f.name for f in _shown(c, allowed)}:
+            raise Forbidden()
         return describe_field(c, c.fields[field])
 
     async def list_relations(self, acc: Accountability, collection: str | None = None) -> list[dict[str, Any]]:
-        readable = await self.readable(acc)
+        usable = await self.usable(acc)
         if collection is not None:
             await self._visible(acc, collection)
         out = []
@@ -199,18 +216,21 @@ class SchemaService:
             if collection is not None and name != collection:
                 continue
             for relation in c.relations.values():
-                seen = {relation.collection, relation.related, relation.junction} - {None}
-                if readable is None or seen <= readable:
+                if self._relation_visible(relation, c, usable):
                     out.append(describe_relation(relation))
         return out
 
+    @staticmethod
+    def _relation_visible(relation: Relation, c: Collection, usable: Mapping[str, frozenset[str] | None]) -> bool:
+        seen = {relation.collection, relation.related, relation.junction} - {None}
+        return seen <= set(usable) and relation.field in {f.name for f in _shown(c, usable[c.name])}
+
     async def get_relation(self, acc: Accountability, collection: str, field: str) -> dict[str, Any]:
-        c = await self._visible(acc, collection)
+        c, _ = await self._visible(acc, collection)
         relation = c.relations.get(field)
-        readable = await self.readable(acc)
         if relation is None:
             raise NotFound(f"Field {collection}.{field[:80]} holds no relation")
-        if readable is not None and not ({relation.related, relation.junction} - {None}) <= readable:
+        if not self._relation_visible(relation, c, await self.usable(acc)):
             raise Forbidden()
         return describe_relation(relation)
 
@@ -313,7 +333,7 @@ class SchemaService:
         if not acc.admin:
             raise Forbidden()
         async with self.services.db.read() as conn:
-            return await snapshot.take(conn, self.current(), self._catalog, self.services)
+            return await snapshot.take(conn, self.current(), self._catalog)
 
     async def diff(self, acc: Accountability, document: Any) -> list[dict[str, Any]]:
         """The operations :meth:`apply_snapshot` would run, in order."""
@@ -321,10 +341,9 @@ class SchemaService:
 
         if not acc.admin:
             raise Forbidden()
-        wanted = snapshot.parse(document, self.services)
+        wanted = snapshot.parse(document)
         async with self.services.db.read() as conn:
-            return await snapshot.plan(conn, Catalog(self.current(), self._catalog.relations), wanted,
-                                       self.services)
+            return await snapshot.plan(conn, Catalog(self.current(), self._catalog.relations), wanted)
 
     async def apply_snapshot(self, acc: Accountability, document: Any) -> list[dict[str, Any]]:
         """Make this instance's schema equal to ``document``, all or nothing.
@@ -333,9 +352,9 @@ class SchemaService:
 
         if not acc.admin:
             raise Forbidden()
-        wanted = snapshot.parse(document, self.services)
+        wanted = snapshot.parse(document)
 
         async def work(changes: Changes) -> list[dict[str, Any]]:
-            return await snapshot.apply(changes, wanted, self.services)
+            return await snapshot.apply(changes, wanted)
 
         return await self.change(acc, work, action="apply_snapshot")

@@ -115,10 +115,9 @@ async def export_archive(services: Services, path: str | Path) -> dict[str, Any]
     try:
         with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as archive:
             async with services.db.read() as conn:
-                if services.db.dialect == "postgresql":
-                    await conn.execution_options(isolation_level="REPEATABLE READ")
+                await services.db.read_snapshot(conn)
                 catalog = await load(conn)
-                doc = await snapshot.take(conn, catalog.schema, catalog, services)
+                doc = await snapshot.take(conn, catalog.schema, catalog)
                 archive.writestr("schema.json", dumps(doc))
                 for name, collection in sorted(catalog.schema.collections.items()):
                     columns = [collection.column(f.name) for f in collection.scalar_fields()]
@@ -236,7 +235,8 @@ async def _load_collection(changes: Changes, archive: zipfile.ZipFile, name: str
     return count
 
 
-async def _load_system(changes: Changes, archive: zipfile.ZipFile, system: dict[str, Any]) -> None:
+async def _load_system(services: Services, changes: Changes, archive: zipfile.ZipFile,
+                       system: dict[str, Any]) -> None:
     tables = [t for t in system_tables() if t.name in system]
     for table in reversed(tables):
         await changes.conn.execute(table.delete().where(_system_rows_filter(table)))
@@ -245,20 +245,7 @@ async def _load_system(changes: Changes, archive: zipfile.ZipFile, system: dict[
         async for batch in _read_batches(archive, member):
             rows = [{k: _revive(table.c[k], v) for k, v in row.items() if k in table.c} for row in batch]
             await changes.conn.execute(table.insert(), rows)
-        await _reset_sequence(changes.conn, table)
-
-
-async def _reset_sequence(conn: AsyncConnection, table: sa.Table) -> None:
-    """PostgreSQL: move a serial primary key's sequence past the imported ids
-    (SQLite's rowid follows the largest id by itself)."""
-    if conn.dialect.name != "postgresql":
-        return
-    pk = list(table.primary_key.columns)
-    if len(pk) != 1 or not isinstance(pk[0].type, sa.Integer):
-        return
-    sequence = sa.func.pg_get_serial_sequence(table.name, pk[0].name)
-    next_id = sa.select(sa.func.coalesce(sa.func.max(pk[0]), 0) + 1).scalar_subquery()
-    await conn.execute(sa.select(sa.func.setval(sequence, next_id, False)).where(sequence.is_not(None)))
+        await services.db.advance_sequence(changes.conn, table)
 
 
 async def import_archive(services: Services, path: str | Path,
@@ -272,7 +259,7 @@ async def import_archive(services: Services, path: str | Path,
             doc = loads(archive.read("schema.json"))
         except KeyError:
             raise InvalidPayload("export is incomplete: schema.json is missing") from None
-        wanted = snapshot.parse(doc, services)
+        wanted = snapshot.parse(doc)
         collections = manifest.get("collections") or {}
         if set(collections) != set(wanted.collections):
             raise InvalidPayload("export is inconsistent: its data and schema list different collections")
@@ -285,15 +272,15 @@ async def import_archive(services: Services, path: str | Path,
                     table=w.table, note=w.note, meta=w.meta) for n, w in wanted.collections.items()},
                 relations={},
             )
-            await snapshot.apply(changes, bare, None)
+            await snapshot.apply(changes, bare)
             for name, entry in sorted(collections.items()):
                 loaded = await _load_collection(changes, archive, name, entry["file"])
                 if loaded != entry.get("rows", loaded):
                     raise InvalidPayload(f"export is inconsistent: {entry['file']} has {loaded} rows, "
                                          f"the manifest says {entry['rows']}")
-                await _reset_sequence(changes.conn, changes.schema.collections[name].table)
-            await snapshot.apply(changes, wanted, services)
-            await _load_system(changes, archive, manifest.get("system") or {})
+                await services.db.advance_sequence(changes.conn, changes.schema.collections[name].table)
+            await snapshot.apply(changes, wanted)
+            await _load_system(services, changes, archive, manifest.get("system") or {})
 
         await services.schema.change(acc, work, action="import")
     return manifest

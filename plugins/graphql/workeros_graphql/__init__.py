@@ -70,8 +70,6 @@ ReactDOM.createRoot(document.getElementById('graphiql')).render(React.createElem
 async def execute(request: web.Request, query: Any, variables: Any, operation_name: Any, *,
                   method: str) -> web.Response:
     svc = services(request)
-    if svc.items is None:
-        raise ServiceUnavailable("The items service is not available")
     acc = accountability(request).with_origin("graphql")
     settings = request.app[SETTINGS_KEY]
     operation = await prepare(request.app[ENGINES], settings, acc, query, variables, operation_name)

@@ -35,6 +35,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
@@ -88,6 +89,9 @@ class SqliteDatabase(Database):
     def _begin(self, conn: AsyncConnection) -> Any:
         conn.sync_connection.info[_WRITE] = True  # type: ignore[union-attr]
         return conn.begin()
+
+    def insert(self, table: sa.Table) -> Any:
+        return sqlite.insert(table)
 
     @asynccontextmanager
     async def schema_transaction(self) -> AsyncIterator[AsyncConnection]:
