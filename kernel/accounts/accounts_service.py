@@ -40,7 +40,7 @@ from workeros.accounts.tokens import (
     same,
     sha256_hex,
 )
-from workeros.accounts.users import USERS_LOCK_KEY, Users, normalize_email
+from workeros.accounts.users import USERS_LOCK_KEY, Users, normalize_email, short_str
 from workeros.bus.events import ACCOUNTS, PERMISSIONS
 from workeros.clock import now
 from workeros.db import activity
@@ -581,7 +581,7 @@ class AccountsService(Users, OneTimeTokens, Challenges, ApiKeys):
         email = normalize_email(data.get("email"))
         await self.limiter.hit("sign_up", account=email, ip=ip)
         password = self.check_password(data.get("password"), email)
-        extra = {k: data[k] for k in ("first_name", "last_name") if isinstance(data.get(k), str)}
+        extra = {k: short_str(data[k], k) for k in ("first_name", "last_name") if data.get(k) is not None}
         password_hash = await self.passwords.hash(password)
         invite = data.get("invite")
         verify = self.settings["auth.email_verification"]
@@ -609,7 +609,8 @@ class AccountsService(Users, OneTimeTokens, Challenges, ApiKeys):
                 raise ServiceUnavailable("Sign-up is misconfigured: the role for new users does not exist")
             event = await self.auth_before("signup", conn, email=email, provider="password", ip=ip,
                                            user_agent=user_agent, data=extra)
-            extra = {k: event.data[k] for k in ("first_name", "last_name") if isinstance(event.data.get(k), str)}
+            extra = {k: short_str(event.data[k], k) for k in ("first_name", "last_name")
+                     if event.data.get(k) is not None}
             values = {"id": user_id, "email": email, "password_hash": password_hash, "role": role,
                       "status": "active", "email_verified": count == 0 or invite is not None,
                       "created_at": now(), **extra}

@@ -38,9 +38,12 @@ def _value(column: str, value: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, (int, str)):
             raise InvalidQuery("id filters take integers")
         try:
-            return int(value)
+            number = int(value)
         except ValueError:
-            raise InvalidQuery(f"Invalid id {value!r}") from None
+            raise InvalidQuery(f"Invalid id {str(value)[:40]!r}") from None
+        if not -(2**63) <= number < 2**63:
+            raise InvalidQuery("id is out of range")
+        return number
     if not isinstance(value, (str, int, float)) or isinstance(value, bool):
         raise InvalidQuery(f"Invalid value for {column}")
     return str(value)
@@ -105,9 +108,12 @@ def int_param(params: Mapping[str, str], name: str, default: int) -> int:
     if raw is None or raw == "":
         return default
     try:
-        return int(raw)
+        value = int(raw)
     except ValueError:
         raise InvalidQuery(f"{name} must be an integer") from None
+    if not -(2**63) <= value < 2**63:
+        raise InvalidQuery(f"{name} is out of range")
+    return value
 
 
 def paging(params: Mapping[str, str], max_limit: int) -> tuple[int, int]:
@@ -126,6 +132,8 @@ def paging(params: Mapping[str, str], max_limit: int) -> tuple[int, int]:
         offset = (page - 1) * limit
     if offset < 0:
         raise InvalidQuery("offset must not be negative")
+    if offset >= 2**63:
+        raise InvalidQuery("offset is out of range")
     return limit, offset
 
 

@@ -362,8 +362,6 @@ class RevisionsService:
                 result.updated += keys
             await activity_log.record(w.conn, action=action, accountability=acc, collection=c.name, item=item,
                                       timestamp=now(), meta={**source, **result.to_json()})
-            if result.created:
-                await self.services.db.advance_sequence(w.conn, c.table)
         return result
 
     @staticmethod
@@ -432,8 +430,11 @@ def _iso(value: dt.datetime) -> str:
 
 def _as_int(raw: Any, what: str) -> int:
     try:
-        return int(raw)
+        value = int(raw)
     except (TypeError, ValueError):
         raise NotFound(f"{what.capitalize()} {str(raw)[:40]!r} not found") from None
+    if not -(2**63) <= value < 2**63:
+        raise NotFound(f"{what.capitalize()} {str(raw)[:40]!r} not found")
+    return value
 
 

@@ -72,9 +72,11 @@ class Database:
 
     # -- capabilities: what the services need that differs between dialects ------------------
 
-    def for_update(self, stmt: sa.Select) -> sa.Select:
+    def for_update(self, stmt: sa.Select, *, skip_locked: bool = False) -> sa.Select:
         """``stmt`` locking the rows it selects until the transaction ends, where
-        the dialect has row locks. By default unchanged (writes are serialised)."""
+        the dialect has row locks; with ``skip_locked``, rows another transaction
+        holds are left out (work queues). By default unchanged (writes are
+        serialised, so no row is ever held by another writer)."""
         return stmt
 
     async def lock(self, conn: AsyncConnection, key: int) -> None:

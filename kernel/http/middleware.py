@@ -76,6 +76,16 @@ async def body_limit_middleware(request: web.Request, handler: Handler) -> web.S
 
 
 @web.middleware
+async def hostile_input_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Refuse a NUL character in the path or in a query parameter (name or value)
+    before any service sees it: neither database stores one, and PostgreSQL's
+    driver fails on it."""
+    if "\x00" in request.path or any("\x00" in k or "\x00" in v for k, v in request.query.items()):
+        raise errors.InvalidQuery("The request must not contain NUL characters (%00)")
+    return await handler(request)
+
+
+@web.middleware
 async def accountability_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Resolve the caller once per request. A bad or expired token is 401, never
     anonymous; a read-only API key on a route that writes is 403."""
@@ -92,4 +102,5 @@ async def accountability_middleware(request: web.Request, handler: Handler) -> w
     return await handler(request)
 
 
-MIDDLEWARES = (request_id_middleware, error_middleware, body_limit_middleware, accountability_middleware)
+MIDDLEWARES = (request_id_middleware, error_middleware, body_limit_middleware, hostile_input_middleware,
+               accountability_middleware)

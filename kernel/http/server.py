@@ -46,7 +46,7 @@ def serve(settings: Settings, plugins: Plugins, *, reuse_port: bool = False) -> 
     loop = asyncio.new_event_loop()
     _handle_signals_once(loop)
     AcceptErrors(float(settings["server.accept_error_log_interval"])).install(loop)
-    main = loop.create_task(_run(settings, plugins, host, port, reuse_port=reuse_port))
+    main = loop.create_task(_run(settings, plugins, reuse_port=reuse_port))
     try:
         loop.run_until_complete(main)
     except (web.GracefulExit, KeyboardInterrupt):
@@ -72,7 +72,7 @@ def serve(settings: Settings, plugins: Plugins, *, reuse_port: bool = False) -> 
     return 0
 
 
-async def _run(settings: Settings, plugins: Plugins, host: str, port: int, *, reuse_port: bool) -> None:
+async def _run(settings: Settings, plugins: Plugins, *, reuse_port: bool) -> None:
     """Serve until cancelled (a signal ends the loop), then shut down gracefully."""
     from workeros.http.app import create_app
 
@@ -87,7 +87,7 @@ async def _run(settings: Settings, plugins: Plugins, host: str, port: int, *, re
     )
     await runner.setup()
     try:
-        site = web.TCPSite(runner, host, port, reuse_port=reuse_port or None)
+        site = web.TCPSite(runner, settings["server.host"], settings["server.port"], reuse_port=reuse_port or None)
         await site.start()
         await asyncio.Event().wait()
     finally:

@@ -83,9 +83,38 @@ async def read_json(request: web.Request) -> Any:
     if not raw.strip():
         raise InvalidPayload("Request body is empty; expected JSON")
     try:
-        return orjson.loads(raw)
+        body = orjson.loads(raw)
     except orjson.JSONDecodeError:
         raise InvalidPayload("Request body is not valid JSON") from None
+    check_json(body)
+    return body
+
+
+#: Integers in requests must fit a signed 64-bit column on both dialects.
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
+def check_json(value: Any, depth: int = 0) -> None:
+    """Refuse (400) what neither database can store, at the edge rather than in
+    a driver: a NUL character in any string (key or value), an integer beyond 64
+    bits. Nesting deeper than 256 levels is refused as well."""
+    if depth > 256:
+        raise InvalidPayload("Request body is nested too deeply")
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise InvalidPayload("Text must not contain NUL characters (\\u0000)")
+    elif isinstance(value, bool):
+        return
+    elif isinstance(value, int):
+        if not INT64_MIN <= value <= INT64_MAX:
+            raise InvalidPayload("Integers must fit in 64 bits (send larger numbers as strings)")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            check_json(key, depth + 1)
+            check_json(item, depth + 1)
+    elif isinstance(value, list):
+        for item in value:
+            check_json(item, depth + 1)
 
 
 async def read_admin_json(request: web.Request) -> Any:

@@ -23,7 +23,7 @@ from workeros.config import setting_or
 from workeros.errors import Forbidden, InvalidPayload, InvalidQuery, NotFound
 from workeros.hookspecs.lifecycle import ConfigKey
 from workeros.items.query import Query
-from workeros.items.reads import Reader, converter, jsonable_value, permissions_module, rule_all
+from workeros.items.reads import MAX_OFFSET, Reader, converter, jsonable_value, permissions_module, rule_all
 from workeros.items.writes import (
     MAX_BATCH,
     Lifecycle,
@@ -255,6 +255,7 @@ class ItemsService:
         offset = query.offset or 0
         if query.page is not None and query.limit not in (None, -1):
             offset = (query.page - 1) * query.limit  # type: ignore[operator]
+        offset = min(offset, MAX_OFFSET)
         return list(node.out), self._export(reader, node, c, where, order, remaining, offset, size, bool(query.sort))
 
     async def _export(self, reader: Reader, node: Any, c: Collection, where: Any, order: list[Any],
@@ -395,7 +396,9 @@ class ItemsService:
         if query is not None and query.fields == ():
             return [{c.primary_key: k} for k in keys]
         if acc.admin and (query is None or query.fields is None) and not any(f.alias for f in c.fields.values()):
-            return rows
+            # Fields of types left out of `*` (vectors) are not echoed either.
+            hidden = {f.name for f in c.fields.values() if f.type in TYPES and not TYPES[f.type].in_star}
+            return [{k: v for k, v in r.items() if k not in hidden} for r in rows] if hidden else rows
         try:
             reader = await self.reader(acc, schema)
             _, rule = reader.collection(c.name)

@@ -20,7 +20,6 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
-from sqlalchemy.sql.util import ClauseAdapter
 
 from workeros.accountability import Accountability
 from workeros.errors import Forbidden, InvalidQuery, NotFound
@@ -33,6 +32,8 @@ PARENT = "__wos_parent"
 ROW_NUMBER = "__wos_rn"
 #: Keys per ``IN (...)`` list when loading relations.
 CHUNK = 2000
+#: Offsets (``page`` times ``limit``) are capped so ``offset + limit`` fits a signed 64-bit integer.
+MAX_OFFSET = 2**62
 MAX_DEPTH = 8
 
 
@@ -215,14 +216,16 @@ class Reader:
         return module.parse_filter(raw, schema=self.schema, collection=collection.name,
                             access=None if self.admin else self.access)
 
-    def compile(self, collection: Collection, filters: Iterable[Any]) -> sa.ColumnElement[bool]:
+    def compile(self, collection: Collection, filters: Iterable[Any], table: Any = None) -> sa.ColumnElement[bool]:
+        """The filters on ``collection``'s table, or on ``table`` (an alias of it)."""
         parts = [f for f in filters if f is not None]
         if not parts:
             return sa.true()
         combined = parts[0]
         for more in parts[1:]:
             combined = combined.and_(more)
-        return permissions_module().compile_filter(combined, schema=self.schema, collection=collection.name, variables=self.variables)
+        return permissions_module().compile_filter(combined, schema=self.schema, collection=collection.name,
+                                                   variables=self.variables, table=table)
 
     def where(self, collection: Collection, rule: Any, query: Query | None) -> sa.ColumnElement[bool]:
         """The row filter of ``rule`` and the query's filter and search."""
@@ -248,7 +251,7 @@ class Reader:
             if not name:
                 raise InvalidQuery("sort names an empty field")
             path = name.split(".")
-            expr = self._sort_expr(collection, rule, path, 0)
+            expr = self._sort_expr(collection, rule, path, 0, collection.table)
             if len(path) == 1:
                 plain.add(name)
             clauses.append(expr.desc().nulls_first() if descending else expr.asc().nulls_last())
@@ -256,25 +259,28 @@ class Reader:
             clauses.append(collection.pk_column.asc())
         return clauses
 
-    def _sort_expr(self, collection: Collection, rule: Any, path: list[str], depth: int) -> Any:
+    def _sort_expr(self, collection: Collection, rule: Any, path: list[str], depth: int, table: Any) -> Any:
+        """The expression to sort by for ``path`` on ``table`` (``collection``'s
+        table or an alias of it). Each m2o hop is a scalar subquery on its own alias
+        of the related table, with the related read rule compiled on that alias (so
+        a self-referencing relation joins a row to its parent, not to itself)."""
         if depth > MAX_DEPTH:
             raise InvalidQuery("sort path is nested too deeply")
         f = self.field(collection, path[0], rule, "sort field")
         if len(path) == 1:
             if f.alias or f.type == "json":
                 raise InvalidQuery(f"Cannot sort by {f.name!r} ({'relational alias' if f.alias else 'json'})")
-            return collection.table.c[f.name]
+            return table.c[f.name]
         relation = collection.relations.get(f.name)
         if relation is None or relation.kind != "m2o":
             raise InvalidQuery(f"Cannot sort through {f.name!r}: only many-to-one paths can be sorted on")
         related = self.schema.collections[relation.related]
         related_rule = self.related_rule(related.name)
-        inner = self._sort_expr(related, related_rule, path[1:], depth + 1)
-        condition = sa.and_(related.pk_column == collection.table.c[f.name], self.compile(related, [related_rule.filter]))
         alias = related.table.alias()
-        adapter = ClauseAdapter(alias)
-        return (sa.select(adapter.traverse(inner)).where(adapter.traverse(condition))
-                .correlate_except(alias).scalar_subquery())
+        inner = self._sort_expr(related, related_rule, path[1:], depth + 1, alias)
+        condition = sa.and_(alias.c[related.primary_key] == table.c[f.name],
+                            self.compile(related, [related_rule.filter], table=alias))
+        return sa.select(inner).where(condition).correlate_except(alias).scalar_subquery()
 
     def paging(self, query: Query) -> tuple[int, int]:
         limit = query.limit
@@ -285,7 +291,7 @@ class Reader:
         offset = query.offset or 0
         if query.page is not None:
             offset = (query.page - 1) * limit
-        return limit, offset
+        return limit, min(offset, MAX_OFFSET)
 
     # -- the selection tree --------------------------------------------------------------
     def node(self, collection: Collection, rule: Any, query: Query, depth: int = 0) -> Node:
@@ -300,6 +306,8 @@ class Reader:
                 for f in collection.fields.values():
                     if not self.readable(collection, rule, f.name):
                         continue
+                    if f.type in TYPES and not TYPES[f.type].in_star:
+                        continue  # e.g. vectors: returned only when named
                     relation = collection.relations.get(f.name)
                     if rest:
                         if relation is not None and self._may_follow(relation):
@@ -418,6 +426,7 @@ class Reader:
             limit, offset = child.query.limit, child.query.offset or 0
             if child.query.page is not None and limit is not None and limit > 0:
                 offset = (child.query.page - 1) * limit
+            offset = min(offset, MAX_OFFSET)
             statements = []
             for chunk in _chunks(keys):
                 condition = sa.and_(parent.in_(chunk), where)

@@ -157,6 +157,7 @@ class Writes:
             full = full_row(schema, c, row)
             after.append(full)
             await self._audit(acc, c, "create", full[c.primary_key], full, delta(c, values), ts, meta)
+        await self._advance_sequence(c, payloads)
         keys = [r[c.primary_key] for r in after]
         mutation.keys, mutation.after = keys, after
         await self._finish(mutation)
@@ -246,16 +247,95 @@ class Writes:
         mutation = self._mutation(acc, c, "delete", meta, keys=out_keys, before=before_rows)
         if self.lifecycle.before("delete"):
             await self.lifecycle.call_before(mutation)
+        effects = await self._on_delete_effects(c, pks)
         try:
             for chunk in chunks(pks):
                 await conn.execute(c.table.delete().where(c.pk_column.in_(chunk)))
         except sa_exc.DBAPIError as exc:
-            raise constraint_error(exc, c, None) from None
+            raise constraint_error(exc, c, None, action="delete") from None
         ts = now()
         for row in before_rows:
             await self._audit(acc, c, "delete", row[c.primary_key], None, None, ts, meta)
         await self._finish(mutation)
+        await self._record_effects(acc, effects, ts, meta)
         return before_rows
+
+    async def _on_delete_effects(self, c: Collection, pks: list[Any]) -> list[tuple[str, Collection, Any, list]]:
+        """What the database's ``on_delete`` rules will do when the rows ``pks`` of
+        ``c`` go: the rows each ``set null`` relation will change and each
+        ``cascade`` relation will delete (following cascades), read (and locked on
+        PostgreSQL) before the delete, so their revisions can be written. A
+        ``restrict`` relation still holding rows is a 409 naming it."""
+        effects: list[tuple[str, Collection, Any, list]] = []
+        gone: dict[str, set[Any]] = {c.name: {json_key(c, k) for k in pks}}
+        queue: list[tuple[Collection, list[Any]]] = [(c, pks)]
+        while queue:
+            target, keys = queue.pop(0)
+            for other in self.schema.collections.values():
+                if other.system:
+                    continue
+                for relation in other.relations.values():
+                    if relation.kind != "m2o" or relation.related != target.name:
+                        continue
+                    column = other.table.c[relation.field]
+                    rows: list[dict] = []
+                    for chunk in chunks(keys):
+                        stmt = sa.select(other.table).where(column.in_(chunk)).order_by(other.pk_column)
+                        if self.services.db.dialect == "postgresql":
+                            stmt = stmt.with_for_update()
+                        rows += [full_row(self.schema, other, r) for r in (await self.conn.execute(stmt)).mappings()]
+                    seen = gone.setdefault(other.name, set())
+                    rows = [r for r in rows if r[other.primary_key] not in seen]
+                    if not rows:
+                        continue
+                    if relation.on_delete == "restrict":
+                        raise Conflict(f"Items of {other.name!r} still reference this item of {target.name!r} "
+                                       f"through {relation.field!r} (on_delete restrict)", field=relation.field)
+                    if relation.on_delete == "cascade":
+                        seen.update(r[other.primary_key] for r in rows)
+                        effects.append(("delete", other, relation, rows))
+                        queue.append((other, [key_of(other, r[other.primary_key]) for r in rows]))
+                    else:
+                        effects.append(("update", other, relation, rows))
+        # a row both nulled and deleted (through two relations) is recorded as deleted
+        return [(action, other, relation,
+                 rows if action == "delete" else [r for r in rows if r[other.primary_key] not in gone[other.name]])
+                for action, other, relation, rows in effects]
+
+    async def _record_effects(self, acc: Accountability, effects: list[tuple[str, Collection, Any, list]], ts: Any,
+                              meta: Mapping[str, Any] | None) -> None:
+        """Revisions, activity and item events for what ``on_delete`` did."""
+        for action, other, relation, rows in effects:
+            if not rows:
+                continue
+            keys = [r[other.primary_key] for r in rows]
+            cause = {**(meta or {}), "on_delete": {"relation": f"{other.name}.{relation.field}",
+                                                   "rule": relation.on_delete}}
+            after: list[dict] | None = None
+            if action == "update":
+                db_keys = [key_of(other, k) for k in keys]
+                after = []
+                for chunk in chunks(db_keys):
+                    after += [full_row(self.schema, other, r) for r in (await self.conn.execute(
+                        sa.select(other.table).where(other.pk_column.in_(chunk)).order_by(other.pk_column))).mappings()]
+                for row in after:
+                    await self._audit(acc, other, "update", row[other.primary_key], row, {relation.field: None}, ts,
+                                      cause)
+            else:
+                for key in keys:
+                    await self._audit(acc, other, "delete", key, None, None, ts, cause)
+            mutation = self._mutation(acc, other, action, cause, keys=keys, before=rows, after=after)
+            self.lifecycle.after_commit(self.conn, mutation)
+
+    async def _advance_sequence(self, c: Collection, payloads: Sequence[Mapping[str, Any]]) -> None:
+        """Rows written with explicit integer keys (a batch carrying ids, an
+        import, a restore re-creating a row) move the key generator past them, so
+        the next create without a key does not collide (a capability of the
+        database: a sequence on PostgreSQL, nothing to do for SQLite's rowid)."""
+        if c.pk_field.type not in ("integer", "bigint"):
+            return
+        if any(isinstance(v.get(c.primary_key), int) for v in payloads):
+            await self.services.db.advance_sequence(self.conn, c.table)
 
     # -- shared ---------------------------------------------------------------------------
     async def _references(self, acc: Accountability, c: Collection, payloads: Sequence[Mapping[str, Any]]) -> None:
@@ -324,6 +404,7 @@ class WriteTransaction:
         return suppressed
 
 
+
 # -- payloads ---------------------------------------------------------------------------
 
 def check_batch(items: Sequence[Any], limit: int = MAX_BATCH) -> None:
@@ -358,6 +439,7 @@ def payload(acc: Accountability, schema: Schema, c: Collection, rule: Any, item:
         if name in values or f is None or f.alias:
             continue
         values[name] = coerce_value(f, preset(acc, raw), where)
+    special(acc, c, values, action, where, keep=keep_keys)
     if action == "create":
         for f in c.scalar_fields():
             if f.name in values:
@@ -373,6 +455,24 @@ def payload(acc: Accountability, schema: Schema, c: Collection, rule: Any, item:
         if rule.validation is not None:
             validate(acc, schema, c, rule, delta(c, values), where)
     return values
+
+
+#: ``options.special`` of a field -> (the action that fills it, what it holds).
+SPECIAL = {"user_created": ("create", "user"), "date_created": ("create", "date"),
+           "user_updated": ("update", "user"), "date_updated": ("update", "date")}
+
+
+def special(acc: Accountability, c: Collection, values: dict, action: str, where: str, *, keep: bool) -> None:
+    """Fill the special fields of ``c`` the service owns: ``user_created`` and
+    ``date_created`` on create, ``user_updated`` and ``date_updated`` on update —
+    the caller (``null`` when anonymous) and the time, whatever the payload said.
+    ``keep`` (a restore re-creating a row): the row's own recorded values stay."""
+    for f in c.scalar_fields():
+        kind = f.options.get("special")
+        if kind not in SPECIAL or SPECIAL[kind][0] != action or (keep and f.name in values):
+            continue
+        value = acc.user if SPECIAL[kind][1] == "user" else now()
+        values[f.name] = None if value is None else coerce_value(f, value, where)
 
 
 def validate(acc: Accountability, schema: Schema, c: Collection, rule: Any, row: dict, where: str = "") -> None:
@@ -453,9 +553,11 @@ _FOREIGN = re.compile(r"foreign key", re.I)
 
 
 def constraint_error(exc: sa_exc.DBAPIError, c: Collection, index: int | None, label: str = "item",
-                     values: Mapping[str, Any] | None = None) -> Exception:
+                     values: Mapping[str, Any] | None = None, *, action: str | None = None) -> Exception:
     """A driver error as a contract error naming the field when it can be told,
-    never the SQL or the driver's message."""
+    never the SQL or the driver's message. A foreign key error says which way it
+    points: a written relational field whose item does not exist, or (deleting)
+    items elsewhere that still reference this one."""
     where = "" if index is None else f" ({label} {index + 1})"
     message = str(getattr(exc, "orig", exc))
     column = _column_of(exc, c, message)
@@ -470,6 +572,12 @@ def constraint_error(exc: sa_exc.DBAPIError, c: Collection, index: int | None, l
         if _NOT_NULL.search(message):
             return InvalidPayload(f"Field{named} cannot be null{where}", field=column)
         if _FOREIGN.search(message):
+            if action == "delete":
+                return Conflict(f"Other items still reference this item of {c.name!r}{where}")
+            if column and column in c.relations:
+                related = c.relations[column].related
+                return Conflict(f"Field {column!r} references an item of {related!r} that does not exist{where}",
+                                field=column)
             return Conflict(f"The change conflicts with a relation{(' on' + named) if named else ''}: a referenced "
                             f"item does not exist, or other items still reference this one{where}", field=column)
         return Conflict(f"The change violates a constraint of {c.name!r}{where}")

@@ -92,11 +92,13 @@ def _bytewise_pg(element: Any, compiler: Any, **kw: Any) -> str:
 
 
 def compile_filter(f: Filter | None, *, schema: Schema, collection: str,
-                   variables: Variables | None) -> sa.ColumnElement[bool]:
+                   variables: Variables | None, table: Any = None) -> sa.ColumnElement[bool]:
+    """``f`` as a SQL condition on ``collection``'s table, or on ``table`` (an
+    alias of it, as a subquery uses)."""
     if f is None:
         return sa.true()
     c = schema.collections[collection]
-    return _Compiler(schema, variables or Variables()).node(f.root, c, c.table)
+    return _Compiler(schema, variables or Variables()).node(f.root, c, c.table if table is None else table)
 
 
 class _Compiler:

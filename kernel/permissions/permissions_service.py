@@ -87,9 +87,13 @@ class PermissionsService:
 
     @classmethod
     async def open(cls, services: Services) -> PermissionsService:
+        from workeros.permissions.snapshot_access import AccessSection
+        from workeros.schema.snapshot import register_section
+
         service = cls(services)
         service._unsubscribe = [services.events.subscribe(PERMISSIONS, service._clear),
                                 services.events.subscribe(SCHEMA, service._clear)]
+        register_section(services, AccessSection(services))
         return service
 
     async def close(self) -> None:
@@ -387,6 +391,9 @@ class _Write:
 
 def _int_id(value: Any) -> int:
     try:
-        return int(value)
+        number = int(value)
     except (TypeError, ValueError):
         raise NotFound(f"Permission {str(value)[:40]!r} not found") from None
+    if not -(2**31) <= number < 2**31:  # the id column is a 32-bit integer
+        raise NotFound(f"Permission {str(value)[:40]!r} not found")
+    return number

@@ -91,11 +91,40 @@ def _meta(data: Mapping[str, Any], what: str, default: Any = None) -> dict[str, 
     return jsonable(dict(value)) if value is not None else None
 
 
+#: ``options.special``: values the write path fills itself, and the field types each fits.
+SPECIAL_FIELDS: dict[str, frozenset[str]] = {
+    "user_created": frozenset({"string", "uuid"}), "user_updated": frozenset({"string", "uuid"}),
+    "date_created": frozenset({"datetime"}), "date_updated": frozenset({"datetime"}),
+}
+
+
 def parse_type(value: Any, options: Any, what: str, *, adopted: bool = False) -> tuple[str, dict[str, Any]]:
     """A field type and its options, normalised (explicit defaults) so that two
     equivalent definitions compare equal in snapshots. Fields of adopted tables
     describe columns that already exist: wider decimals and timestamps without
-    time zone are accepted there."""
+    time zone are accepted there. ``options.special`` (any type it fits) marks a
+    field the write path fills: see :data:`SPECIAL_FIELDS`."""
+    special = None
+    if isinstance(options, Mapping) and "special" in options:  # "special": null unmarks
+        options = dict(options)
+        special = options.pop("special")
+    type_, opts = _parse_type(value, options, what, adopted=adopted)
+    if special is not None:
+        if not isinstance(special, str) or special not in SPECIAL_FIELDS:
+            raise InvalidPayload(f"{what}: options.special must be one of {', '.join(SPECIAL_FIELDS)}")
+        if type_ not in SPECIAL_FIELDS[special]:
+            raise InvalidPayload(f"{what}: a {special} field must be of type "
+                                 f"{' or '.join(sorted(SPECIAL_FIELDS[special]))}")
+        opts = {**opts, "special": special}
+    return type_, opts
+
+
+def _column_options(field: Field) -> dict[str, Any]:
+    """The options that shape the column (``special`` only tells the write path)."""
+    return {k: v for k, v in field.options.items() if k != "special"}
+
+
+def _parse_type(value: Any, options: Any, what: str, *, adopted: bool = False) -> tuple[str, dict[str, Any]]:
     if not isinstance(value, str) or not value:
         raise InvalidPayload(f"{what}: 'type' must be one of {', '.join(TYPES)}")
     opts = _object(options, f"{what}: 'options'") if options is not None else {}
@@ -131,6 +160,12 @@ def parse_type(value: Any, options: Any, what: str, *, adopted: bool = False) ->
         _only(opts, set(), what)
         return value, {}
     # A type registered by a plugin (file, vector) validates its own options.
+    check = TYPES[value].options
+    if check is not None:
+        try:
+            opts = dict(check(opts))
+        except CoercionError as exc:
+            raise InvalidPayload(f"{what}: {exc}") from None
     return value, jsonable(opts)
 
 
@@ -158,8 +193,24 @@ def default_value(field: Field) -> Any:
     return None if field.default is None else coerce(field.type, field.default, field.options)
 
 
+def _lift_options(data: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A plugin type's options may also be sent beside ``type`` (``{"type":
+    "vector", "dimensions": 384}``, as the contract writes them); they are
+    moved into ``options``."""
+    kind = TYPES.get(data["type"]) if isinstance(data.get("type"), str) else None
+    lifted = [k for k in (kind.option_keys if kind is not None else ()) if k in data]
+    if not lifted:
+        return data
+    out = dict(data)
+    options = dict(_object(out.get("options") or {}, "field: 'options'"))
+    for key in lifted:
+        options.setdefault(key, out.pop(key))
+    out["options"] = options
+    return out
+
+
 def field_from_payload(data: Any, collection: str, *, adopted: bool = False) -> Field:
-    data = _object(data, "field")
+    data = _lift_options(_object(data, "field"))
     _unknown_keys(data, FIELD_KEYS, "field")
     name = (identifiers.adopted_field_name if adopted else identifiers.field_name)(data.get("field"))
     what = f"field {collection}.{name}"
@@ -476,6 +527,9 @@ class Changes:
             new_type = data.get("type", field.type)
             # A new type starts from its own default options unless given some.
             options_in = data.get("options", field.options if new_type == field.type else None)
+            if new_type == field.type and isinstance(options_in, Mapping) and "special" in options_in:
+                # marking (or unmarking, with null) a special field keeps the column's own options
+                options_in = {**field.options, **options_in}
             type_, options = parse_type(new_type, options_in, what, adopted=collection.adopted)
         default = data["default"] if "default" in data else field.default
         after = replace(
@@ -485,7 +539,8 @@ class Changes:
             unique=_bool(data, "unique", field.unique, what),
             indexed=_bool(data, "indexed", field.indexed, what),
         )
-        if (after.type, dict(after.options)) != (field.type, dict(field.options)):
+        column_changes = (after.type, _column_options(after)) != (field.type, _column_options(field))
+        if column_changes:
             if self.catalog.relation_row(collection.name, field.name) is not None:
                 raise InvalidPayload(f"{what} holds a relation: its type follows the related primary key")
             if after.type != field.type and not any({after.type, field.type} <= group for group in COMPATIBLE):
@@ -493,8 +548,7 @@ class Changes:
                                      "and copy the data instead")
         if field.nullable and not after.nullable and await self.ddl(ddl.has_rows, table, field.name):
             raise Conflict(f"{what} cannot become required: some rows have no value")
-        if (after.type, dict(after.options)) != (field.type, dict(field.options)) \
-                and not await self.ddl(ddl.values_fit, table, field, after):
+        if column_changes and not await self.ddl(ddl.values_fit, table, field, after):
             raise Conflict(f"{what}: existing values do not fit the new type")
         await self.ddl(ddl.alter_column, table, field, after,
                        on_integrity=Conflict(f"{what}: existing values do not fit the new type"))

@@ -25,15 +25,16 @@ be compared as text::
       - {collection: comments, field: post, related_collection: posts,
          one_field: comments, junction_field: null, on_delete: cascade, meta: null}
 
-A document with a key this version does not know is refused rather than
-half-applied.
+Other services add *named sections* (roles, permissions, ...) with
+:func:`register_section`; a document with a section no installed service knows is
+refused rather than half-applied.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
 
 import yaml
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -53,10 +54,50 @@ from workeros.schema.changes import (
 from workeros.schema.model import Collection, Field, Schema
 from workeros.serialize import jsonable
 
+if TYPE_CHECKING:
+    from workeros.services import Services
+
 FORMAT = "workeros-schema"
 VERSION = 1
 CORE_KEYS = ("format", "version", "collections", "relations")
 FIELD_ATTRS = ("type", "options", "nullable", "default", "unique", "indexed", "note", "meta")
+
+
+class SnapshotSection(Protocol):
+    """A named part of the snapshot owned by another service (roles,
+    permissions). Its operations run in the same transaction as the schema's,
+    after them."""
+
+    name: str
+
+    async def export(self, conn: AsyncConnection) -> Any:
+        """The section's JSON-ready content."""
+
+    async def plan(self, conn: AsyncConnection, wanted: Any) -> list[dict[str, Any]]:
+        """Operations (JSON objects with an ``op`` key) that make the instance
+        match ``wanted``; validate ``wanted`` here (raise InvalidPayload)."""
+
+    async def apply(self, conn: AsyncConnection, op: dict[str, Any]) -> None:
+        """Run one operation from :meth:`plan`."""
+
+
+def optional_sections(services: Services | None) -> list[str]:
+    """Sections a snapshot carries only when asked (``include``)."""
+    return sorted(n for n, s in sections(services).items() if getattr(s, "optional", False))
+
+
+def register_section(services: Services, section: SnapshotSection) -> None:
+    """Add a named section to snapshots of this instance."""
+    sections = services.extra.setdefault("snapshot_sections", {})
+    if section.name in CORE_KEYS or section.name in sections:
+        raise ValueError(f"snapshot section {section.name!r} is already registered")
+    sections[section.name] = section
+
+
+def sections(services: Services | None) -> dict[str, SnapshotSection]:
+    if services is None:
+        return {}
+    return dict(services.extra.get("snapshot_sections", {}))
 
 
 # -- taking a snapshot ---------------------------------------------------------------------
@@ -96,8 +137,19 @@ def document(schema: Schema, relations: tuple[RelationRow, ...]) -> dict[str, An
     })
 
 
-async def take(conn: AsyncConnection, schema: Schema, catalog: Catalog) -> dict[str, Any]:
-    return document(schema, catalog.relations)
+async def take(conn: AsyncConnection, schema: Schema, catalog: Catalog, services: Services | None,
+               include: Iterable[str] = ()) -> dict[str, Any]:
+    """The document. A section marked ``optional`` (``access``: roles and
+    permissions) is in it only when named in ``include``."""
+    doc = document(schema, catalog.relations)
+    unknown = sorted(set(include) - set(sections(services)))
+    if unknown:
+        raise InvalidPayload(f"snapshot section {unknown[0]!r} is not supported by this instance")
+    for name, section in sorted(sections(services).items()):
+        if getattr(section, "optional", False) and name not in include:
+            continue
+        doc[name] = jsonable(await section.export(conn))
+    return doc
 
 
 def dump_yaml(doc: Mapping[str, Any]) -> str:
@@ -121,6 +173,7 @@ class WantedCollection:
 class Wanted:
     collections: dict[str, WantedCollection]
     relations: dict[tuple[str, str], RelationRow]
+    sections: dict[str, Any] = field(default_factory=dict)
 
 
 def load_text(text: str | bytes) -> Any:
@@ -133,7 +186,7 @@ def load_text(text: str | bytes) -> Any:
         raise InvalidPayload(f"snapshot is not valid YAML or JSON{at}") from None
 
 
-def parse(doc: Any) -> Wanted:
+def parse(doc: Any, services: Services | None = None) -> Wanted:
     """Validate a snapshot document; 400 naming the first problem."""
     if isinstance(doc, (str, bytes)):
         doc = load_text(doc)
@@ -144,7 +197,8 @@ def parse(doc: Any) -> Wanted:
     if doc.get("version", VERSION) != VERSION:
         raise InvalidPayload(f"snapshot version {doc.get('version')!r} is not supported (this instance reads "
                              f"version {VERSION})")
-    unknown = sorted(set(doc) - set(CORE_KEYS))
+    known = sections(services)
+    unknown = sorted(set(doc) - set(CORE_KEYS) - set(known))
     if unknown:
         raise InvalidPayload(f"snapshot section {unknown[0]!r} is not supported by this instance")
     collections: dict[str, WantedCollection] = {}
@@ -166,7 +220,7 @@ def parse(doc: Any) -> Wanted:
             raise InvalidPayload(f"snapshot: relation {row.key[0]}.{row.key[1]} appears twice")
         relations[row.key] = row
     _check_aliases(collections, relations)
-    return Wanted(collections, relations)
+    return Wanted(collections, relations, {name: doc[name] for name in known if name in doc})
 
 
 def _parse_collection(item: Any) -> WantedCollection:
@@ -370,13 +424,17 @@ def plan_schema(catalog: Catalog, wanted: Wanted) -> list[dict[str, Any]]:
     return ops
 
 
-async def plan(conn: AsyncConnection, catalog: Catalog, wanted: Wanted) -> list[dict[str, Any]]:
-    return plan_schema(catalog, wanted)
+async def plan(conn: AsyncConnection, catalog: Catalog, wanted: Wanted, services: Services | None) -> list[dict[str, Any]]:
+    ops = plan_schema(catalog, wanted)
+    for name, section in sorted(sections(services).items()):
+        if name in wanted.sections:
+            ops += [{**op, "section": name} for op in await section.plan(conn, wanted.sections[name])]
+    return ops
 
 
 # -- applying ------------------------------------------------------------------------------
 
-async def apply(changes: Changes, wanted: Wanted) -> list[dict[str, Any]]:
+async def apply(changes: Changes, wanted: Wanted, services: Services | None) -> list[dict[str, Any]]:
     """Plan against the catalog as read under the schema lock, then run every
     operation on the same transaction (the caller commits or rolls back)."""
     ops = plan_schema(changes.catalog, wanted)
@@ -386,7 +444,14 @@ async def apply(changes: Changes, wanted: Wanted) -> list[dict[str, Any]]:
     # where the document has it (a no-op where it already is).
     for name, w in wanted.collections.items():
         await changes.order_fields(name, [w.pk.name, *(f.name for f in w.fields)])
-    return ops
+    known = sections(services)
+    section_ops: list[dict[str, Any]] = []
+    for name, section in sorted(known.items()):
+        if name in wanted.sections:
+            for op in await section.plan(changes.conn, wanted.sections[name]):
+                await section.apply(changes.conn, op)
+                section_ops.append({**op, "section": name})
+    return ops + section_ops
 
 
 async def run(changes: Changes, op: Mapping[str, Any], wanted: Wanted) -> None:

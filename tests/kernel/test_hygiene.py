@@ -33,3 +33,15 @@ def test_curl_examples_with_brackets_in_the_url_use_g() -> None:
             if any("[" in url for url in urls) and not re.search(r"\s-g\b|--globoff", line):
                 offenders.append(f"{path.name}:{number}: {line.strip()}")
     assert offenders == []
+
+
+def test_libraries_imported_during_a_test_are_not_assertion_rewritten() -> None:
+    """Only test modules (and the named pytest plugins) are rewritten: a library
+    imported lazily inside a test loads with its ordinary loader, so no AST is
+    rebuilt at the test's stack depth."""
+    import importlib
+
+    for name in ("schemathesis.specs.openapi.checks", "hypothesis.strategies", "anyio.streams.memory"):
+        module = importlib.import_module(name)
+        loader = type(module.__spec__.loader).__name__
+        assert loader != "AssertionRewritingHook", name

@@ -47,8 +47,8 @@ class PostgresDatabase(Database):
             await self.lock(conn, SCHEMA_LOCK_KEY)
             yield conn
 
-    def for_update(self, stmt: sa.Select) -> sa.Select:
-        return stmt.with_for_update()
+    def for_update(self, stmt: sa.Select, *, skip_locked: bool = False) -> sa.Select:
+        return stmt.with_for_update(skip_locked=skip_locked)
 
     async def lock(self, conn: AsyncConnection, key: int) -> None:
         await conn.execute(sa.select(sa.func.pg_advisory_xact_lock(key)))

@@ -81,8 +81,8 @@ def _user_query(request: web.Request) -> dict[str, Any]:
         offset = int(request.query.get("offset", "0"))
     except ValueError:
         raise InvalidQuery("limit and offset must be integers") from None
-    if not 0 <= limit <= 1000 or offset < 0:
-        raise InvalidQuery("limit must be 0..1000 and offset not negative")
+    if not 0 <= limit <= 1000 or not 0 <= offset < 2**63:
+        raise InvalidQuery("limit must be 0..1000 and offset not negative (and within 64 bits)")
     extra = {k: request.query[k][:255] for k in ("search", "role", "status") if request.query.get(k)}
     return {"limit": limit, "offset": offset, **extra}
 
