@@ -30,6 +30,7 @@ lint: $(BIN)/.installed
 	$(BIN)/python scripts/lint_imports.py
 
 bench: $(BIN)/.installed
+	$(BIN)/python -m pip install -q -r bench/requirements.txt  # the peer run beside workeros (PocketBase)
 	command -v wrk >/dev/null || apt-get install -y -q wrk >/dev/null || echo "wrk not installed: HTTP suites will be skipped"
 	$(BIN)/python -m bench
 

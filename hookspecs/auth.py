@@ -46,6 +46,11 @@ class AuthProvider(Backend):
         also extend the accounts service: the ``otp`` provider installs
         ``services.accounts.second_factor``, which every sign-in of a user with
         TOTP enrolled must pass.
+    ``ready(services) -> str | None``
+        Optional: ``None`` when the provider can work with this instance's
+        configuration, else the reason it cannot (for example "no email backend
+        is configured"). ``GET /api/auth/providers`` lists only providers that
+        can work and names the others with their reason.
 
     The accounts service offers providers: ``issue_session``, ``user_row``,
     ``find_user``, ``check_second_factor``, one-time tokens (``create_token``,
@@ -57,6 +62,7 @@ class AuthProvider(Backend):
     kind: str = "credential"
     routes: Callable[[], Iterable[web.AbstractRouteDef]] | None = None
     factory: Callable[..., Any] = lambda services: None
+    ready: Callable[[Any], str | None] | None = None
 
 
 @hookspec

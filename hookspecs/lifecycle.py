@@ -37,9 +37,9 @@ class ConfigKey:
     also sit under ``[plugins.workeros-saml]``); in the environment it is
     ``WORKEROS_`` + the name upper-cased with dots as underscores
     (``WORKEROS_SAML_IDP_METADATA_URL``). ``type`` is one of ``str int float bool
-    list dict``; values from the environment are coerced to it. Keys whose name
-    contains ``secret``, ``key``, ``password``, ``token`` or ``dsn`` (or with
-    ``secret=True``) are never printed or served back.
+    list dict``; values from the environment are coerced to it. Keys declared
+    with ``secret=True`` are never printed or served back (the name is not
+    guessed from: mark every secret explicitly).
     """
 
     name: str

@@ -13,7 +13,10 @@ class Accountability:
     ``user`` and ``role`` are ids (``None`` for anonymous callers, who act with the
     ``public`` role). ``admin`` bypasses permissions. ``api_key`` is the id of the
     API key used, if any, with its MCP guards. ``user_fields`` holds the user's own
-    row for ``$user.<field>`` filter variables.
+    row for ``$user.<field>`` filter variables. ``expires_at`` (epoch seconds)
+    is when the credential the caller signed in with ends (an access token's
+    expiry, an API key's ``expires_at``, a session cookie's end), ``None`` when
+    there is none: open streams end then (docs/realtime.md).
     """
 
     user: str | None = None
@@ -26,6 +29,7 @@ class Accountability:
     user_agent: str | None = None
     origin: str = "rest"
     user_fields: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    expires_at: float | None = field(default=None, compare=False, hash=False)
 
     @classmethod
     def anonymous(cls, **kw: Any) -> Accountability:

@@ -39,6 +39,7 @@ from workeros.audit.revisions import parse_time
 # -- events and buses -----------------------------------------------------------------------
 from workeros.bus.events import ITEMS, PERMISSIONS, SCHEMA, Events, ItemEvent
 from workeros.bus.outbox import Outbox
+from workeros.bus.subscribers import Subscribers
 from workeros.clock import now
 
 # -- configuration --------------------------------------------------------------------------
@@ -51,6 +52,7 @@ from workeros.db.tables.bus import bus_messages
 
 # -- errors (each becomes the contract's envelope) -----------------------------------------
 from workeros.errors import (
+    READ_ONLY,
     BadGateway,
     Conflict,
     Forbidden,
@@ -77,6 +79,7 @@ from workeros.http.app import create_app, prepare
 from workeros.http.keys import ACCOUNTABILITY, PLUGINS, REGISTRY, REQUEST_ID, SERVICES, SETTINGS
 from workeros.http.web import (
     accountability,
+    changes_nothing,
     error_body,
     error_response,
     json_response,
@@ -110,7 +113,7 @@ from workeros.permissions import Variables, compile_filter, match_filter, parse_
 from workeros.plugins import Plugins, await_me_maybe
 
 # -- realtime streams (transports) ----------------------------------------------------------
-from workeros.realtime.hub import authenticate_token, bearer_token, token_expiry, wait_for_expiry
+from workeros.realtime.hub import Credential, Stream, authenticate_token, bearer_token
 
 # -- the data model -------------------------------------------------------------------------
 from workeros.schema import snapshot
@@ -135,7 +138,7 @@ __all__ = [
     "FetchResult", "Field", "FieldType", "Forbidden", "FunctionError", "FunctionTimeout", "Internal",
     "InvalidCredentials", "InvalidPayload", "InvalidQuery", "ItemEvent", "MethodNotAllowed", "NotFound", "Outbound",
     "OutboundError", "OutboundRefused", "Outbox", "PayloadTooLarge", "Plugins", "Query", "RangeNotSatisfiable",
-    "RateLimited", "Relation", "Schema", "ServiceUnavailable", "Services", "Session", "Settings", "StartupError",
+    "RateLimited", "Relation", "Schema", "ServiceUnavailable", "Services", "Session", "Settings", "Subscribers", "StartupError",
     "TokenExpired", "UTCDateTime", "UUIDString", "UnsupportedMediaType", "Variables", "WorkerosError", "Writes",
     "accountability", "activity", "clear_session_cookies", "client", "optional_json", "read_object", "session_redirect",
     "session_response", "wants_cookies", "address_allowed", "authenticate_token", "await_me_maybe", "bearer_token",
@@ -143,6 +146,6 @@ __all__ = [
     "error_response", "json_response", "jsonable", "keyed_hash", "list_activity", "loads", "mail", "mask_url",
     "match_filter", "no_content", "normalize_email", "now", "numeric_code", "ok", "one_time_tokens",
     "open_services", "parse_filter", "parse_query", "parse_time", "prepare", "random_token", "read_admin_json",
-    "read_json", "request_id", "run_callbacks", "schema_race", "services", "setting_or", "snapshot", "token_expiry", "users",
-    "wait_for_expiry",
+    "read_json", "request_id", "run_callbacks", "schema_race", "services", "setting_or", "snapshot", "users",
+    "Credential", "Stream", "READ_ONLY", "changes_nothing",
 ]

@@ -145,7 +145,7 @@ def _read_document(source: str) -> str:
 
 
 def _describe_op(op: dict[str, Any]) -> str:
-    where = op["collection"] + (f".{op['field']}" if op.get("field") else "")
+    where = op.get("target") or op["collection"] + (f".{op['field']}" if op.get("field") else "")
     return f"{op['op']} {where}" + (f" [{op['section']}]" if op.get("section") else "")
 
 
@@ -165,11 +165,16 @@ def _configure_schema(parser: argparse.ArgumentParser) -> None:
     snap = actions.add_parser("snapshot", help="print the schema as a portable YAML (or JSON) document")
     snap.add_argument("--json", action="store_true", help="print JSON instead of YAML")
     snap.add_argument("-o", "--output", help="write the document to this file instead of standard output")
+    snap.add_argument("--include-access", dest="include_access", action="store_true",
+                      help="add roles and permissions (the access section)")
     diff = actions.add_parser("diff", help="list the operations that would make the schema match a snapshot")
     apply = actions.add_parser("apply", help="make the schema match a snapshot (all or nothing)")
     for action in (diff, apply):
         action.add_argument("file", help="snapshot file, YAML or JSON ('-' reads standard input)")
         action.add_argument("--json", action="store_true", help="print the operations as JSON")
+    apply.add_argument("-y", "--yes", action="store_true",
+                       help="apply changes that delete data or access (dropped collections, fields, relations, "
+                            "roles, permissions) without asking")
     for action in (snap, diff, apply):
         global_options(action)  # --data-dir and friends after the action too
         _configure_database(action)
@@ -183,7 +188,8 @@ def _schema(args: argparse.Namespace, ctx: CommandContext) -> int:
     acc = Accountability.system()
     try:
         if args.schema_action == "snapshot":
-            doc = _with_services(args, ctx, lambda services: services.schema.snapshot(acc))
+            include = ("access",) if args.include_access else ()
+            doc = _with_services(args, ctx, lambda services: services.schema.snapshot(acc, include))
             text = json.dumps(doc, indent=2) + "\n" if args.json else snapshot.dump_yaml(doc)
             if args.output:
                 Path(args.output).write_text(text, encoding="utf-8")
@@ -195,6 +201,11 @@ def _schema(args: argparse.Namespace, ctx: CommandContext) -> int:
             ops = _with_services(args, ctx, lambda services: services.schema.diff(acc, document))
             _print_ops(ops, args.json, "would run")
         else:
+            if not args.yes:
+                planned = _with_services(args, ctx, lambda services: services.schema.diff(acc, document))
+                destructive = [op for op in planned if op["op"].startswith("delete_")]
+                if destructive and not _confirm(destructive, from_stdin=args.file == "-"):
+                    return 1
             ops = _with_services(args, ctx, lambda services: services.schema.apply_snapshot(acc, document))
             _print_ops(ops, args.json, "applied")
     except (WorkerosError, OSError) as exc:
@@ -202,27 +213,95 @@ def _schema(args: argparse.Namespace, ctx: CommandContext) -> int:
     return 0
 
 
+def _progress_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                        help="show a progress bar on standard error (default: when it is a terminal)")
+
+
+class _Bar:
+    """A tqdm progress bar in rows (on standard error; off when it is not a
+    terminal unless --progress)."""
+
+    def __init__(self, enabled: bool | None, label: str) -> None:
+        self.enabled = sys.stderr.isatty() if enabled is None else enabled
+        self.label = label
+        self.bar: Any = None
+
+    def start(self, total: int) -> None:
+        if not self.enabled:
+            return
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=total, unit=" rows", unit_scale=True, desc=self.label, file=sys.stderr,
+                        dynamic_ncols=True, mininterval=0.2)
+
+    def advance(self, rows: int) -> None:
+        if self.bar is not None:
+            self.bar.update(rows)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _confirm(destructive: list[dict[str, Any]], *, from_stdin: bool) -> bool:
+    """Ask before deleting; without a terminal to ask on, refuse (use --yes)."""
+    print(f"This deletes {len(destructive)} thing{'' if len(destructive) == 1 else 's'}, with their data:",
+          file=sys.stderr)
+    for op in destructive:
+        print(f"  {_describe_op(op)}", file=sys.stderr)
+    if from_stdin or not sys.stdin.isatty():
+        print("error: refusing to delete without confirmation; run again with --yes", file=sys.stderr)
+        return False
+    try:
+        answer = input("Apply? [y/N] ")
+    except EOFError:
+        answer = ""
+    if answer.strip().lower() not in ("y", "yes"):
+        print("nothing applied", file=sys.stderr)
+        return False
+    return True
+
+
 def _configure_export(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", help="archive to write (a ZIP file)")
+    parser.add_argument("--no-secrets", dest="secrets", action="store_false",
+                        help="leave out password hashes, TOTP secrets, API keys and the token-signing secret")
+    _progress_option(parser)
     _configure_database(parser)
+
+
+SECRETS_WARNING = ("warning: {file} holds secrets: password hashes, TOTP secrets, API key hashes and the "
+                   "token-signing secret. It is readable by you only (mode 0600); keep it that way, or "
+                   "export with --no-secrets.")
 
 
 def _export(args: argparse.Namespace, ctx: CommandContext) -> int:
     from workeros.errors import WorkerosError
     from workeros.schema import transfer
 
+    bar = _Bar(args.progress, "export")
     try:
-        manifest = _with_services(args, ctx, lambda services: transfer.export_archive(services, args.file))
+        manifest = _with_services(args, ctx, lambda services: transfer.export_archive(
+            services, args.file, secrets=args.secrets, progress=bar))
     except (WorkerosError, OSError) as exc:
         return _failed(exc)
+    finally:
+        bar.close()
     rows = sum(entry["rows"] for entry in manifest["collections"].values())
     print(f"exported {len(manifest['collections'])} collections ({rows} rows) and "
           f"{len(manifest['system'])} system tables to {args.file}")
+    if args.secrets:
+        print(SECRETS_WARNING.format(file=args.file), file=sys.stderr)
+    else:
+        print("secrets left out: users sign in again after a password reset; API keys are not carried",
+              file=sys.stderr)
     return 0
 
 
 def _configure_import(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", help="archive written by 'workeros export'")
+    _progress_option(parser)
     _configure_database(parser)
 
 
@@ -234,10 +313,14 @@ def _import(args: argparse.Namespace, ctx: CommandContext) -> int:
 
     if not Path(args.file).is_file():
         return _failed(OSError(f"{args.file}: no such file"))
+    bar = _Bar(args.progress, "import")
     try:
-        manifest = _with_services(args, ctx, lambda services: transfer.import_archive(services, args.file))
+        manifest = _with_services(args, ctx, lambda services: transfer.import_archive(
+            services, args.file, progress=bar))
     except (WorkerosError, OSError, zipfile.BadZipFile) as exc:
         return _failed(exc)
+    finally:
+        bar.close()
     rows = sum(entry["rows"] for entry in manifest["collections"].values())
     print(f"imported {len(manifest['collections'])} collections ({rows} rows) from {args.file}")
     return 0

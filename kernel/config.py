@@ -22,7 +22,6 @@ from workeros.errors import StartupError
 from workeros.hookspecs.lifecycle import ConfigKey
 
 ENV_PREFIX = "WORKEROS_"
-SECRET_NAME = re.compile(r"secret|key|password|token|dsn", re.IGNORECASE)
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 _MISSING = object()
@@ -35,6 +34,12 @@ KERNEL_KEYS: tuple[ConfigKey, ...] = (
     ConfigKey("server.workers", "int", 1, "Worker processes sharing the port (SO_REUSEPORT)"),
     ConfigKey("server.max_body_size", "int", 10 * 1024 * 1024, "Largest request body in bytes (413 beyond)"),
     ConfigKey("server.shutdown_timeout", "float", 30.0, "Seconds in-flight requests get to finish on SIGTERM"),
+    ConfigKey("server.header_timeout", "float", 10.0,
+              "Seconds a new connection has to send its first request's complete headers (then it is closed)"),
+    ConfigKey("server.max_connections", "int", 1000,
+              "Open client connections per process; more are answered 503 and closed at once (0: no cap)"),
+    ConfigKey("server.accept_error_log_interval", "float", 10.0,
+              "Seconds between log lines about failing accepts (file-descriptor limit reached)"),
     ConfigKey("server.public_url", "str", None, "Public base URL, used in links sent by email"),
     ConfigKey("server.expose_plugins", "bool", False, "Serve /api/server/plugins to non-admins"),
     ConfigKey("database.url", "str", lambda s: f"sqlite:///{Path(s['data_dir']).resolve() / 'data.db'}",
@@ -59,9 +64,9 @@ def env_name(key: str) -> str:
 
 
 def is_secret(key: ConfigKey) -> bool:
-    if key.secret is not None:
-        return key.secret
-    return bool(SECRET_NAME.search(key.name.rsplit(".", 1)[-1]))
+    """Whether a setting is hidden: only what its declaration says (``secret=True``).
+    Names are not guessed from (``auth.token_ttl`` is a number, not a secret)."""
+    return bool(key.secret)
 
 
 def mask_url(value: str) -> str:

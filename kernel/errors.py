@@ -6,6 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
+#: The refusal a read-only API key (``mcp_read_only``) gets for any write, on
+#: every way in (REST, GraphQL over HTTP and WebSocket, MCP): docs/auth.md.
+READ_ONLY = "This API key is read-only (mcp_read_only): it cannot change anything"
 
 class WorkerosError(Exception):
     """Base of every error that reaches a caller with its own status and code."""

@@ -19,7 +19,7 @@ from workeros.background import Background
 from workeros.bus.events import Events
 from workeros.config import Settings
 from workeros.db.database import Database
-from workeros.errors import InvalidCredentials, StartupError
+from workeros.errors import StartupError
 from workeros.outbound import Outbound
 from workeros.plugins import Plugins, await_me_maybe
 from workeros.registry import Registry
@@ -105,16 +105,10 @@ class Services:
         method: str,
         ip: str | None,
     ) -> Accountability:
-        """The caller of one request. Without an accounts service every caller is
-        anonymous, and any credential is refused (it cannot be checked)."""
-        user_agent = headers.get("User-Agent")
-        if self.accounts is not None:
-            return await self.accounts.authenticate(
-                headers=headers, cookies=cookies, method=method, ip=ip, user_agent=user_agent
-            )
-        if headers.get("Authorization"):
-            raise InvalidCredentials("Credentials cannot be verified: no accounts service is installed")
-        return Accountability.anonymous(ip=ip, user_agent=user_agent)
+        """The caller of one request (the accounts service checks its credentials)."""
+        return await self.accounts.authenticate(
+            headers=headers, cookies=cookies, method=method, ip=ip, user_agent=headers.get("User-Agent")
+        )
 
 
 @asynccontextmanager

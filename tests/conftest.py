@@ -106,6 +106,16 @@ class Inbox:
     def to(self, address: str) -> list[Any]:
         return [m for m in self.messages if m["To"] == address]
 
+    async def wait_for(self, address: str, count: int = 1, timeout: float = 10.0) -> None:
+        """Until ``count`` messages to ``address`` have arrived (mail sent in the
+        background after the response)."""
+        import asyncio
+
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while len(self.to(address)) < count and loop.time() < deadline:
+            await asyncio.sleep(0.02)
+
     def last(self, address: str) -> Any:
         found = self.to(address)
         assert found, f"no mail to {address}; got {[m['To'] for m in self.messages]}"

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from workeros.accountability import Accountability
 from workeros.accounts import mail
 from workeros.accounts.api_keys import ApiKeys
+from workeros.accounts.challenges import Challenges
 from workeros.accounts.one_time import OneTimeTokens
 from workeros.accounts.ratelimit import RateLimiter
 from workeros.accounts.ratelimit import config_keys as ratelimit_keys
@@ -30,6 +31,7 @@ from workeros.accounts.tokens import (
     API_KEY_PREFIX,
     REFRESH_PREFIX,
     SESSION_PREFIX,
+    AccessClaims,
     Passwords,
     csrf_token,
     decode_access_token,
@@ -38,8 +40,8 @@ from workeros.accounts.tokens import (
     same,
     sha256_hex,
 )
-from workeros.accounts.users import Users, lock_users, normalize_email, short_str
-from workeros.bus.events import PERMISSIONS
+from workeros.accounts.users import USERS_LOCK_KEY, Users, normalize_email, short_str
+from workeros.bus.events import ACCOUNTS, PERMISSIONS
 from workeros.clock import now
 from workeros.db import activity
 from workeros.db.tables.access import roles
@@ -65,7 +67,7 @@ log = logging.getLogger("workeros.accounts")
 
 SECRET_SETTING = "auth.secret"
 #: Event channel telling every instance that users, sessions or keys changed.
-ACCOUNTS_CHANNEL = "accounts"
+ACCOUNTS_CHANNEL = ACCOUNTS
 #: Most credentials an instance remembers (then it starts over).
 CACHE_MAX = 10_000
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -138,9 +140,10 @@ ACCOUNT_KEYS: tuple[ConfigKey, ...] = (
 )
 
 
-class AccountsService(Users, OneTimeTokens, ApiKeys):
+class AccountsService(Users, OneTimeTokens, Challenges, ApiKeys):
     """Users, sessions and keys. One per app; see the module docstring. Users,
-    one-time tokens and API keys live in their own modules, mixed in here."""
+    one-time tokens, mailed challenges and API keys live in their own modules,
+    mixed in here."""
 
     config_keys = (*ACCOUNT_KEYS, *ratelimit_keys())
 
@@ -210,12 +213,14 @@ class AccountsService(Users, OneTimeTokens, ApiKeys):
 
     # -- who is calling ------------------------------------------------------------------
     async def authenticate(self, *, headers: Mapping[str, str], cookies: Mapping[str, str], method: str,
-                           ip: str | None, user_agent: str | None) -> Accountability:
+                           ip: str | None, user_agent: str | None, fresh: bool = False) -> Accountability:
         """The caller of one request: a Bearer access token or API key, else the
         browser session cookie, else anonymous. A bad or expired Bearer
         credential is 401 (never anonymous); a session cookie on an unsafe method
         needs its CSRF token in ``X-CSRF-Token`` (403 otherwise). A stale cookie is
-        ignored, so a browser holding one can still sign in again."""
+        ignored, so a browser holding one can still sign in again. ``fresh``
+        reads the database even when the credential was checked moments ago (the
+        realtime hub checking open streams again after a revocation)."""
         header = headers.get("Authorization")
         if header is not None:
             scheme, _, token = header.strip().partition(" ")
@@ -223,12 +228,12 @@ class AccountsService(Users, OneTimeTokens, ApiKeys):
             if scheme.lower() != "bearer" or not token:
                 raise InvalidCredentials("Send credentials as 'Authorization: Bearer <token>'")
             if token.startswith(API_KEY_PREFIX):
-                return await self._by_api_key(token, ip, user_agent)
+                return await self._by_api_key(token, ip, user_agent, fresh)
             claims = decode_access_token(self.secret, token)
-            return await self._by_access_token(claims.user, claims.family, ip, user_agent)
+            return await self._by_access_token(claims, ip, user_agent, fresh)
         cookie = cookies.get(self.settings["auth.cookie_name"])
         if cookie:
-            acc = await self._by_cookie(cookie, method, headers, ip, user_agent)
+            acc = await self._by_cookie(cookie, method, headers, ip, user_agent, fresh)
             if acc is not None:
                 return acc
         return Accountability.anonymous(ip=ip, user_agent=user_agent)
@@ -245,9 +250,11 @@ class AccountsService(Users, OneTimeTokens, ApiKeys):
         return Accountability(user=row["id"], role=row["role"] or "public", admin=bool(row["admin_access"]),
                               ip=ip, user_agent=user_agent, user_fields=fields, **extra)
 
-    async def _by_access_token(self, user: str, family: str, ip: str | None, ua: str | None) -> Accountability:
+    async def _by_access_token(self, claims: AccessClaims, ip: str | None, ua: str | None,
+                               fresh: bool = False) -> Accountability:
+        user, family = claims.user, claims.family
         key = ("access", user, family)
-        row = self._cached(key)
+        row = None if fresh else self._cached(key)
         if row is None:
             live = sa.exists().where(sessions.c.family == family, sessions.c.user == users.c.id,
                                      sessions.c.revoked_at.is_(None))
@@ -257,9 +264,9 @@ class AccountsService(Users, OneTimeTokens, ApiKeys):
                 raise InvalidCredentials("This session has ended; sign in again")
             row = dict(found)
             self._remember(key, row)
-        return self._accountability(row, ip, ua)
+        return self._accountability(row, ip, ua, expires_at=float(claims.expires))
 
-    async def _by_api_key(self, token: str, ip: str | None, ua: str | None) -> Accountability:
+    async def _by_api_key(self, token: str, ip: str | None, ua: str | None, fresh: bool = False) -> Accountability:
         query = (sa.select(api_keys.c.id.label("key_id"), api_keys.c.expires_at.label("key_expires_at"),
                            api_keys.c.revoked_at.label("key_revoked_at"),
                            api_keys.c.last_used_at.label("key_last_used_at"), api_keys.c.mcp_read_only,
@@ -268,7 +275,7 @@ class AccountsService(Users, OneTimeTokens, ApiKeys):
                               .outerjoin(roles, roles.c.id == users.c.role))
                  .where(api_keys.c.key_hash == sha256_hex(token)))
         key = ("key", sha256_hex(token))
-        row = self._cached(key)
+        row = None if fresh else self._cached(key)
         if row is None:
             async with self.db.read() as conn:
                 found = (await conn.execute(query)).mappings().first()
@@ -280,7 +287,8 @@ class AccountsService(Users, OneTimeTokens, ApiKeys):
         if row["key_expires_at"] is not None and row["key_expires_at"] <= t:
             raise TokenExpired("API key expired")
         acc = self._accountability(row, ip, ua, api_key=row["key_id"], mcp_read_only=bool(row["mcp_read_only"]),
-                                   mcp_tools=None if row["mcp_tools"] is None else tuple(row["mcp_tools"]))
+                                   mcp_tools=None if row["mcp_tools"] is None else tuple(row["mcp_tools"]),
+                                   expires_at=_epoch(row["key_expires_at"]))
         last = row["key_last_used_at"]
         touched = self._touched.get(row["key_id"], 0.0)
         if (last is None or (t - last).total_seconds() >= API_KEY_TOUCH_SECONDS) and \
@@ -295,9 +303,9 @@ class AccountsService(Users, OneTimeTokens, ApiKeys):
         return acc
 
     async def _by_cookie(self, cookie: str, method: str, headers: Mapping[str, str], ip: str | None,
-                         ua: str | None) -> Accountability | None:
+                         ua: str | None, fresh: bool = False) -> Accountability | None:
         key = ("cookie", sha256_hex(cookie))
-        row = self._cached(key)
+        row = None if fresh else self._cached(key)
         if row is None:
             query = (self._user_select().add_columns(sessions.c.id.label("session_id"),
                                                      sessions.c.expires_at.label("session_expires_at"))
@@ -317,7 +325,7 @@ class AccountsService(Users, OneTimeTokens, ApiKeys):
             if not sent or not same(sent, csrf_token(self.secret, row["session_id"])):
                 raise Forbidden(f"Missing or invalid CSRF token: send the {CSRF_COOKIE} cookie's value "
                                 f"in the {CSRF_HEADER} header")
-        return self._accountability(row, ip, ua)
+        return self._accountability(row, ip, ua, expires_at=_epoch(row["session_expires_at"]))
 
     # -- auth lifecycle hooks ----------------------------------------------------------
     async def auth_before(self, name: str, conn: AsyncConnection, *, user: str | None = None,
@@ -398,8 +406,7 @@ class AccountsService(Users, OneTimeTokens, ApiKeys):
         async with self.db.transaction() as conn:
             query = sa.select(sessions).where(sessions.c.token_hash == sha256_hex(token),
                                               sessions.c.kind == "refresh")
-            if conn.dialect.name == "postgresql":
-                query = query.with_for_update()
+            query = self.db.for_update(query)
             row = (await conn.execute(query)).mappings().first()
             if row is None:
                 raise InvalidCredentials("Invalid refresh token")
@@ -580,7 +587,7 @@ class AccountsService(Users, OneTimeTokens, ApiKeys):
         verify = self.settings["auth.email_verification"]
         user_id = str(uuid.uuid4())
         async with self.db.transaction() as conn:
-            await lock_users(conn)
+            await self.db.lock(conn, USERS_LOCK_KEY)
             count = (await conn.execute(sa.select(sa.func.count()).select_from(users))).scalar_one()
             role = self.settings["auth.default_role"]
             mode = self.settings["auth.sign_up"]
@@ -622,6 +629,10 @@ class AccountsService(Users, OneTimeTokens, ApiKeys):
 
 
 
+def _epoch(value: dt.datetime | None) -> float | None:
+    return None if value is None else value.timestamp()
+
+
 async def _load_secret(services: Services) -> str:
     """``auth.secret``, else the generated one kept in ``wos_settings`` (made on
     first start; the insert is a no-op when another instance won the race)."""
@@ -637,11 +648,7 @@ async def _load_secret(services: Services) -> str:
     if isinstance(value, str) and value:
         return value
     async with db.transaction() as conn:
-        if conn.dialect.name == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert
-        await conn.execute(insert(settings_table).values(key=SECRET_SETTING, value=random_token(nbytes=48),
+        await conn.execute(db.insert(settings_table).values(key=SECRET_SETTING, value=random_token(nbytes=48),
                                                          updated_at=now()).on_conflict_do_nothing())
         return (await conn.execute(sa.select(settings_table.c.value)
                                    .where(settings_table.c.key == SECRET_SETTING))).scalar_one()

@@ -1,7 +1,15 @@
 """API keys (``pak_…``): created for a user and shown once, stored as SHA-256,
-optional expiry, revocable, with the MCP guards the MCP server enforces. Part of
+optional expiry, revocable, with guards: ``mcp_read_only`` (the key changes
+nothing, on every way in) and ``mcp_tools`` (the MCP tools it may call). Part of
 the accounts service; checking a key on a request lives in
-:meth:`workeros.accounts.accounts_service.AccountsService.authenticate`."""
+:meth:`workeros.accounts.accounts_service.AccountsService.authenticate`.
+
+A caller signed in *with a key* manages keys only within that key: it creates
+keys for its own user only, and they inherit the key's guards and expiry
+(asking for fewer tools or an earlier expiry is fine; lifting a guard, more
+tools or a later or no expiry is 403); it cannot set guards on any key beyond
+its own. A read-only key manages no keys at all (that is a write). See
+docs/auth.md."""
 
 from __future__ import annotations
 
@@ -45,10 +53,13 @@ class ApiKeys:
             raise InvalidPayload("user is required", field="user")
         if user != acc.user and not acc.admin:
             raise Forbidden("You can only create keys for yourself")
+        if acc.api_key is not None and user != acc.user:
+            raise Forbidden("An API key creates keys for its own user only")
         expires = _datetime(data.get("expires_at"), "expires_at")
         if expires is not None and expires <= now():
             raise InvalidPayload("expires_at must be in the future", field="expires_at")
         guards = _mcp_guards(data)
+        expires = _within_key(acc, guards, expires, inherit=True)
         key = random_token(API_KEY_PREFIX)
         values = {"id": str(uuid.uuid4()), "name": name.strip(), "user": user, "key_hash": sha256_hex(key),
                   "prefix": key[:12], "created_at": now(), "expires_at": expires,
@@ -106,12 +117,42 @@ class ApiKeys:
         if unknown:
             raise InvalidPayload(f"Unknown field(s): {', '.join(sorted(map(str, unknown)))}")
         guards = _mcp_guards(data)
+        _within_key(acc, guards, None, inherit=False)
         async with self.db.transaction() as conn:
             await conn.execute(api_keys.update().where(api_keys.c.id == key_id).values(**guards))
             await activity.record(conn, action="api_key.update", collection="wos_api_keys", item=key_id,
                                   accountability=acc, meta={"fields": sorted(guards)})
         await self.changed()
         return await self.get_api_key(acc, key_id)
+
+def _within_key(acc: Accountability, guards: dict[str, Any], expires: dt.datetime | None, *,
+                inherit: bool) -> dt.datetime | None:
+    """Keep what a caller signed in with an API key asks for within that key:
+    its guards and expiry are inherited where not given (``inherit``), and
+    lifting them is refused. Returns the expiry to store."""
+    if acc.api_key is None:
+        return expires
+    if acc.mcp_read_only:
+        if guards.get("mcp_read_only") is False:
+            raise Forbidden("A read-only API key cannot lift the read-only guard", field="mcp_read_only")
+        if inherit:
+            guards["mcp_read_only"] = True
+    if acc.mcp_tools is not None:
+        if "mcp_tools" in guards:
+            tools = guards["mcp_tools"]
+            if tools is None or not set(tools) <= set(acc.mcp_tools):
+                raise Forbidden("An API key cannot allow MCP tools beyond its own", field="mcp_tools")
+        elif inherit:
+            guards["mcp_tools"] = list(acc.mcp_tools)
+    if acc.expires_at is not None:
+        own = dt.datetime.fromtimestamp(acc.expires_at, dt.UTC)
+        if expires is None:
+            if inherit:
+                return own
+        elif expires > own:
+            raise Forbidden("An API key cannot create a key that outlives it", field="expires_at")
+    return expires
+
 
 def _datetime(value: Any, name: str) -> dt.datetime | None:
     if value is None:

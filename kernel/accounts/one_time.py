@@ -131,17 +131,26 @@ class OneTimeTokens:
     async def request_password_reset(self, email: Any, *, ip: str | None = None,
                                      user_agent: str | None = None) -> None:
         """Mail a reset link if the account exists; the answer is the same
-        either way."""
+        either way, and so is its timing: looking the account up, storing the
+        token and sending the mail happen in the background, after the answer
+        (a failure to send is logged, not answered)."""
         email = normalize_email(email)
         self.require_mailer()
+        self.url_for("auth.reset_url", "/reset-password", token="")  # 503 for every caller alike when unset
         await self.limiter.hit("password_reset", account=email, ip=ip)
-        user = await self.find_user(email)
-        if user is None or user["status"] != "active":
-            return
-        async with self.db.transaction() as conn:
-            url = await self._link_token(conn, "password_reset", user["id"], email, "auth.reset_url",
-                                         "/reset-password")
-        await self.send(mail.password_reset(email, url, self.settings["auth.token_ttl"] // 60))
+        self.services.background.spawn(self._mail_password_reset(email), name="password-reset-mail")
+
+    async def _mail_password_reset(self, email: str) -> None:
+        try:
+            user = await self.find_user(email)
+            if user is None or user["status"] != "active":
+                return
+            async with self.db.transaction() as conn:
+                url = await self._link_token(conn, "password_reset", user["id"], email, "auth.reset_url",
+                                             "/reset-password")
+            await self.send(mail.password_reset(email, url, self.settings["auth.token_ttl"] // 60))
+        except ServiceUnavailable as error:
+            log.warning("password-reset mail not sent: %s", error.message)
 
     async def reset_password(self, token: Any, password: Any, *, ip: str | None = None,
                              user_agent: str | None = None) -> None:

@@ -17,9 +17,9 @@ from collections.abc import Sequence
 from typing import Protocol
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
 from workeros.accounts.tokens import sha256_hex
+from workeros.db.database import Database
 from workeros.db.tables.accounts import rate_limits
 from workeros.errors import RateLimited
 from workeros.hookspecs.lifecycle import ConfigKey
@@ -70,17 +70,16 @@ class DatabaseStore:
     """Counters in ``wos_rate_limits``: one atomic upsert per key, shared by
     every instance on the database; old windows are swept every few minutes."""
 
-    def __init__(self, db: object, settings: object) -> None:
+    def __init__(self, db: Database, settings: object) -> None:
         self.db = db
         self.settings = settings
         self._last_cleanup = 0.0
 
     async def bump(self, keys: Sequence[str], window_start: int, window: int) -> list[int]:
         counts = []
-        async with self.db.transaction() as conn:  # type: ignore[attr-defined]
-            insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+        async with self.db.transaction() as conn:
             for key in keys:
-                stmt = insert(rate_limits).values(key=key, window_start=window_start, count=1)
+                stmt = self.db.insert(rate_limits).values(key=key, window_start=window_start, count=1)
                 stmt = stmt.on_conflict_do_update(
                     index_elements=[rate_limits.c.key, rate_limits.c.window_start],
                     set_={"count": rate_limits.c.count + 1},
@@ -90,7 +89,7 @@ class DatabaseStore:
         return counts
 
     async def forget(self, key: str) -> None:
-        async with self.db.transaction() as conn:  # type: ignore[attr-defined]
+        async with self.db.transaction() as conn:
             await conn.execute(rate_limits.delete().where(rate_limits.c.key == key))
 
     async def _maybe_cleanup(self, now: float) -> None:
@@ -99,7 +98,7 @@ class DatabaseStore:
             return
         self._last_cleanup = now
         longest = max(self.settings[f"ratelimit.{r}.window"] for r in DEFAULT_RULES)  # type: ignore[index]
-        async with self.db.transaction() as conn:  # type: ignore[attr-defined]
+        async with self.db.transaction() as conn:
             await conn.execute(sa.delete(rate_limits).where(rate_limits.c.window_start < int(now) - 2 * longest))
 
 

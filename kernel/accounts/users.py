@@ -45,14 +45,6 @@ def short_str(value: Any, name: str) -> str:
     return value
 
 
-async def lock_users(conn: AsyncConnection) -> None:
-    """Serialise changes that depend on who the admins are (sign-up's first-user
-    rule, removing an admin): a transaction-level advisory lock on PostgreSQL;
-    SQLite's write transactions already run one at a time."""
-    if conn.dialect.name == "postgresql":
-        await conn.execute(sa.select(sa.func.pg_advisory_xact_lock(USERS_LOCK_KEY)))
-
-
 async def _is_active_admin(conn: AsyncConnection, user: str) -> bool:
     query = (sa.select(users.c.id).select_from(users.join(roles, roles.c.id == users.c.role))
              .where(users.c.id == user, users.c.status == "active", roles.c.admin_access.is_(True)))
@@ -228,7 +220,7 @@ class Users:
         async with self.db.transaction() as conn:
             guard = "role" in values or "status" in values
             if guard:
-                await lock_users(conn)
+                await self.db.lock(conn, USERS_LOCK_KEY)
             if "role" in values:
                 await self._role_exists(conn, values["role"])
             if (await conn.execute(sa.select(users.c.id).where(users.c.id == user))).first() is None:
@@ -254,7 +246,7 @@ class Users:
     async def delete_user(self, acc: Accountability, user: str) -> None:
         require_admin(acc)
         async with self.db.transaction() as conn:
-            await lock_users(conn)
+            await self.db.lock(conn, USERS_LOCK_KEY)
             was_admin = await _is_active_admin(conn, user)
             result = await conn.execute(users.delete().where(users.c.id == user))
             if result.rowcount != 1:

@@ -332,8 +332,7 @@ class RevisionsService:
                 state = states[stored_key]
                 pk = key_of(c, stored_key)
                 stmt = sa.select(c.table).where(c.pk_column == pk)
-                if self.services.db.dialect == "postgresql":
-                    stmt = stmt.with_for_update()
+                stmt = self.services.db.for_update(stmt)
                 current = (await w.conn.execute(stmt)).mappings().first()
                 if state is _ABSENT:
                     if current is None:

@@ -4,9 +4,11 @@ any plugin's."""
 from __future__ import annotations
 
 from workeros import commands
+from workeros.accounts.bootstrap import BOOTSTRAP_KEYS
 from workeros.hookspecs import hookimpl
 from workeros.hookspecs.data import SystemCollection
 from workeros.hookspecs.lifecycle import Command, ConfigKey
+from workeros.http.cors import CORS_KEYS
 from workeros.outbound import Outbound
 from workeros.registry import SELECTION_KEYS
 from workeros.schema.model import Field
@@ -15,7 +17,7 @@ from workeros.services import KERNEL_SERVICES, service_class
 
 @hookimpl
 def workeros_register_config_keys() -> list[ConfigKey]:
-    keys = list(SELECTION_KEYS) + list(Outbound.config_keys)
+    keys = list(SELECTION_KEYS) + list(Outbound.config_keys) + list(CORS_KEYS) + list(BOOTSTRAP_KEYS)
     for _, path in KERNEL_SERVICES:
         keys += list(getattr(service_class(path), "config_keys", ()))
     return keys

@@ -22,6 +22,8 @@ log = logging.getLogger("workeros.events")
 ITEMS = "items"
 SCHEMA = "schema"
 PERMISSIONS = "permissions"
+#: Users, sessions or API keys changed: credential caches and open streams check again.
+ACCOUNTS = "accounts"
 
 Listener = Callable[[dict[str, Any]], "Awaitable[None] | None"]
 

@@ -1,5 +1,12 @@
 """The kernel's handle on the database: an async SQLAlchemy engine plus the
-dialect's transaction discipline. Dialect plugins subclass :class:`Database`."""
+dialect's transaction discipline. Dialect plugins subclass :class:`Database`.
+
+What differs between dialects in the services (row locks, cross-process locks,
+upserts, snapshot reads, key sequences) is a *capability* of this class: the
+services call ``db.for_update(stmt)``, ``db.lock(conn, key)``, ``db.insert(table)``,
+``db.read_snapshot(conn)`` and ``db.advance_sequence(conn, table)`` and never
+test the dialect's name. The defaults here suit a database whose writes are
+serialised (SQLite); the PostgreSQL plugin overrides them."""
 
 from __future__ import annotations
 
@@ -87,6 +94,35 @@ class Database:
         if pending is None:
             raise RuntimeError("after_commit outside Database.transaction()")
         pending.append(callback)
+
+    # -- capabilities: what the services need that differs between dialects ------------------
+
+    def for_update(self, stmt: sa.Select, *, skip_locked: bool = False) -> sa.Select:
+        """``stmt`` locking the rows it selects until the transaction ends, where
+        the dialect has row locks; with ``skip_locked``, rows another transaction
+        holds are left out (work queues). By default unchanged (writes are
+        serialised, so no row is ever held by another writer)."""
+        return stmt
+
+    async def lock(self, conn: AsyncConnection, key: int) -> None:
+        """Take the transaction-scoped lock named ``key`` (a 64-bit integer):
+        transactions taking the same key run one after the other, across
+        processes. By default nothing: write transactions already run one at a time."""
+
+    def insert(self, table: sa.Table) -> Any:
+        """An INSERT on ``table`` that also offers ``on_conflict_do_nothing()`` and
+        ``on_conflict_do_update(index_elements=, set_=)`` (an upsert)."""
+        raise NotImplementedError(f"{type(self).__name__} does not provide upserts")
+
+    async def read_snapshot(self, conn: AsyncConnection) -> None:
+        """Make every read of ``conn``'s transaction see one snapshot of the
+        database (call before its first statement). By default nothing: a read
+        transaction already sees one snapshot."""
+
+    async def advance_sequence(self, conn: AsyncConnection, table: sa.Table) -> None:
+        """After rows were written with explicit integer keys, make the key
+        generator of ``table``'s primary key hand out keys past them. By default
+        nothing (a rowid key follows the largest key by itself)."""
 
     async def ping(self) -> float:
         """Round-trip a trivial query; return the latency in milliseconds."""

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from workeros.config import Settings
+from workeros.http import cors
 from workeros.http.keys import PLUGINS, REGISTRY, SERVICES, SETTINGS
 from workeros.http.middleware import MIDDLEWARES
 from workeros.plugins import Plugins, await_me_maybe
@@ -48,6 +49,7 @@ async def create_app(settings: Settings | None = None, *, plugins: Plugins | Non
     app[PLUGINS] = plugins
     app[REGISTRY] = registry
     app.cleanup_ctx.append(_services_context)
+    app.on_shutdown.append(_close_streams)
     for _, contexts in plugins.collect("workeros_cleanup_contexts", app=app):
         app.cleanup_ctx.extend(contexts)
 
@@ -57,14 +59,29 @@ async def create_app(settings: Settings | None = None, *, plugins: Plugins | Non
         transports += registry.all("realtime")
     for entry in sorted(transports, key=lambda t: t.prefix):
         sub = await await_me_maybe(entry.factory(app))
+        cors.install(sub, settings)  # before mounting: a mounted app's signals are frozen
         app.add_subapp(entry.prefix, sub)
 
     for _, result in plugins.collect("workeros_after_app_created", app=app):
         await await_me_maybe(result)
+    cors.install(app, settings)
     return app
 
 
 async def _services_context(app: web.Application) -> AsyncIterator[None]:
+    from workeros.accounts import bootstrap
+
     async with open_services(app[SETTINGS], app[PLUGINS], app[REGISTRY]) as services:
         app[SERVICES] = services
+        await bootstrap.ensure_admin(services)
+        await bootstrap.warn_if_exposed(services)
         yield
+
+
+async def _close_streams(app: web.Application) -> None:
+    """At shutdown, end every realtime stream (SSE, WebSocket, GraphQL
+    subscriptions) with a ``closed``/``shutdown`` message, so open streams do
+    not hold the graceful drain and clients reconnect elsewhere."""
+    services = app.get(SERVICES)
+    if services is not None and services.realtime is not None:
+        services.realtime.close_all("shutdown")

@@ -15,7 +15,7 @@ from sqlalchemy import exc as sa_exc
 from workeros import errors
 from workeros.db.database import schema_race
 from workeros.http.keys import ACCOUNTABILITY, REQUEST_ID, SERVICES, SETTINGS
-from workeros.http.web import error_response
+from workeros.http.web import error_response, refuse_read_only
 
 log = logging.getLogger("workeros.http")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -99,15 +99,17 @@ async def hostile_input_middleware(request: web.Request, handler: Handler) -> we
 @web.middleware
 async def accountability_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Resolve the caller once per request. A bad or expired token is 401, never
-    anonymous."""
+    anonymous; a read-only API key on a route that writes is 403."""
     services = request.config_dict.get(SERVICES)
     if services is not None:
-        request[ACCOUNTABILITY] = await services.authenticate(
+        acc = request[ACCOUNTABILITY] = await services.authenticate(
             headers=request.headers,
             cookies=request.cookies,
             method=request.method,
             ip=request.remote,
         )
+        # A read-only API key changes nothing, whichever way in (docs/auth.md).
+        refuse_read_only(request, acc)
     return await handler(request)
 
 

@@ -9,12 +9,34 @@ import orjson
 from aiohttp import web
 
 from workeros.accountability import Accountability
-from workeros.errors import Forbidden, InvalidPayload, PayloadTooLarge, UnsupportedMediaType, WorkerosError
+from workeros.errors import READ_ONLY, Forbidden, InvalidPayload, PayloadTooLarge, UnsupportedMediaType, WorkerosError
 from workeros.http.keys import ACCOUNTABILITY, REQUEST_ID, SERVICES
 from workeros.serialize import dumps
 
 if TYPE_CHECKING:
     from workeros.services import Services
+
+_CHANGES_NOTHING = "__workeros_changes_nothing__"
+
+
+def changes_nothing(handler: Any) -> Any:
+    """Mark a POST/PATCH/DELETE route handler that changes nothing (a GraphQL
+    query endpoint, a schema diff), so read-only API keys may call it. Every
+    other unsafe-method route is refused to them before it runs."""
+    setattr(handler, _CHANGES_NOTHING, True)
+    return handler
+
+
+def refuse_read_only(request: web.Request, acc: Accountability) -> None:
+    """403 for a read-only API key on an unsafe method, unless the route is
+    marked :func:`changes_nothing`."""
+    if not acc.mcp_read_only or request.method in ("GET", "HEAD", "OPTIONS"):
+        return
+    handler = getattr(request.match_info, "handler", None)
+    if handler is not None and getattr(handler, _CHANGES_NOTHING, False):
+        return
+    raise Forbidden(READ_ONLY)
+
 
 def json_response(body: Any, *, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
     return web.Response(body=dumps(body), status=status, content_type="application/json", headers=headers)

@@ -25,6 +25,7 @@ from workeros.hookspecs.lifecycle import ConfigKey
 from workeros.items.query import Query
 from workeros.items.reads import MAX_OFFSET, Reader, converter, jsonable_value, permissions_module, rule_all
 from workeros.items.writes import (
+    MAX_BATCH,
     Lifecycle,
     Writes,
     WriteTransaction,
@@ -51,6 +52,8 @@ class ItemsService:
         ConfigKey("items.max_limit", "int", 1000, "Largest page a query may ask for (limit=-1 means this)"),
         ConfigKey("items.default_limit", "int", 100, "Page size when a query gives no limit"),
         ConfigKey("items.export_batch", "int", 1000, "Rows read per batch when exporting a collection"),
+        ConfigKey("items.max_batch", "int", 10_000,
+                  "Most items (or keys) one write request may carry, imports included (400 beyond)"),
     )
 
     def __init__(self, services: Services) -> None:
@@ -58,6 +61,7 @@ class ItemsService:
         settings = services.settings
         self.max_limit = int(setting_or(settings, "items.max_limit", 1000))
         self.default_limit = min(int(setting_or(settings, "items.default_limit", 100)), self.max_limit)
+        self.max_batch = int(setting_or(settings, "items.max_batch", MAX_BATCH))
         self.export_batch = int(setting_or(settings, "items.export_batch", 1000))
         self._get_statements: dict[tuple, tuple[Any, sa.Select, Any]] = {}
         self.lifecycle = Lifecycle(self)
@@ -93,10 +97,7 @@ class ItemsService:
             def access(name: str) -> Any:
                 return rule_all()
         else:
-            permissions = self.services.permissions
-            if permissions is None:
-                raise Forbidden()
-            access = await permissions.access(acc, "read")
+            access = await self.services.permissions.access(acc, "read")
         return Reader(schema, acc, access, _variables(acc), max_limit=self.max_limit,
                       default_limit=self.default_limit)
 
@@ -108,12 +109,13 @@ class ItemsService:
         query = query or Query()
         reader = await self.reader(acc)
         c, rule = reader.collection(collection)
+        where = reader.where(c, rule, query)  # compiled once for the rows and the counts
         async with self.services.db.read() as conn, _read_errors():
             if query.aggregate or query.group_by:
-                rows = await self._aggregate(conn, reader, c, rule, query)
+                rows = await self._aggregate(conn, reader, c, rule, query, where)
             else:
-                rows = await self._rows(conn, reader, c, rule, query)
-            meta = await self._meta(conn, reader, c, rule, query)
+                rows = await self._rows(conn, reader, c, rule, query, where=where)
+            meta = await self._meta(conn, reader, c, rule, query, where)
         return rows, meta
 
     async def get(self, acc: Accountability, collection: str, key: Any, query: Query | None = None) -> dict:
@@ -147,44 +149,35 @@ class ItemsService:
                 self._get_statements.clear()
             entry = self._get_statements[cache_key] = (node, stmt, rule)  # the rule is held so its id stays unique
         node, stmt, _ = entry
-        result = await conn.execute(stmt, {_KEY_PARAM: pk})
-        if not node.children:
-            return reader.project_flat(reader.flat_plan(node), result)
-        rows = [dict(r) for r in result.mappings()]
-        if rows:
-            await reader.load(conn, node, rows)
-        return [reader.project(node, r) for r in rows]
+        return await _project(conn, reader, node, await conn.execute(stmt, {_KEY_PARAM: pk}))
 
     async def _rows(self, conn: AsyncConnection, reader: Reader, c: Collection, rule: Any, query: Query,
-                    extra: sa.ColumnElement[bool] | None = None) -> list[dict]:
+                    extra: sa.ColumnElement[bool] | None = None,
+                    where: sa.ColumnElement[bool] | None = None) -> list[dict]:
         node = reader.node(c, rule, query)
-        where = reader.where(c, rule, query)
+        if where is None:
+            where = reader.where(c, rule, query)
         if extra is not None:
             where = sa.and_(where, extra)
         limit, offset = reader.paging(query)
         stmt = reader.select(node).where(where).order_by(*reader.order(c, rule, query.sort)).limit(limit)
         if offset:
             stmt = stmt.offset(offset)
-        result = await conn.execute(stmt)
-        if not node.children:
-            return reader.project_flat(reader.flat_plan(node), result)
-        rows = [dict(r) for r in result.mappings()]
-        if rows:
-            await reader.load(conn, node, rows)
-        return [reader.project(node, r) for r in rows]
+        return await _project(conn, reader, node, await conn.execute(stmt))
 
-    async def _meta(self, conn: AsyncConnection, reader: Reader, c: Collection, rule: Any, query: Query) -> dict:
+    async def _meta(self, conn: AsyncConnection, reader: Reader, c: Collection, rule: Any, query: Query,
+                    where: sa.ColumnElement[bool]) -> dict:
         meta: dict[str, Any] = {}
         if "total_count" in query.meta:
             stmt = sa.select(sa.func.count()).select_from(c.table).where(reader.where(c, rule, None))
             meta["total_count"] = int((await conn.execute(stmt)).scalar_one())
         if "filter_count" in query.meta:
-            stmt = sa.select(sa.func.count()).select_from(c.table).where(reader.where(c, rule, query))
+            stmt = sa.select(sa.func.count()).select_from(c.table).where(where)
             meta["filter_count"] = int((await conn.execute(stmt)).scalar_one())
         return meta
 
     async def _aggregate(self, conn: AsyncConnection, reader: Reader, c: Collection, rule: Any,
-                         query: Query) -> list[dict]:
+                         query: Query, where: sa.ColumnElement[bool]) -> list[dict]:
         table = c.table
         groups = []
         for name in query.group_by:
@@ -223,7 +216,7 @@ class ItemsService:
         group_cols = [table.c[f.name] for f in groups]
         labels = [e.label(f"a{i}") for i, e in enumerate(exprs)]
         stmt = (sa.select(*(g.label(f"g{i}") for i, g in enumerate(group_cols)), *labels).select_from(table)
-                .where(reader.where(c, rule, query)))
+                .where(where))
         if group_cols:
             limit, offset = reader.paging(query)
             stmt = stmt.group_by(*group_cols).order_by(*(g.asc().nulls_last() for g in group_cols)).limit(limit)
@@ -318,7 +311,7 @@ class ItemsService:
         items = data if isinstance(data, list) else [data]
         if not items and many:
             return []
-        check_batch(items)
+        check_batch(items, self.max_batch)
         rule = await self.rule(acc, collection, "create")
         schema = self.schema()
         c = schema.collections[collection]
@@ -345,7 +338,7 @@ class ItemsService:
         any is missing or not updatable by the caller)."""
         if not isinstance(keys, list):
             raise InvalidPayload("keys must be a list")
-        check_batch(keys)
+        check_batch(keys, self.max_batch)
         rule = await self.rule(acc, collection, "update")
         schema = self.schema()
         c = schema.collections[collection]
@@ -378,7 +371,7 @@ class ItemsService:
         or not deletable by the caller)."""
         if not isinstance(keys, list):
             raise InvalidPayload("Expected a list of keys")
-        check_batch(keys)
+        check_batch(keys, self.max_batch)
         await self.rule(acc, collection, "delete")
         schema = self.schema()
         c = schema.collections[collection]
@@ -410,6 +403,11 @@ class ItemsService:
         except Forbidden:
             return [{c.primary_key: k} for k in keys]
         q = query or Query()
+        node = reader.node(c, rule, Query(fields=q.fields, deep=q.deep))
+        if rule.filter is None and not node.children and not node.keys_only:
+            # Every written row is readable and nothing relational is asked for:
+            # shape what INSERT/UPDATE ... RETURNING gave back, no re-select.
+            return [{name: row[name] for name in node.out} for row in rows]
         out: dict[Any, dict] = {}
         for chunk in chunks([key_of(c, k) for k in keys]):
             found = await self._rows(conn, reader, c, rule,
@@ -421,6 +419,16 @@ class ItemsService:
 
 
 # -- helpers -------------------------------------------------------------------------
+
+async def _project(conn: AsyncConnection, reader: Reader, node: Any, result: Any) -> list[dict]:
+    """The rows of ``result`` as ``node``'s output, relations loaded in batches."""
+    if not node.children:
+        return reader.project_flat(reader.flat_plan(node), result)
+    rows = [dict(r) for r in result.mappings()]
+    if rows:
+        await reader.load(conn, node, rows)
+    return [reader.project(node, r) for r in rows]
+
 
 @asynccontextmanager
 async def _read_errors() -> AsyncIterator[None]:

@@ -38,7 +38,7 @@ from workeros.accountability import Accountability
 from workeros.bus.events import ITEMS, ItemEvent
 from workeros.clock import now
 from workeros.db import activity
-from workeros.errors import Conflict, Forbidden, InvalidPayload, NotFound, ServiceUnavailable
+from workeros.errors import READ_ONLY, Conflict, Forbidden, InvalidPayload, NotFound, ServiceUnavailable
 from workeros.hookspecs.items import ItemMutation
 from workeros.items.reads import converter, full_row, permissions_module
 from workeros.schema.field_types import CoercionError, coerce
@@ -114,6 +114,8 @@ class Writes:
         self._rules: dict[tuple[Accountability, str, str], Any] = {}
 
     async def rule(self, acc: Accountability, c: Collection, action: str) -> Any:
+        if acc.mcp_read_only:
+            raise Forbidden(READ_ONLY)
         key = (acc, c.name, action)
         if key not in self._rules:
             self._rules[key] = await self.service.rule(acc, c.name, action)
@@ -144,6 +146,7 @@ class Writes:
             payloads = [payload(acc, self.schema, c, rule, item, "create", i if many else None, label,
                                 keep_keys=keep_keys) for i, item in enumerate(items)]
         conn, schema = self.conn, self.schema
+        await self._references(acc, c, payloads)
         after: list[dict] = []
         ts = now()
         for i, values in enumerate(payloads):
@@ -177,9 +180,7 @@ class Writes:
             where = sa.and_(where, c.pk_column.in_(pks))
         if condition is not None:
             where = sa.and_(where, condition)
-        stmt = sa.select(c.table).where(where).order_by(c.pk_column)
-        if self.services.db.dialect == "postgresql":
-            stmt = stmt.with_for_update()
+        stmt = self.services.db.for_update(sa.select(c.table).where(where).order_by(c.pk_column))
         before_rows = [full_row(schema, c, r) for r in (await conn.execute(stmt)).mappings()]
         if pks is not None:
             found = {r[c.primary_key] for r in before_rows}
@@ -197,18 +198,26 @@ class Writes:
                 data = mutation.payloads[0]
             values = payload(acc, schema, c, rule, data, "update", None)
         db_keys = [key_of(c, k) for k in out_keys]
+        await self._references(acc, c, [values])
         changes = delta(c, values)
         if rule.validation is not None:
             for before in before_rows:
                 validate(acc, schema, c, rule, {**before, **changes})
+        after_rows = before_rows
         if values:
+            # The rows after the change come back from UPDATE ... RETURNING: the
+            # rows are read once (the locking SELECT above), not again.
+            returned: dict[Any, dict] = {}
             try:
                 for chunk in chunks(db_keys):
-                    await conn.execute(c.table.update().where(c.pk_column.in_(chunk)).values(values))
+                    result = await conn.execute(c.table.update().where(c.pk_column.in_(chunk)).values(values)
+                                                .returning(*c.table.c))
+                    for r in result.mappings():
+                        row = full_row(schema, c, r)
+                        returned[row[c.primary_key]] = row
             except sa_exc.DBAPIError as exc:
                 raise constraint_error(exc, c, None, "item", values) from None
-        after_rows = [full_row(schema, c, r) for r in (await conn.execute(
-            sa.select(c.table).where(c.pk_column.in_(db_keys)).order_by(c.pk_column))).mappings()]
+            after_rows = [returned[k] for k in out_keys]
         ts = now()
         for row in after_rows:
             await self._audit(acc, c, "update", row[c.primary_key], row, changes, ts, meta)
@@ -228,8 +237,7 @@ class Writes:
         conn, schema = self.conn, self.schema
         reader = await self.service.reader(acc, schema)
         stmt = sa.select(c.table).where(reader.compile(c, [rule.filter]), c.pk_column.in_(pks)).order_by(c.pk_column)
-        if self.services.db.dialect == "postgresql":
-            stmt = stmt.with_for_update()
+        stmt = self.services.db.for_update(stmt)
         before_rows = [full_row(schema, c, r) for r in (await conn.execute(stmt)).mappings()]
         found = {r[c.primary_key] for r in before_rows}
         missing = [k for k in pks if json_key(c, k) not in found]
@@ -320,20 +328,49 @@ class Writes:
             self.lifecycle.after_commit(self.conn, mutation)
 
     async def _advance_sequence(self, c: Collection, payloads: Sequence[Mapping[str, Any]]) -> None:
-        """On PostgreSQL, rows written with explicit integer keys (a batch carrying
-        ids, an import, a restore re-creating a row) move the key's sequence past
-        them, so the next create without a key does not collide. The sequence only
-        ever moves forward (``setval`` is outside the transaction)."""
-        if self.services.db.dialect != "postgresql" or c.pk_field.type not in ("integer", "bigint"):
+        """Rows written with explicit integer keys (a batch carrying ids, an
+        import, a restore re-creating a row) move the key generator past them, so
+        the next create without a key does not collide (a capability of the
+        database: a sequence on PostgreSQL, nothing to do for SQLite's rowid)."""
+        if c.pk_field.type not in ("integer", "bigint"):
             return
-        explicit = [v[c.primary_key] for v in payloads if isinstance(v.get(c.primary_key), int)]
-        if not explicit:
-            return
-        preparer = self.conn.dialect.identifier_preparer
-        table = preparer.format_table(c.table)
-        await self.conn.execute(_SETVAL, {"table": table, "column": c.pk_column.name, "value": max(explicit)})
+        if any(isinstance(v.get(c.primary_key), int) for v in payloads):
+            await self.services.db.advance_sequence(self.conn, c.table)
 
     # -- shared ---------------------------------------------------------------------------
+    async def _references(self, acc: Accountability, c: Collection, payloads: Sequence[Mapping[str, Any]]) -> None:
+        """Every many-to-one key written must name an item the caller may read.
+        A key of an item that exists but is hidden from the caller gets the same
+        409 as a key of no item, so a write cannot tell whether a hidden item
+        exists (docs/permissions.md). Admins read everything: the database's
+        foreign key answers for them."""
+        if acc.admin:
+            return
+        wanted: dict[str, set[Any]] = {}
+        for values in payloads:
+            for name, value in values.items():
+                relation = c.relations.get(name)
+                if relation is not None and relation.kind == "m2o" and value is not None:
+                    wanted.setdefault(name, set()).add(value)
+        if not wanted:
+            return
+        reader = await self.service.reader(acc, self.schema)
+        for name, keys in wanted.items():
+            related_name = c.relations[name].related
+            found: set[Any] = set()
+            try:
+                related, rule = reader.collection(related_name)
+            except (Forbidden, NotFound):
+                related = None
+            if related is not None:
+                for chunk in chunks(sorted(keys, key=str)):
+                    found |= {r[0] for r in await self.conn.execute(
+                        sa.select(related.pk_column).where(related.pk_column.in_(chunk),
+                                                           reader.compile(related, [rule.filter])))}
+            if keys - found:
+                raise Conflict(f"The change conflicts with a relation on {name!r}: a referenced item does not "
+                               "exist", field=name)
+
     async def _audit(self, acc: Accountability, c: Collection, action: str, key: Any, data: dict | None,
                      changes: dict | None, ts: Any, meta: Mapping[str, Any] | None) -> None:
         activity_id = await activity.record(self.conn, action=f"item.{action}", accountability=acc,
@@ -367,16 +404,13 @@ class WriteTransaction:
         return suppressed
 
 
-_SETVAL = sa.text(
-    "SELECT setval(q.s, CAST(:value AS bigint)) FROM (SELECT pg_get_serial_sequence(:table, :column) AS s) AS q "
-    "WHERE q.s IS NOT NULL AND CAST(:value AS bigint) > COALESCE(pg_sequence_last_value(CAST(q.s AS regclass)), 0)")
-
 
 # -- payloads ---------------------------------------------------------------------------
 
-def check_batch(items: Sequence[Any]) -> None:
-    if len(items) > MAX_BATCH:
-        raise InvalidPayload(f"At most {MAX_BATCH} items per request")
+def check_batch(items: Sequence[Any], limit: int = MAX_BATCH) -> None:
+    """Refuse a write carrying more than ``limit`` items (``items.max_batch``)."""
+    if len(items) > limit:
+        raise InvalidPayload(f"At most {limit} items per request (items.max_batch)")
 
 
 def payload(acc: Accountability, schema: Schema, c: Collection, rule: Any, item: Any, action: str,

@@ -87,9 +87,13 @@ class PermissionsService:
 
     @classmethod
     async def open(cls, services: Services) -> PermissionsService:
+        from workeros.permissions.snapshot_access import AccessSection
+        from workeros.schema.snapshot import register_section
+
         service = cls(services)
         service._unsubscribe = [services.events.subscribe(PERMISSIONS, service._clear),
                                 services.events.subscribe(SCHEMA, service._clear)]
+        register_section(services, AccessSection(services))
         return service
 
     async def close(self) -> None:

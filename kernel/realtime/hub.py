@@ -20,6 +20,24 @@ instance. For each event:
   goes only to groups that could see the row;
 - payloads carry only the fields the role may read and the subscriber asked for.
 
+Every open connection of a transport is a :class:`Stream`: it holds the
+caller's connection count, the credential the caller signed in with and the
+subscriptions made on it. The hub ends a stream — a ``closed`` message on each
+of its subscriptions, and :meth:`Stream.wait` returns the reason — when
+
+- its credential expires (an access token's ``exp``, an API key's
+  ``expires_at``, a session cookie's end): reason ``expired: …``;
+- its credential stops working: an API key revoked, a session ended (logout,
+  refresh-token replay), the user suspended or deleted. Every such change is
+  published on the ``accounts`` channel of the event bus, so each instance
+  checks its open streams' credentials again (one database read per distinct
+  credential) within moments: reason ``revoked: …``;
+- the server shuts down: reason ``shutdown``.
+
+A credential that still works but now names another role (or admin access) is
+taken up: the stream's subscriptions are placed again under the new role's
+rules, and those the new role may not make end with ``forbidden: …``.
+
 Each subscriber has a bounded queue; one that cannot keep up is closed with a
 reason instead of growing memory. A bounded buffer of recent events per
 collection lets a reconnecting subscriber resume from ``Last-Event-ID``; an id
@@ -35,16 +53,16 @@ import itertools
 import logging
 import time
 from collections import defaultdict, deque
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
 from workeros.accountability import Accountability
-from workeros.bus.events import ITEMS, PERMISSIONS, SCHEMA, ItemEvent
+from workeros.bus.events import ACCOUNTS, ITEMS, PERMISSIONS, SCHEMA, ItemEvent
 from workeros.config import setting_or
-from workeros.errors import InvalidQuery, RateLimited, WorkerosError
+from workeros.errors import Forbidden, InvalidQuery, RateLimited, WorkerosError
 from workeros.hookspecs.lifecycle import ConfigKey
 from workeros.serialize import dumps_str
 
@@ -91,6 +109,7 @@ class Subscription:
     queue: asyncio.Queue[Message] = field(default_factory=asyncio.Queue)
     closed: bool = False
     group: Group | None = None
+    stream: Stream | None = None
 
     def deliver(self, message: Message) -> bool:
         if self.closed:
@@ -117,6 +136,65 @@ class Group:
     visible: set[Any] = field(default_factory=set)
 
 
+@dataclass(frozen=True)
+class Credential:
+    """What a stream signed in with, kept so the hub can check it again: the
+    ``Authorization`` header (an access token or API key) or the session
+    cookie."""
+
+    authorization: str | None = None
+    cookie: str | None = None
+
+    @property
+    def kind(self) -> str:
+        if self.cookie is not None:
+            return "session"
+        token = bearer_token(self.authorization) or ""
+        return "API key" if token.startswith("pak_") else "access token"
+
+
+@dataclass(eq=False)
+class Stream:
+    """One open connection of a transport (an SSE response, a WebSocket).
+    Opened by :meth:`RealtimeHub.open_stream`, closed by
+    :meth:`RealtimeHub.close_stream`; :meth:`wait` returns why the hub ended it."""
+
+    hub: RealtimeHub
+    acc: Accountability
+    credential: Credential | None
+    slot: str
+    subscriptions: set[Subscription] = field(default_factory=set)
+    reason: str | None = None
+    _ended: asyncio.Event = field(default_factory=asyncio.Event)
+    _timer: asyncio.TimerHandle | None = None
+
+    @property
+    def ended(self) -> bool:
+        return self._ended.is_set()
+
+    async def wait(self) -> str:
+        """The reason, once the hub ends the stream: ``expired: …``,
+        ``revoked: …`` or ``shutdown``."""
+        await self._ended.wait()
+        return self.reason or "closed"
+
+    def renew(self, acc: Accountability, credential: Credential | None) -> None:
+        """The caller signed in again inside the stream (a WebSocket ``auth``
+        message, a GraphQL ``connection_init`` token): count the connection for
+        the new user (429 over the limit) and watch the new credential. The
+        transport ends subscriptions made as another user."""
+        key = self.hub.connection_key(acc)
+        if key != self.slot:
+            slot = self.hub.acquire(acc)
+            self.hub.release(self.slot)
+            self.slot = slot
+        self.acc = acc
+        self.credential = credential if acc.user is not None else None
+        for sub in self.subscriptions:
+            sub.acc = acc
+        self.hub._watch_expiry(self)
+
+
 class RealtimeHub:
     config_keys = (
         ConfigKey("realtime.queue_size", "int", 1000,
@@ -125,6 +203,9 @@ class RealtimeHub:
         ConfigKey("realtime.max_connections_per_user", "int", 20,
                   "Open realtime connections per user (per IP for anonymous callers)"),
         ConfigKey("realtime.heartbeat_s", "float", 15.0, "Seconds between keep-alive messages on idle streams"),
+        ConfigKey("realtime.allowed_origins", "list", [],
+                  "Origins (scheme://host[:port]) whose pages may open WebSockets signed in by the session cookie, "
+                  "besides the server's own origin and server.public_url's; \"*\" allows any"),
     )
 
     def __init__(self, services: Services) -> None:
@@ -145,6 +226,9 @@ class RealtimeHub:
         #: Bumped on every change of roles, permissions or schema; a regrouping
         #: that sees it move on starts over.
         self._access_version = 0
+        self.streams: set[Stream] = set()
+        self._recheck_lock = asyncio.Lock()
+        self._recheck_pending = False
 
     @classmethod
     async def open(cls, services: Services) -> RealtimeHub:
@@ -152,8 +236,9 @@ class RealtimeHub:
         # The permissions and schema services subscribe first (they open first),
         # so their caches are cleared before the hub checks subscriptions again.
         hub._unsubscribe = [services.events.subscribe(ITEMS, hub._on_message),
-                            services.events.subscribe(PERMISSIONS, hub._on_access_changed),
-                            services.events.subscribe(SCHEMA, hub._on_access_changed)]
+                            services.events.subscribe(PERMISSIONS, hub._on_permissions_changed),
+                            services.events.subscribe(SCHEMA, hub._on_access_changed),
+                            services.events.subscribe(ACCOUNTS, hub._on_accounts_changed)]
         return hub
 
     async def close(self) -> None:
@@ -163,12 +248,179 @@ class RealtimeHub:
         self.close_all("shutdown")
 
     def close_all(self, reason: str) -> None:
-        """End every subscription with a ``closed`` message (server shutdown)."""
+        """End every stream and subscription with a ``closed`` message (server
+        shutdown). The kernel calls it when the server starts shutting down."""
+        for stream in list(self.streams):
+            self._end(stream, reason)
         for groups in list(self.groups.values()):
             for group in list(groups.values()):
                 for sub in list(group.members):
                     self._close(sub, reason)
         self.groups.clear()
+
+    # -- streams -----------------------------------------------------------------------
+    def credential(self, headers: Mapping[str, str], cookies: Mapping[str, str],
+                   acc: Accountability) -> Credential | None:
+        """The credential a request signed in with (``None`` for anonymous
+        callers, who have none to revoke)."""
+        if acc.user is None:
+            return None
+        header = headers.get("Authorization")
+        if header:
+            return Credential(authorization=header)
+        cookie = cookies.get(str(setting_or(self.services.settings, "auth.cookie_name", "wos_session")))
+        return Credential(cookie=cookie) if cookie else None
+
+    def check_origin(self, headers: Mapping[str, str], credential: Credential | None, *, own: str) -> None:
+        """Refuse (403) a WebSocket upgrade signed in by the session cookie from
+        a page of another origin: browsers send the cookie on cross-site
+        WebSocket upgrades, and no CORS rule guards them (cross-site WebSocket
+        hijacking). ``own`` is this server's origin as the request reached it
+        (``scheme://host``). Allowed: that origin, ``server.public_url``'s, and
+        ``realtime.allowed_origins``. Upgrades without an ``Origin`` header (not
+        from a browser) and those signed in by a Bearer token or API key (which
+        a foreign page cannot send) are not affected."""
+        if credential is None or credential.cookie is None:
+            return
+        origin = headers.get("Origin")
+        if origin is None:
+            return
+        allowed = {own.lower(), *(str(o).rstrip("/").lower() for o in
+                                  setting_or(self.services.settings, "realtime.allowed_origins", None) or ())}
+        public = setting_or(self.services.settings, "server.public_url", None)
+        if public:
+            from urllib.parse import urlsplit
+
+            parts = urlsplit(str(public))
+            allowed.add(f"{parts.scheme}://{parts.netloc}".lower())
+        if "*" in allowed or origin.rstrip("/").lower() in allowed:
+            return
+        raise Forbidden(f"Origin {origin[:100]!r} may not open a WebSocket signed in by the session cookie "
+                        "(see realtime.allowed_origins)")
+
+    def open_stream(self, acc: Accountability, credential: Credential | None = None) -> Stream:
+        """Count one connection for the caller (429 over the limit) and watch
+        its credential. Pair with :meth:`close_stream`."""
+        stream = Stream(hub=self, acc=acc, credential=credential, slot=self.acquire(acc))
+        self.streams.add(stream)
+        self._watch_expiry(stream)
+        return stream
+
+    def close_stream(self, stream: Stream) -> None:
+        """The connection is gone: end its subscriptions and give back its count."""
+        self.streams.discard(stream)
+        if stream._timer is not None:
+            stream._timer.cancel()
+            stream._timer = None
+        for sub in list(stream.subscriptions):
+            self.unsubscribe(sub)
+        if not stream.ended:
+            stream.reason = "closed"
+            stream._ended.set()
+        if stream.slot:
+            self.release(stream.slot)
+            stream.slot = ""
+
+    def _end(self, stream: Stream, reason: str) -> None:
+        if stream.ended:
+            return
+        stream.reason = reason
+        stream._ended.set()
+        if stream._timer is not None:
+            stream._timer.cancel()
+            stream._timer = None
+        for sub in list(stream.subscriptions):
+            self._close(sub, reason)
+
+    def _watch_expiry(self, stream: Stream) -> None:
+        if stream._timer is not None:
+            stream._timer.cancel()
+            stream._timer = None
+        at = stream.acc.expires_at
+        if at is None or stream.ended:
+            return
+        loop = asyncio.get_running_loop()
+        stream._timer = loop.call_later(max(0.0, at - time.time()), self._expire, stream)
+
+    def _expire(self, stream: Stream) -> None:
+        stream._timer = None
+        at = stream.acc.expires_at
+        if at is None:
+            return
+        if at - time.time() > 0.01:  # renewed meanwhile
+            self._watch_expiry(stream)
+            return
+        kind = stream.credential.kind if stream.credential is not None else "credential"
+        self._end(stream, f"expired: the {kind} expired")
+
+    async def _on_accounts_changed(self, _message: Any = None) -> None:
+        """Users, sessions or API keys changed (here or on another instance)."""
+        if await self.recheck_streams():
+            await self._on_access_changed()
+
+    async def _on_permissions_changed(self, message: Any = None) -> None:
+        """Roles (admin access) or permissions changed: credentials first, then
+        every subscription placed again."""
+        await self.recheck_streams()
+        await self._on_access_changed(message)
+
+    async def recheck_streams(self) -> bool:
+        """Check the credential of every open stream again, reading the
+        database (one read per distinct credential). One that no longer works
+        ends its stream (``revoked: …``, or ``expired: …``); one that now names
+        another role, admin access or user row is taken up by the stream and its
+        subscriptions. True when a stream's caller changed that way (the caller
+        then places the subscriptions again). Changes arriving while a check runs
+        are folded into one more check."""
+        self._recheck_pending = True
+        async with self._recheck_lock:
+            if not self._recheck_pending:
+                return False  # a check that started after this request covered it
+            self._recheck_pending = False
+            return await self._recheck()
+
+    async def _recheck(self) -> bool:
+        accounts = self.services.accounts
+        if accounts is None:
+            return False
+        results: dict[Credential, Accountability | WorkerosError] = {}
+        changed = False
+        for stream in list(self.streams):
+            credential = stream.credential
+            if credential is None or stream.ended:
+                continue
+            found = results.get(credential)
+            if found is None:
+                headers = {"Authorization": credential.authorization} if credential.authorization else {}
+                cookies = {str(setting_or(self.services.settings, "auth.cookie_name", "wos_session")):
+                           credential.cookie} if credential.cookie else {}
+                try:
+                    found = await accounts.authenticate(headers=headers, cookies=cookies, method="GET",
+                                                        ip=stream.acc.ip, user_agent=stream.acc.user_agent,
+                                                        fresh=True)
+                except WorkerosError as error:
+                    found = error
+                results[credential] = found
+            if stream.ended or stream not in self.streams:
+                continue
+            if isinstance(found, WorkerosError):
+                code = found.to_error()["extensions"]["code"]
+                self._end(stream, f"{'expired' if code == 'TOKEN_EXPIRED' else 'revoked'}: {found.message}")
+                continue
+            if found.user != stream.acc.user:
+                self._end(stream, f"revoked: the {credential.kind} has ended")
+                continue
+            acc = replace(found, ip=stream.acc.ip, user_agent=stream.acc.user_agent, origin=stream.acc.origin)
+            old = stream.acc
+            if (acc.role, acc.admin, acc.api_key, acc.mcp_read_only, acc.mcp_tools, acc.user_fields) != \
+                    (old.role, old.admin, old.api_key, old.mcp_read_only, old.mcp_tools, old.user_fields):
+                changed = True
+                for sub in stream.subscriptions:
+                    sub.acc = acc
+            stream.acc = acc
+            if acc.expires_at != old.expires_at:
+                self._watch_expiry(stream)
+        return changed
 
     # -- subscribing -----------------------------------------------------------------
     def connection_key(self, acc: Accountability) -> str:
@@ -189,9 +441,14 @@ class RealtimeHub:
             del self.connections[key]
 
     async def subscribe(self, acc: Accountability, collection: str, *, filter: Any = None,
-                        fields: Iterable[str] | None = None) -> Subscription:
+                        fields: Iterable[str] | None = None, stream: Stream | None = None) -> Subscription:
         """Check the caller may read ``collection`` (403), the filter and the
-        fields (400/403) and register a subscription."""
+        fields (400/403) and register a subscription, on ``stream`` when given
+        (it ends with the stream)."""
+        if stream is not None:
+            if stream.ended:
+                raise Forbidden(f"The stream has ended: {stream.reason}")
+            acc = stream.acc
         items = self.services.items
         reader = await items.reader(acc)
         c, rule = reader.collection(collection)
@@ -211,7 +468,11 @@ class RealtimeHub:
                 wanted = tuple(dict.fromkeys(names))
         parsed = reader.parse(c, filter) if filter else None
         sub = Subscription(acc=acc, collection=collection, filter=filter, fields=wanted,
-                           queue=asyncio.Queue(maxsize=self.queue_size))
+                           queue=asyncio.Queue(maxsize=self.queue_size), stream=stream)
+        if stream is not None:
+            if stream.ended:  # it ended while the rules were read
+                raise Forbidden(f"The stream has ended: {stream.reason}")
+            stream.subscriptions.add(sub)
         self._join(sub, c, rule, parsed, reader)
         return sub
 
@@ -291,6 +552,8 @@ class RealtimeHub:
 
     def unsubscribe(self, sub: Subscription) -> None:
         sub.closed = True
+        if sub.stream is not None:
+            sub.stream.subscriptions.discard(sub)
         group = sub.group
         if group is None:
             return
@@ -442,22 +705,6 @@ class RealtimeHub:
         return {k: v for k, v in row.items() if k in group.fields}
 
 
-def token_expiry(token: str | None) -> float | None:
-    """When an access token expires (epoch seconds), if it is a JWT; API keys
-    and cookies have no expiry a stream must watch. The token has already been
-    verified by whoever authenticated the caller."""
-    if not token or token.startswith("pak_"):
-        return None
-    try:
-        import jwt
-
-        claims = jwt.decode(token, options={"verify_signature": False})
-    except Exception:  # noqa: BLE001 - not a JWT: nothing to watch
-        return None
-    exp = claims.get("exp")
-    return float(exp) if isinstance(exp, (int, float)) else None
-
-
 def bearer_token(header: str | None) -> str | None:
     if header and header[:7].lower() == "bearer ":
         return header[7:].strip()
@@ -473,18 +720,3 @@ async def authenticate_token(services: Services, token: str, *, ip: str | None,
     if user_agent:
         headers["User-Agent"] = user_agent
     return await services.authenticate(headers=headers, cookies={}, method="GET", ip=ip)
-
-
-async def wait_for_expiry(expires: Callable[[], float | None], *, poll_s: float = 1.0) -> None:
-    """Return once the credential a stream runs on has expired. ``expires()``
-    (epoch seconds, or ``None`` for none to watch) is read again at least every
-    ``poll_s``, so a stream that signs in again moves the deadline."""
-    while True:
-        at = expires()
-        if at is None:
-            await asyncio.sleep(poll_s)
-            continue
-        left = at - time.time()
-        if left <= 0:
-            return
-        await asyncio.sleep(min(left, poll_s))

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from workeros.accountability import Accountability
@@ -326,14 +326,15 @@ class SchemaService:
                           collection=collection, meta={"field": field})
 
     # -- snapshots -----------------------------------------------------------------------
-    async def snapshot(self, acc: Accountability) -> dict[str, Any]:
-        """The portable schema document (see :mod:`workeros.schema.snapshot`)."""
+    async def snapshot(self, acc: Accountability, include: Iterable[str] = ()) -> dict[str, Any]:
+        """The portable schema document (see :mod:`workeros.schema.snapshot`);
+        ``include`` names optional sections to add (``access``)."""
         from workeros.schema import snapshot
 
         if not acc.admin:
             raise Forbidden()
         async with self.services.db.read() as conn:
-            return await snapshot.take(conn, self.current(), self._catalog, self.services)
+            return await snapshot.take(conn, self.current(), self._catalog, self.services, include)
 
     async def diff(self, acc: Accountability, document: Any) -> list[dict[str, Any]]:
         """The operations :meth:`apply_snapshot` would run, in order."""

@@ -32,7 +32,7 @@ refused rather than half-applied.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -79,6 +79,11 @@ class SnapshotSection(Protocol):
 
     async def apply(self, conn: AsyncConnection, op: dict[str, Any]) -> None:
         """Run one operation from :meth:`plan`."""
+
+
+def optional_sections(services: Services | None) -> list[str]:
+    """Sections a snapshot carries only when asked (``include``)."""
+    return sorted(n for n, s in sections(services).items() if getattr(s, "optional", False))
 
 
 def register_section(services: Services, section: SnapshotSection) -> None:
@@ -132,9 +137,17 @@ def document(schema: Schema, relations: tuple[RelationRow, ...]) -> dict[str, An
     })
 
 
-async def take(conn: AsyncConnection, schema: Schema, catalog: Catalog, services: Services | None) -> dict[str, Any]:
+async def take(conn: AsyncConnection, schema: Schema, catalog: Catalog, services: Services | None,
+               include: Iterable[str] = ()) -> dict[str, Any]:
+    """The document. A section marked ``optional`` (``access``: roles and
+    permissions) is in it only when named in ``include``."""
     doc = document(schema, catalog.relations)
+    unknown = sorted(set(include) - set(sections(services)))
+    if unknown:
+        raise InvalidPayload(f"snapshot section {unknown[0]!r} is not supported by this instance")
     for name, section in sorted(sections(services).items()):
+        if getattr(section, "optional", False) and name not in include:
+            continue
         doc[name] = jsonable(await section.export(conn))
     return doc
 

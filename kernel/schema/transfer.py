@@ -12,6 +12,10 @@ The archive is a ZIP file (ZIP64, deflated), written and read as a stream::
                                snapshot, and short-lived rows: sessions,
                                one-time tokens, rate limits, bus messages)
 
+The archive is written with mode 0600: unless exported with ``secrets=False``
+it holds password hashes, TOTP secrets, API key hashes and the generated
+token-signing secret.
+
 Rows are read through a server-side cursor and written in batches of
 ``BATCH`` rows, and imported the same way, so memory does not grow with the size
 of the data. Values use the API's JSON forms (ISO 8601 datetimes with ``Z``,
@@ -32,10 +36,11 @@ import asyncio
 import datetime as dt
 import decimal
 import logging
+import os
 import zipfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -91,7 +96,16 @@ async def _stream_rows(conn: AsyncConnection, query: sa.Select) -> AsyncIterator
         yield [dict(row) for row in partition]
 
 
-async def _write_member(archive: zipfile.ZipFile, name: str, rows: AsyncIterator[list[dict[str, Any]]]) -> int:
+class Progress(Protocol):
+    """Told how many rows there are, then as they are written (a progress bar)."""
+
+    def start(self, total: int) -> None: ...
+
+    def advance(self, rows: int) -> None: ...
+
+
+async def _write_member(archive: zipfile.ZipFile, name: str, rows: AsyncIterator[list[dict[str, Any]]],
+                        progress: Progress | None = None) -> int:
     count = 0
     with archive.open(name, "w", force_zip64=True) as out:
         async for batch in rows:
@@ -99,37 +113,72 @@ async def _write_member(archive: zipfile.ZipFile, name: str, rows: AsyncIterator
             # Compression is CPU work: keep it off the event loop.
             await asyncio.to_thread(out.write, payload)
             count += len(batch)
+            if progress is not None:
+                progress.advance(len(batch))
     return count
 
 
-async def export_archive(services: Services, path: str | Path) -> dict[str, Any]:
+#: What ``secrets=False`` leaves out: API keys (their hashes sign callers in),
+#: the generated token-signing secret, and per user the password hash and TOTP
+#: secret (those users set a new password by reset; TOTP is off).
+SECRET_TABLES = frozenset({"wos_api_keys"})
+SECRET_USER_COLUMNS = {"password_hash": None, "totp_secret": None, "totp_enabled": False}
+SECRET_SETTINGS = frozenset({"auth.secret"})
+
+
+def _export_query(table: sa.Table, secrets: bool) -> sa.Select:
+    from workeros.db.tables.accounts import users
+
+    where = _system_rows_filter(table)
+    if not secrets and table is t_settings:
+        where = sa.and_(where, t_settings.c.key.not_in(SECRET_SETTINGS))
+    if not secrets and table is users:
+        columns = [sa.literal(SECRET_USER_COLUMNS[c.name], type_=c.type).label(c.name)
+                   if c.name in SECRET_USER_COLUMNS else c for c in table.c]
+        return sa.select(*columns).where(where).order_by(*table.primary_key.columns)
+    return sa.select(table).where(where).order_by(*table.primary_key.columns)
+
+
+async def export_archive(services: Services, path: str | Path, *, secrets: bool = True,
+                         progress: Progress | None = None) -> dict[str, Any]:
     """Write the archive to ``path`` (atomically: a partial file is renamed
-    when complete). Returns the manifest."""
+    when complete), readable by its owner only (mode 0600: it holds password
+    hashes and keys unless ``secrets`` is False). Returns the manifest."""
     path = Path(path)
     partial = path.with_name(path.name + ".partial")
     manifest: dict[str, Any] = {
         "format": FORMAT, "version": VERSION, "workeros": __version__,
         "created_at": dt.datetime.now(dt.UTC).isoformat().replace("+00:00", "Z"),
         "dialect": services.db.dialect, "collections": {}, "system": {}, "sections": {},
+        "secrets": secrets,
     }
     try:
-        with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as archive:
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)  # also when the partial file was left over
+        with os.fdopen(fd, "wb") as raw, \
+                zipfile.ZipFile(raw, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as archive:
             async with services.db.read() as conn:
-                if services.db.dialect == "postgresql":
-                    await conn.execution_options(isolation_level="REPEATABLE READ")
+                await services.db.read_snapshot(conn)
                 catalog = await load(conn)
                 doc = await snapshot.take(conn, catalog.schema, catalog, services)
                 archive.writestr("schema.json", dumps(doc))
+                tables = [t for t in system_tables() if secrets or t.name not in SECRET_TABLES]
+                if progress is not None:
+                    counts = [sa.select(sa.func.count()).select_from(c.table)
+                              for c in catalog.schema.collections.values()]
+                    counts += [sa.select(sa.func.count()).select_from(_export_query(t, secrets).subquery())
+                               for t in tables]
+                    progress.start(sum([(await conn.execute(q)).scalar() or 0 for q in counts]))
                 for name, collection in sorted(catalog.schema.collections.items()):
                     columns = [collection.column(f.name) for f in collection.scalar_fields()]
                     query = sa.select(*columns).order_by(collection.pk_column)
                     member = f"data/{name}.jsonl"
-                    rows = await _write_member(archive, member, _stream_rows(conn, query))
+                    rows = await _write_member(archive, member, _stream_rows(conn, query), progress)
                     manifest["collections"][name] = {"file": member, "rows": rows}
-                for table in system_tables():
-                    query = sa.select(table).where(_system_rows_filter(table)).order_by(*table.primary_key.columns)
+                for table in tables:
                     member = f"system/{table.name}.jsonl"
-                    rows = await _write_member(archive, member, _stream_rows(conn, query))
+                    rows = await _write_member(archive, member, _stream_rows(conn, _export_query(table, secrets)),
+                                               progress)
                     manifest["system"][table.name] = {"file": member, "rows": rows}
             archive.writestr("manifest.json", dumps(manifest))
         partial.replace(path)
@@ -226,17 +275,21 @@ async def _check_empty(changes: Changes) -> None:
         raise Conflict("Import needs an empty instance: this one already has users")
 
 
-async def _load_collection(changes: Changes, archive: zipfile.ZipFile, name: str, member: str) -> int:
+async def _load_collection(changes: Changes, archive: zipfile.ZipFile, name: str, member: str,
+                           progress: Progress | None = None) -> int:
     collection = changes.schema.collections[name]
     count = 0
     async for batch in _read_batches(archive, member):
         rows = [_coerce_row(collection, row, member, count + i + 1) for i, row in enumerate(batch)]
         await changes.conn.execute(collection.table.insert(), rows)
         count += len(rows)
+        if progress is not None:
+            progress.advance(len(rows))
     return count
 
 
-async def _load_system(changes: Changes, archive: zipfile.ZipFile, system: dict[str, Any]) -> None:
+async def _load_system(services: Services, changes: Changes, archive: zipfile.ZipFile, system: dict[str, Any],
+                       progress: Progress | None = None) -> None:
     tables = [t for t in system_tables() if t.name in system]
     for table in reversed(tables):
         await changes.conn.execute(table.delete().where(_system_rows_filter(table)))
@@ -245,24 +298,13 @@ async def _load_system(changes: Changes, archive: zipfile.ZipFile, system: dict[
         async for batch in _read_batches(archive, member):
             rows = [{k: _revive(table.c[k], v) for k, v in row.items() if k in table.c} for row in batch]
             await changes.conn.execute(table.insert(), rows)
-        await _reset_sequence(changes.conn, table)
+            if progress is not None:
+                progress.advance(len(rows))
+        await services.db.advance_sequence(changes.conn, table)
 
 
-async def _reset_sequence(conn: AsyncConnection, table: sa.Table) -> None:
-    """PostgreSQL: move a serial primary key's sequence past the imported ids
-    (SQLite's rowid follows the largest id by itself)."""
-    if conn.dialect.name != "postgresql":
-        return
-    pk = list(table.primary_key.columns)
-    if len(pk) != 1 or not isinstance(pk[0].type, sa.Integer):
-        return
-    sequence = sa.func.pg_get_serial_sequence(table.name, pk[0].name)
-    next_id = sa.select(sa.func.coalesce(sa.func.max(pk[0]), 0) + 1).scalar_subquery()
-    await conn.execute(sa.select(sa.func.setval(sequence, next_id, False)).where(sequence.is_not(None)))
-
-
-async def import_archive(services: Services, path: str | Path,
-                         accountability: Accountability | None = None) -> dict[str, Any]:
+async def import_archive(services: Services, path: str | Path, accountability: Accountability | None = None,
+                         *, progress: Progress | None = None) -> dict[str, Any]:
     """Restore an archive into this (empty) instance, all or nothing. Returns
     the manifest with the row counts loaded."""
     acc = accountability or Accountability.system()
@@ -279,6 +321,9 @@ async def import_archive(services: Services, path: str | Path,
 
         async def work(changes: Changes) -> None:
             await _check_empty(changes)
+            if progress is not None:
+                progress.start(sum(int(e.get("rows") or 0) for part in ("collections", "system")
+                                   for e in (manifest.get(part) or {}).values()))
             bare = snapshot.Wanted(
                 collections={n: snapshot.WantedCollection(
                     name=w.name, pk=w.pk, fields=[f for f in w.fields if not f.alias], adopted=w.adopted,
@@ -287,13 +332,13 @@ async def import_archive(services: Services, path: str | Path,
             )
             await snapshot.apply(changes, bare, None)
             for name, entry in sorted(collections.items()):
-                loaded = await _load_collection(changes, archive, name, entry["file"])
+                loaded = await _load_collection(changes, archive, name, entry["file"], progress)
                 if loaded != entry.get("rows", loaded):
                     raise InvalidPayload(f"export is inconsistent: {entry['file']} has {loaded} rows, "
                                          f"the manifest says {entry['rows']}")
-                await _reset_sequence(changes.conn, changes.schema.collections[name].table)
+                await services.db.advance_sequence(changes.conn, changes.schema.collections[name].table)
             await snapshot.apply(changes, wanted, services)
-            await _load_system(changes, archive, manifest.get("system") or {})
+            await _load_system(services, changes, archive, manifest.get("system") or {}, progress)
 
         await services.schema.change(acc, work, action="import")
     return manifest

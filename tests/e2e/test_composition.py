@@ -65,7 +65,8 @@ def test_compositions_install_offline_and_boot(wheelhouse, venv, tmp_path) -> No
     run(*pip, "workeros")
     data = plugins_json(venv, tmp_path)
     names = {p["name"]: p for p in data["plugins"]}
-    assert {"sqlite", "rest"} <= set(names)
+    assert {"sqlite", "rest", "graphql", "websocket", "sse"} <= set(names)
+    assert all(names[n]["error"] is None for n in ("graphql", "websocket"))
     assert "postgres" not in names
     assert names["sqlite"]["distribution"] == "workeros-sqlite"
 

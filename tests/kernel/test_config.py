@@ -74,7 +74,7 @@ def test_two_owners_cannot_declare_one_key() -> None:
 def test_secrets_are_never_described_in_clear() -> None:
     s = Settings(env={"WORKEROS_AUTH_JWT_SECRET": "topsecret",
                       "WORKEROS_DATABASE_URL": "postgresql://user:hunter2@db:5432/app"})
-    s.declare([ConfigKey("auth.jwt_secret")], owner="test")
+    s.declare([ConfigKey("auth.jwt_secret", secret=True)], owner="test")
     rows = {row.name: row for row in s.describe()}
     assert rows["auth.jwt_secret"].value == "***"
     assert rows["auth.jwt_secret"].secret

@@ -72,3 +72,28 @@ def test_trace_plugins_logs_hook_calls(caplog) -> None:
         plugins.hook.workeros_register_transports()
     assert "hook workeros_register_db_dialects -> sqlite" in caplog.text
     assert "hook workeros_register_transports" in caplog.text
+
+
+def test_log_handler_writes_to_the_current_stderr(monkeypatch) -> None:
+    """A stderr replaced (and closed) after logging was configured is never
+    written to: no "--- Logging error --- I/O operation on closed file"."""
+    import io
+    import sys
+
+    root = logging.getLogger()
+    saved = (list(root.handlers), root.level)
+    try:
+        configure_logging("info", "text")
+        first = io.StringIO()
+        monkeypatch.setattr(sys, "stderr", first)
+        logging.getLogger("workeros.x").info("into the first stream")
+        assert "into the first stream" in first.getvalue()
+        first.close()
+        second = io.StringIO()
+        monkeypatch.setattr(sys, "stderr", second)
+        logging.getLogger("workeros.x").info("into the second stream")
+        assert "into the second stream" in second.getvalue()
+        assert "Logging error" not in second.getvalue()
+    finally:
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])

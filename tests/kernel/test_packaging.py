@@ -66,6 +66,11 @@ def test_root_maps_the_import_packages() -> None:
 def test_default_plugins_are_dependencies_of_the_root() -> None:
     requires = set(requirement_names(read_cfg(ROOT / "setup.cfg")["options"]["install_requires"]))
     assert {"workeros-sqlite", "workeros-rest"} <= requires
+    # As Directus does: GraphQL and WebSocket come with the default install;
+    # extras are for optional parts (PostgreSQL, Redis, more sign-in methods).
+    assert {"workeros-graphql", "workeros-websocket", "workeros-sse"} <= requires
+    extras = read_cfg(ROOT / "setup.cfg")["options.extras_require"]
+    assert not {"graphql", "websocket"} & set(extras)
 
 
 def test_license_is_mit() -> None:

@@ -26,6 +26,7 @@ from workeros.api import (
     ServiceUnavailable,
     UnsupportedMediaType,
     accountability,
+    changes_nothing,
     json_response,
     loads,
     services,
@@ -69,8 +70,6 @@ ReactDOM.createRoot(document.getElementById('graphiql')).render(React.createElem
 async def execute(request: web.Request, query: Any, variables: Any, operation_name: Any, *,
                   method: str) -> web.Response:
     svc = services(request)
-    if svc.items is None:
-        raise ServiceUnavailable("The items service is not available")
     acc = accountability(request).with_origin("graphql")
     settings = request.app[SETTINGS_KEY]
     operation = await prepare(request.app[ENGINES], settings, acc, query, variables, operation_name)
@@ -81,6 +80,7 @@ async def execute(request: web.Request, query: Any, variables: Any, operation_na
     return json_response(await run(operation, settings, {"services": svc, "acc": acc}))
 
 
+@changes_nothing  # queries are POSTed too; a read-only key's mutations are refused when prepared
 async def handle_post(request: web.Request) -> web.Response:
     content_type = request.content_type
     if content_type == "application/graphql":
@@ -99,7 +99,7 @@ async def handle_post(request: web.Request) -> web.Response:
 
 async def handle_get(request: web.Request) -> web.StreamResponse:
     if request.headers.get("Upgrade", "").lower() == "websocket":
-        if ws.CONNECTIONS not in request.app:
+        if ws.ENABLED not in request.app:
             raise ServiceUnavailable("Subscriptions need a runtime that holds streams")
         return await ws.serve(request)
     settings = request.app[SETTINGS_KEY]

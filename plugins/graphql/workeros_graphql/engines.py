@@ -264,11 +264,10 @@ class Engines:
         names: set[str] = set()
         if acc.role and not acc.admin:
             names.add(acc.role)
-            if self.services.permissions is not None:
-                try:
-                    role = await self.services.permissions.get_role(Accountability.system(), acc.role)
-                except WorkerosError:
-                    role = {}
-                if isinstance(role.get("name"), str):
-                    names.add(role["name"])
+            try:
+                role = await self.services.permissions.get_role(Accountability.system(), acc.role)
+            except WorkerosError:
+                role = {}
+            if isinstance(role.get("name"), str):
+                names.add(role["name"])
         return frozenset(names)

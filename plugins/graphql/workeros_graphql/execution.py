@@ -16,7 +16,7 @@ from typing import Any
 from aiohttp import web
 from tartiflette.language.ast import FieldNode, FragmentDefinitionNode, OperationDefinitionNode
 
-from workeros.api import Accountability, Forbidden, InvalidQuery
+from workeros.api import READ_ONLY, Accountability, Forbidden, InvalidQuery
 
 from . import direct
 from .engines import Engines, Entry
@@ -101,6 +101,8 @@ async def prepare(engines: Engines, settings: Any, acc: Accountability, query: A
             message = getattr(exc, "message", None) or "The query could not be parsed"
             raise InvalidQuery(str(message)[:300]) from None
     kind = check_limits(checked, operation_name, settings, entry)
+    if kind == "mutation" and acc.mcp_read_only:
+        raise Forbidden(READ_ONLY)
     return Operation(entry, query, variables, operation_name, document, kind)
 
 

@@ -34,7 +34,8 @@ EVENTS = ("create", "update", "delete")
 
 class Closed(Exception):
     """The hub ended the subscription; ``reason`` is ``shutdown``,
-    ``forbidden: …`` (the caller's access changed) or ``too slow: …``."""
+    ``forbidden: …`` (the caller's access changed), ``revoked: …`` or
+    ``expired: …`` (the credential stopped working) or ``too slow: …``."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
@@ -46,7 +47,7 @@ class Closed(Exception):
 
     def error(self) -> WorkerosError:
         kind, _, detail = self.reason.partition(": ")
-        if kind == "forbidden":
+        if kind in ("forbidden", "revoked", "expired"):
             return Forbidden(detail or None)
         return ServiceUnavailable(f"The subscription ended: {self.reason}")
 
@@ -99,7 +100,8 @@ async def stream(collection: str, field_name: str, args: Mapping[str, Any], ctx:
         raise Forbidden()
     fields, m2o = data_fields(services.schema.current(), c, node, fragments)
     event = args.get("event")
-    sub = await hub.subscribe(acc, collection, filter=args.get("filter") or None, fields=fields)
+    sub = await hub.subscribe(acc, collection, filter=args.get("filter") or None, fields=fields,
+                              stream=ctx.get("stream"))
     try:
         started = ctx.get("started")
         if isinstance(started, asyncio.Future) and not started.done():

@@ -22,6 +22,13 @@ the connection runs on expires: a client may reconnect with a fresh one),
 ``4406`` without the subprotocol, ``4408`` without ``connection_init`` in
 ``graphql.connection_init_timeout_s``, ``4409`` for a second ``subscribe`` with
 an id in use, ``4429`` for a second ``connection_init``; ``1001`` at shutdown.
+
+The realtime hub holds the connection as a stream: when the credential it runs
+on (the upgrade's Bearer token, API key or session cookie, or the
+``connection_init`` token) expires or is revoked — logout, key revoked, user
+suspended or deleted — the socket is closed with ``4403``, and a role change
+re-applies the new role's rules to running subscriptions (those it forbids end
+with an ``error``).
 """
 
 from __future__ import annotations
@@ -35,8 +42,10 @@ from aiohttp import WSMsgType, web
 
 from workeros.api import (
     Accountability,
+    Credential,
     RateLimited,
     ServiceUnavailable,
+    Stream,
     WorkerosError,
     accountability,
     authenticate_token,
@@ -44,8 +53,6 @@ from workeros.api import (
     dumps_str,
     loads,
     services,
-    token_expiry,
-    wait_for_expiry,
 )
 
 from .execution import ENGINES, SETTINGS_KEY, Operation, prepare, run
@@ -56,7 +63,8 @@ log = logging.getLogger("workeros.graphql")
 PROTOCOL = "graphql-transport-ws"
 #: Operations running at once on one connection.
 MAX_OPERATIONS = 100
-CONNECTIONS = web.AppKey("graphql_ws_connections", set)
+#: Set on the GraphQL app when the runtime holds streams (WebSocket upgrades served).
+ENABLED = web.AppKey("graphql_ws_enabled", bool)
 
 BAD_REQUEST = 4400
 UNAUTHORIZED = 4401
@@ -99,16 +107,15 @@ def _token(payload: dict[str, Any]) -> str | None:
 
 
 class Connection:
-    def __init__(self, request: web.Request, ws: web.WebSocketResponse, slot: str) -> None:
+    def __init__(self, request: web.Request, ws: web.WebSocketResponse, stream: Stream) -> None:
         self.ws = ws
         self.svc = services(request)
         self.hub = self.svc.realtime
         self.engines = request.app[ENGINES]
         self.settings = request.app[SETTINGS_KEY]
-        self.acc = accountability(request).with_origin("graphql")
-        self.expires = token_expiry(bearer_token(request.headers.get("Authorization")))
-        #: The hub's connection count this socket holds (per user, or per IP).
-        self.slot = slot
+        #: The hub's record of this socket: who it runs as (and its connection
+        #: count), and when it ends.
+        self.stream = stream
         self.initialised = False
         self.acknowledged = False
         self.operations: dict[str, asyncio.Task[None]] = {}
@@ -116,6 +123,10 @@ class Connection:
         #: The task closing the socket (started by a timer or a protocol error),
         #: awaited by the handler so the close handshake completes.
         self.closer: asyncio.Task[Any] | None = None
+
+    @property
+    def acc(self) -> Accountability:
+        return self.stream.acc
 
     # -- sending ---------------------------------------------------------------------
     def begin_close(self, code: int, reason: str) -> None:
@@ -171,21 +182,12 @@ class Connection:
                 acc = await authenticate_token(self.svc, token, ip=self.acc.ip, user_agent=self.acc.user_agent)
             except WorkerosError as error:
                 raise Close(FORBIDDEN, f"Forbidden: {error.message}") from None
-            self._count_as(acc.with_origin("graphql"))
-            self.expires = token_expiry(token)
-        self.acknowledged = True
-        await self.send({"type": "connection_ack"})
-
-    def _count_as(self, acc: Accountability) -> None:
-        """Sign in as ``acc``, moving the connection's count to its user."""
-        if self.hub.connection_key(acc) != self.slot:
             try:
-                slot = self.hub.acquire(acc)
+                self.stream.renew(acc.with_origin("graphql"), Credential(authorization=f"Bearer {token}"))
             except RateLimited as error:
                 raise Close(TRY_AGAIN_LATER, error.message) from None
-            self.hub.release(self.slot)
-            self.slot = slot
-        self.acc = acc
+        self.acknowledged = True
+        await self.send({"type": "connection_ack"})
 
     async def subscribe(self, message: dict[str, Any]) -> None:
         if not self.acknowledged:
@@ -230,7 +232,8 @@ class Connection:
 
     # -- running operations ----------------------------------------------------------
     async def execute(self, op_id: str, operation: Operation, started: asyncio.Future[None]) -> None:
-        context: dict[str, Any] = {"services": self.svc, "acc": self.acc, "started": started}
+        context: dict[str, Any] = {"services": self.svc, "acc": self.acc, "stream": self.stream,
+                                   "started": started}
         try:
             if operation.document is None:  # invalid: the engine reports why, nothing runs
                 result = await operation.entry.engine.execute(operation.query, operation_name=operation.operation_name,
@@ -238,7 +241,7 @@ class Connection:
                 await self.send_error(op_id, result.get("errors") or [])
             elif operation.kind == "subscription":
                 check_root(operation.document, operation.operation_name, operation.entry.built)
-                await self.stream(op_id, operation, context, started)
+                await self.run_stream(op_id, operation, context, started)
             else:
                 result = await run(operation, self.settings, context)
                 await self.send({"id": op_id, "type": "next", "payload": result})
@@ -261,7 +264,7 @@ class Connection:
             if self.operations.get(op_id) is asyncio.current_task():
                 del self.operations[op_id]
 
-    async def stream(self, op_id: str, operation: Operation, context: dict[str, Any],
+    async def run_stream(self, op_id: str, operation: Operation, context: dict[str, Any],
                      started: asyncio.Future[None]) -> None:
         results = operation.entry.engine.subscribe(operation.query, operation_name=operation.operation_name,
                                                    context=context, variables=operation.variables)
@@ -283,9 +286,14 @@ class Connection:
         if not self.initialised:
             self.begin_close(INIT_TIMEOUT, "Connection initialisation timeout")
 
-    async def watch_expiry(self) -> None:
-        await wait_for_expiry(lambda: self.expires)
-        self.begin_close(FORBIDDEN, "Forbidden: the access token expired")
+    async def watch_stream(self) -> None:
+        """Close the socket when the hub ends the stream: the credential
+        expired or was revoked (4403), or the server is shutting down (1001)."""
+        reason = await self.stream.wait()
+        if reason == "shutdown":
+            self.begin_close(GOING_AWAY, "server shutdown")
+        else:
+            self.begin_close(FORBIDDEN, f"Forbidden: {reason.partition(': ')[2] or reason}")
 
     async def heartbeat(self) -> None:
         while True:
@@ -303,22 +311,23 @@ class Connection:
 
 async def serve(request: web.Request) -> web.StreamResponse:
     svc = services(request)
-    if svc.realtime is None or svc.items is None:
+    hub = svc.realtime
+    if hub is None or svc.items is None:
         raise ServiceUnavailable("Subscriptions are not available")
-    slot = svc.realtime.acquire(accountability(request))
-    conn: Connection | None = None
+    acc = accountability(request).with_origin("graphql")
+    credential = hub.credential(request.headers, request.cookies, acc)
+    hub.check_origin(request.headers, credential, own=f"{request.scheme}://{request.host}")
+    stream = hub.open_stream(acc, credential)
     try:
         ws = web.WebSocketResponse(protocols=(PROTOCOL,), max_msg_size=int(request.app[SETTINGS_KEY][
             "server.max_body_size"]))
         await ws.prepare(request)
-        conn = Connection(request, ws, slot)
+        conn = Connection(request, ws, stream)
         if ws.ws_protocol != PROTOCOL:
             await ws.close(code=SUBPROTOCOL_NOT_ACCEPTABLE, message=b"Subprotocol not acceptable")
             return ws
-        connections = request.app[CONNECTIONS]
-        connections.add(conn)
         helpers = [asyncio.create_task(conn.expect_init(float(conn.settings["graphql.connection_init_timeout_s"]))),
-                   asyncio.create_task(conn.watch_expiry()), asyncio.create_task(conn.heartbeat())]
+                   asyncio.create_task(conn.watch_stream()), asyncio.create_task(conn.heartbeat())]
         try:
             async for msg in ws:
                 if msg.type != WSMsgType.TEXT:
@@ -334,7 +343,6 @@ async def serve(request: web.Request) -> web.StreamResponse:
                     conn.begin_close(INTERNAL, "Internal server error")
                     break
         finally:
-            connections.discard(conn)
             for task in helpers:
                 task.cancel()
             await conn.stop()
@@ -342,17 +350,11 @@ async def serve(request: web.Request) -> web.StreamResponse:
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(conn.closer, 5)
     finally:
-        svc.realtime.release(conn.slot if conn is not None else slot)
+        hub.close_stream(stream)
     return ws
 
 
 def install(app: web.Application) -> None:
-    """Track the sockets of ``app`` and close them at shutdown."""
-    app[CONNECTIONS] = set()
-
-    async def close_connections(_: web.Application) -> None:
-        for conn in list(app[CONNECTIONS]):
-            with contextlib.suppress(Exception):
-                await conn.ws.close(code=GOING_AWAY, message=b"server shutdown")
-
-    app.on_shutdown.append(close_connections)
+    """Serve WebSocket upgrades on ``app`` (the kernel ends their streams, and
+    so the sockets, at shutdown)."""
+    app[ENABLED] = True

@@ -18,21 +18,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import sqlalchemy as sa
 from aiohttp import web
 
-from workeros.api import (
-    InvalidCredentials,
-    client,
-    mail,
-    no_content,
-    normalize_email,
-    read_object,
-    services,
-    session_response,
-    users,
-    wants_cookies,
-)
+from workeros.api import client, mail, no_content, read_object, services, session_response, wants_cookies
 from workeros.hookspecs import hookimpl
 from workeros.hookspecs.auth import AuthProvider
 from workeros.hookspecs.lifecycle import ConfigKey
@@ -42,34 +30,20 @@ routes = web.RouteTableDef()
 
 
 async def request_link(accounts: Any, email: Any, *, ip: str | None, user_agent: str | None) -> None:
-    email = normalize_email(email)
-    accounts.require_mailer()
-    await accounts.limiter.hit("magic_link", account=email, ip=ip)
-    user = await accounts.find_user(email)
-    if user is None or user["status"] != "active":
-        return
-    ttl = accounts.settings["magic_link.ttl"]
-    async with accounts.db.transaction() as conn:
-        token = await accounts.create_token(conn, KIND, user=user["id"], email=email, ttl=ttl)
-    url = accounts.url_for("magic_link.url", "/api/auth/magic-link/verify", token=token)
-    await accounts.send(mail.magic_link(email, url, max(1, ttl // 60)))
+    def message(to: str, token: str, minutes: int) -> Any:
+        url = accounts.url_for("magic_link.url", "/api/auth/magic-link/verify", token=token)
+        return mail.magic_link(to, url, minutes)
+
+    await accounts.start_challenge(KIND, email, rule="magic_link", ttl=accounts.settings["magic_link.ttl"],
+                                   message=message, ip=ip, user_agent=user_agent)
 
 
 async def verify(accounts: Any, token: Any, *, otp: str | None, ip: str | None, user_agent: str | None,
                  browser: bool = True) -> Any:
-    """Use the link once and sign its user in. The second factor (if enrolled) is
-    checked before the link is used up."""
-    peeked = await accounts.peek_token(KIND, token)
-    user = await accounts.user_row(peeked["user"])
-    if user is None or user["status"] != "active":
-        raise InvalidCredentials("This account is not active")
-    await accounts.check_second_factor(user, otp)
-    async with accounts.db.transaction() as conn:
-        await accounts.consume_token(conn, KIND, token)
-        # Following the link proves the address.
-        await conn.execute(sa.update(users).where(users.c.id == user["id"]).values(email_verified=True))
-        return await accounts.issue_session(user["id"], provider="magic-link", ip=ip, user_agent=user_agent,
-                                            conn=conn, browser=browser)
+    """Use the link once and sign its user in (following it proves the address).
+    The second factor (if enrolled) is checked before the link is used up."""
+    return await accounts.verify_challenge(KIND, provider="magic-link", token=token, otp=otp, ip=ip,
+                                           user_agent=user_agent, browser=browser)
 
 
 @routes.post("/magic-link")
@@ -104,7 +78,16 @@ def workeros_register_config_keys() -> list[ConfigKey]:
     ]
 
 
+def _ready(svc: Any) -> str | None:
+    """Why a sign-in link cannot be sent here, or None."""
+    if svc.mailer is None:
+        return "no email backend is configured (set smtp.host)"
+    if not svc.settings["magic_link.url"] and not svc.settings["server.public_url"]:
+        return "server.public_url is not set, so sign-in links cannot be built"
+    return None
+
+
 @hookimpl
 def workeros_register_auth_providers() -> list[AuthProvider]:
-    return [AuthProvider(name="magic-link", kind="challenge", routes=lambda: routes,
+    return [AuthProvider(name="magic-link", kind="challenge", routes=lambda: routes, ready=_ready,
                          description="One-time sign-in link by email")]

@@ -18,37 +18,27 @@ TOTP second factor (RFC 6238, any authenticator app), for a signed-in user:
 
 from __future__ import annotations
 
-import datetime as dt
 import hmac
 import time
-import uuid
 from collections.abc import Mapping
 from typing import Any
 
-import sqlalchemy as sa
 from aiohttp import web
-from sqlalchemy.exc import IntegrityError
 
 from workeros.api import (
     Conflict,
     InvalidCredentials,
     InvalidPayload,
-    TokenExpired,
     accountability,
     client,
     keyed_hash,
     mail,
     no_content,
     normalize_email,
-    now,
-    numeric_code,
     ok,
-    one_time_tokens,
-    random_token,
     read_object,
     services,
     session_response,
-    users,
     wants_cookies,
 )
 from workeros.hookspecs import hookimpl
@@ -61,27 +51,11 @@ ISSUER = "workeros"
 routes = web.RouteTableDef()
 
 
-def _code_hash(accounts: Any, email: str, code: str, nonce: str) -> str:
-    return keyed_hash(accounts.secret, "email-otp", email, code, nonce)
-
-
 # -- email codes -------------------------------------------------------------------------
 
 async def request_code(accounts: Any, email: Any, *, ip: str | None, user_agent: str | None) -> None:
-    email = normalize_email(email)
-    accounts.require_mailer()
-    await accounts.limiter.hit("otp", account=email, ip=ip)
-    user = await accounts.find_user(email)
-    if user is None or user["status"] != "active":
-        return
-    ttl = accounts.settings["otp.ttl"]
-    code = numeric_code(6)
-    nonce = random_token(nbytes=12)
-    async with accounts.db.transaction() as conn:
-        # The nonce keeps stored hashes unique even when two users draw one code.
-        await accounts.create_token(conn, KIND, user=user["id"], email=email, ttl=ttl,
-                                    token_hash=_code_hash(accounts, email, code, nonce), meta={"nonce": nonce})
-    await accounts.send(mail.one_time_code(email, code, max(1, ttl // 60)))
+    await accounts.start_challenge(KIND, email, rule="otp", ttl=accounts.settings["otp.ttl"],
+                                   message=mail.one_time_code, code_digits=6, ip=ip, user_agent=user_agent)
 
 
 async def verify_code(accounts: Any, email: Any, code: Any, *, otp: str | None, ip: str | None,
@@ -89,34 +63,9 @@ async def verify_code(accounts: Any, email: Any, code: Any, *, otp: str | None, 
     email = normalize_email(email)
     if not isinstance(code, str) or not code.isdigit() or len(code) != 6:
         raise InvalidPayload("code must be 6 digits", field="code")
-    await accounts.limiter.hit("otp_verify", account=email, ip=ip)
-    async with accounts.db.read() as conn:
-        row = (await conn.execute(
-            sa.select(one_time_tokens).where(one_time_tokens.c.kind == KIND, one_time_tokens.c.email == email,
-                                             one_time_tokens.c.used_at.is_(None))
-            .order_by(one_time_tokens.c.created_at.desc()).limit(1))).mappings().first()
-    if row is None:
-        raise InvalidCredentials("This code is invalid or was already used")
-    if row["expires_at"] <= now():
-        raise TokenExpired("This code has expired")
-    expected = _code_hash(accounts, email, code, (row["meta"] or {}).get("nonce", ""))
-    if expected != row["token_hash"]:
-        async with accounts.db.transaction() as conn:
-            attempts = row["attempts"] + 1
-            values: dict[str, Any] = {"attempts": attempts}
-            if attempts >= accounts.settings["otp.max_attempts"]:
-                values["used_at"] = now()  # too many wrong tries: the code is dead
-            await conn.execute(one_time_tokens.update().where(one_time_tokens.c.id == row["id"]).values(**values))
-        raise InvalidCredentials("This code is invalid or was already used")
-    user = await accounts.user_row(row["user"])
-    if user is None or user["status"] != "active":
-        raise InvalidCredentials("This account is not active")
-    await accounts.check_second_factor(user, otp)
-    async with accounts.db.transaction() as conn:
-        await accounts.consume_token(conn, KIND, None, token_hash=row["token_hash"], email=email)
-        await conn.execute(users.update().where(users.c.id == user["id"]).values(email_verified=True))
-        return await accounts.issue_session(user["id"], provider="otp", ip=ip, user_agent=user_agent, conn=conn,
-                                            browser=browser)
+    return await accounts.verify_challenge(KIND, provider="otp", email=email, code=code, rule="otp_verify",
+                                           max_attempts=accounts.settings["otp.max_attempts"], otp=otp, ip=ip,
+                                           user_agent=user_agent, browser=browser)
 
 
 # -- TOTP --------------------------------------------------------------------------------
@@ -157,17 +106,7 @@ async def use_totp(accounts: Any, user: Mapping[str, Any], code: Any) -> bool:
     if step is None:
         return False
     marker = keyed_hash(accounts.secret, "totp-used", user["id"], str(step))
-    try:
-        async with accounts.db.transaction() as conn:
-            await conn.execute(one_time_tokens.delete().where(
-                one_time_tokens.c.kind == USED_KIND, one_time_tokens.c.user == user["id"],
-                one_time_tokens.c.expires_at < now()))
-            await conn.execute(one_time_tokens.insert().values(
-                id=str(uuid.uuid4()), kind=USED_KIND, user=user["id"], token_hash=marker, created_at=now(),
-                expires_at=now() + dt.timedelta(minutes=3), used_at=now()))
-    except IntegrityError:
-        return False  # replayed
-    return True
+    return await accounts.use_once(USED_KIND, user["id"], marker, ttl=180)
 
 
 async def _signed_in_user(request: web.Request) -> dict[str, Any]:
@@ -206,15 +145,12 @@ async def enrol(request: web.Request) -> web.Response:
         raise Conflict("A second factor is already enabled; disable it first")
     secret = pyotp.random_base32()
     accounts = services(request).accounts
-    async with accounts.db.transaction() as conn:
-        await conn.execute(users.update().where(users.c.id == user["id"]).values(totp_secret=secret))
+    await accounts.set_second_factor(user["id"], secret=secret)
     url = pyotp.TOTP(secret).provisioning_uri(name=user["email"], issuer_name=accounts.settings["otp.issuer"])
     return ok({"secret": secret, "otpauth_url": url})
 
 
 async def _switch(request: web.Request, enable: bool) -> web.Response:
-    from workeros.api import activity
-
     user = await _signed_in_user(request)
     data = await read_object(request)
     accounts = services(request).accounts
@@ -227,12 +163,8 @@ async def _switch(request: web.Request, enable: bool) -> web.Response:
     await accounts.limiter.hit("otp_verify", account=user["email"], ip=request.remote)
     if not await use_totp(accounts, user, data.get("code")):
         raise InvalidCredentials("Invalid one-time code", reason="otp_invalid")
-    async with accounts.db.transaction() as conn:
-        await conn.execute(users.update().where(users.c.id == user["id"]).values(
-            totp_enabled=enable, totp_secret=user["totp_secret"] if enable else None))
-        await activity.record(conn, action="auth.totp_enable" if enable else "auth.totp_disable",
-                              collection="wos_users", item=user["id"], accountability=accountability(request))
-    await accounts.changed()
+    await accounts.set_second_factor(user["id"], secret=user["totp_secret"] if enable else None, enabled=enable,
+                                     accountability=accountability(request))
     return ok({"totp_enabled": enable})
 
 

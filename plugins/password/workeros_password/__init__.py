@@ -70,15 +70,30 @@ async def verify(request: web.Request) -> web.Response:
 
 def _configure_create_user(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--email", required=True)
-    parser.add_argument("--role", default="admin", help="role id (default: admin)")
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--role", help="role by name (or id); default: auth.default_role, else no role (public)")
+    which.add_argument("--admin", action="store_true", help="give the account the admin role")
     parser.add_argument("--password-stdin", action="store_true",
                         help="read the password from standard input (default: prompt)")
     parser.add_argument("--database-url", dest="database_url", help="database URL (default: SQLite in the data dir)")
 
 
+async def _role_id(services: Any, acc: Any, wanted: str) -> str:
+    """A role's id from its name (or id); a clear error naming the roles there are."""
+    from workeros.api import InvalidPayload
+
+    roles = await services.permissions.list_roles(acc)
+    for role in roles:
+        if wanted in (role["name"], role["id"]):
+            return str(role["id"])
+    names = ", ".join(sorted(r["name"] for r in roles))
+    raise InvalidPayload(f"role {wanted!r} does not exist (roles: {names})")
+
+
 def _create_user(args: argparse.Namespace, ctx: Any) -> int:
     """``workeros create-user``: make an account from the command line (the way in
-    when sign-up is closed, or to add an admin). Migrates first, like serve."""
+    when sign-up is closed, or to add an admin). Admin only with ``--admin``;
+    ``--role`` takes a role's name. Migrates first, like serve."""
     from workeros.api import Accountability, WorkerosError, open_services, prepare
 
     if args.password_stdin:
@@ -87,19 +102,28 @@ def _create_user(args: argparse.Namespace, ctx: Any) -> int:
         password = getpass.getpass("Password: ")
     settings = ctx.settings.with_overrides(database__url=args.database_url)
 
-    async def run() -> dict[str, Any]:
+    async def run() -> tuple[dict[str, Any], str | None]:
         _, registry = prepare(settings, ctx.plugins)
         async with open_services(settings, ctx.plugins, registry) as services:
-            return await services.accounts.create_user(
-                Accountability.system().with_origin("cli"),
-                {"email": args.email, "password": password, "role": args.role})
+            acc = Accountability.system().with_origin("cli")
+            if args.admin:
+                role: str | None = "admin"
+            elif args.role:
+                role = await _role_id(services, acc, args.role)
+            else:
+                role = settings["auth.default_role"]
+            user = await services.accounts.create_user(acc, {"email": args.email, "password": password,
+                                                             "role": role})
+            names = {r["id"]: r["name"] for r in await services.permissions.list_roles(acc)}
+            return user, names.get(user["role"]) if user["role"] else None
 
     try:
-        user = asyncio.run(run())
+        user, role_name = asyncio.run(run())
     except WorkerosError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return 1
-    print(f"created user {user['id']} ({user['email']}, role {user['role']})")
+    shown = f"role {role_name}" if role_name else "no role (public permissions)"
+    print(f"created user {user['id']} ({user['email']}, {shown})")
     return 0
 
 

@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
@@ -43,8 +44,33 @@ class PostgresDatabase(Database):
     @asynccontextmanager
     async def schema_transaction(self) -> AsyncIterator[AsyncConnection]:
         async with self.transaction() as conn:
-            await conn.execute(sa.select(sa.func.pg_advisory_xact_lock(SCHEMA_LOCK_KEY)))
+            await self.lock(conn, SCHEMA_LOCK_KEY)
             yield conn
+
+    def for_update(self, stmt: sa.Select, *, skip_locked: bool = False) -> sa.Select:
+        return stmt.with_for_update(skip_locked=skip_locked)
+
+    async def lock(self, conn: AsyncConnection, key: int) -> None:
+        await conn.execute(sa.select(sa.func.pg_advisory_xact_lock(key)))
+
+    def insert(self, table: sa.Table) -> Any:
+        return postgresql.insert(table)
+
+    async def read_snapshot(self, conn: AsyncConnection) -> None:
+        await conn.execution_options(isolation_level="REPEATABLE READ")
+
+    async def advance_sequence(self, conn: AsyncConnection, table: sa.Table) -> None:
+        """``setval`` the serial key's sequence to the larger of the next free key
+        and its own next value (it never goes back; nothing for other keys)."""
+        pk = list(table.primary_key.columns)
+        if len(pk) != 1 or not isinstance(pk[0].type, sa.Integer):
+            return
+        sequence = (await conn.execute(sa.select(sa.func.pg_get_serial_sequence(table.name, pk[0].name)))).scalar()
+        if not sequence:
+            return
+        top = sa.select(sa.func.coalesce(sa.func.max(pk[0]), 0) + 1).scalar_subquery()
+        await conn.execute(sa.select(sa.func.setval(sequence, sa.func.greatest(top, sa.func.nextval(sequence)),
+                                                    False)))
 
     def schema_changed(self) -> None:
         # SQLAlchemy drops its prepared statements when DDL runs on this engine;

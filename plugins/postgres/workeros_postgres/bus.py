@@ -27,17 +27,15 @@ import asyncio
 import base64
 import contextlib
 import datetime as dt
-import inspect
 import logging
 import uuid
-from collections import defaultdict
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-from workeros.api import Outbox, bus_messages
+from workeros.api import Outbox, Subscribers, bus_messages
 from workeros.hookspecs.lifecycle import ConfigKey
 from workeros.hookspecs.realtime import BusBackend, Handler
 
@@ -65,10 +63,9 @@ class PostgresBus:
     def __init__(self, database: Any, *, retention_s: int = 300) -> None:
         self.database = database
         self.retention_s = retention_s
-        self._handlers: dict[str, list[Handler]] = defaultdict(list)
         self._conn: asyncpg.Connection | None = None  # the LISTEN connection
-        #: (channel, a notification's payload, or a message this instance published)
-        self._queue: asyncio.Queue[tuple[str, str | bytes]] = asyncio.Queue()
+        #: handlers; what is put is a notification's payload or a message this instance published
+        self._subscribers = Subscribers(name="workeros-pg-bus-deliver", decode=self._decode)
         self._instance = uuid.uuid4().hex[:16]
         self._tasks: list[asyncio.Task[None]] = []
         self._closing = False
@@ -82,7 +79,7 @@ class PostgresBus:
     # -- lifecycle --------------------------------------------------------------------
     async def start(self) -> None:
         await self._connect()
-        self._tasks = [asyncio.create_task(self._deliver(), name="workeros-pg-bus-deliver")]
+        self._subscribers.start()
 
     async def _connect(self) -> None:
         import asyncpg
@@ -91,7 +88,7 @@ class PostgresBus:
         conn.add_termination_listener(self._on_lost)
         self._conn = conn
         self._listening = set()
-        for channel in [c for c, handlers in self._handlers.items() if handlers]:
+        for channel in self._subscribers.channels():
             await self._listen(channel)
         self._connected.set()
 
@@ -123,6 +120,7 @@ class PostgresBus:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        await self._subscribers.close()
         if self._conn is not None:
             with contextlib.suppress(Exception):
                 await self._conn.close(timeout=2)
@@ -130,15 +128,10 @@ class PostgresBus:
 
     # -- subscribe ----------------------------------------------------------------------
     def subscribe(self, channel: str, handler: Handler) -> Callable[[], None]:
-        first = not self._handlers[channel]
-        self._handlers[channel].append(handler)
+        first = not self._subscribers.wanted(channel)
+        unsubscribe = self._subscribers.subscribe(channel, handler)
         if first and self._conn is not None:
             self._tasks.append(asyncio.create_task(self._listen(channel)))
-
-        def unsubscribe() -> None:
-            if handler in self._handlers[channel]:
-                self._handlers[channel].remove(handler)
-
         return unsubscribe
 
     async def _listen(self, channel: str) -> None:
@@ -157,25 +150,7 @@ class PostgresBus:
     def _on_notify(self, conn: Any, pid: int, pg_channel: str, payload: str) -> None:
         sender, _, _ = payload[1:].partition(":")
         if sender != self._instance:  # our own went to our handlers at publish time
-            self._queue.put_nowait((pg_channel[len(PREFIX):], payload))
-
-    async def _deliver(self) -> None:
-        while True:
-            channel, payload = await self._queue.get()
-            try:
-                message = payload if isinstance(payload, bytes) else await self._decode(payload)
-            except Exception:
-                log.exception("could not read a bus message on %s", channel)
-                continue
-            if message is None:
-                continue
-            for handler in list(self._handlers.get(channel, ())):
-                try:
-                    result = handler(message)
-                    if inspect.isawaitable(result):
-                        await result
-                except Exception:
-                    log.exception("handler on channel %s failed", channel)
+            self._subscribers.put(pg_channel[len(PREFIX):], payload)
 
     async def _decode(self, payload: str) -> bytes | None:
         kind, (_, _, body) = payload[:1], payload[1:].partition(":")
@@ -197,8 +172,8 @@ class PostgresBus:
         """Hand ``message`` to this instance's handlers and queue it for the others
         (see :mod:`workeros.bus.outbox`: sent in order, one transaction and one
         ``pg_notify`` statement per batch; a write never waits on the bus)."""
-        if self._handlers.get(channel):
-            self._queue.put_nowait((channel, message))
+        if self._subscribers.wanted(channel):
+            self._subscribers.put(channel, message)
         self._outbox.put((channel, message))
 
     async def flush(self) -> None:

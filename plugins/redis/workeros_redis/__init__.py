@@ -17,14 +17,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import logging
 import uuid
-from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
-from workeros.api import Outbox
+from workeros.api import Outbox, Subscribers
 from workeros.hookspecs import hookimpl
 from workeros.hookspecs.lifecycle import ConfigKey
 from workeros.hookspecs.realtime import BusBackend, Handler
@@ -44,16 +42,14 @@ class RedisBus:
     def __init__(self, url: str, prefix: str = "workeros:") -> None:
         self.url = url
         self.prefix = prefix
-        self._handlers: dict[str, list[Handler]] = defaultdict(list)
         self._client: Any = None
         self._pubsub: Any = None
         self._task: asyncio.Task[None] | None = None
         self._subscribed: set[str] = set()
         self._closing = False
         self._instance = uuid.uuid4().hex[:16].encode()
-        #: (channel, message) to hand to the handlers, in order: remote and own
-        self._inbox: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue()
-        self._deliver_task: asyncio.Task[None] | None = None
+        #: the handlers, and the messages to hand them in order: remote and own
+        self._subscribers = Subscribers(name="workeros-redis-bus-deliver")
         #: messages published here and not sent to the other instances yet
         self._outbox: Outbox[tuple[str, bytes]] = Outbox(self._send, name="workeros-redis-bus-send")
 
@@ -64,26 +60,21 @@ class RedisBus:
         await self._client.ping()
         await self._open_pubsub()
         self._task = asyncio.create_task(self._run(), name="workeros-redis-bus")
-        self._deliver_task = asyncio.create_task(self._deliver(), name="workeros-redis-bus-deliver")
+        self._subscribers.start()
 
     async def _open_pubsub(self) -> None:
         self._pubsub = self._client.pubsub(ignore_subscribe_messages=True)
         self._subscribed = set()
-        channels = [self.prefix + c for c in self._handlers if self._handlers[c]]
+        channels = [self.prefix + c for c in self._subscribers.channels()]
         # A pubsub connection needs a subscription before it can be read.
         await self._pubsub.subscribe(self.prefix + "__workeros__", *channels)
         self._subscribed = {c[len(self.prefix):] for c in channels}
 
     def subscribe(self, channel: str, handler: Handler) -> Callable[[], None]:
-        self._handlers[channel].append(handler)
+        unsubscribe = self._subscribers.subscribe(channel, handler)
         if self._pubsub is not None and channel not in self._subscribed:
             self._subscribed.add(channel)
             asyncio.get_running_loop().create_task(self._pubsub.subscribe(self.prefix + channel))
-
-        def unsubscribe() -> None:
-            if handler in self._handlers[channel]:
-                self._handlers[channel].remove(handler)
-
         return unsubscribe
 
     async def wait_listening(self, channel: str) -> None:
@@ -96,8 +87,8 @@ class RedisBus:
         (see :mod:`workeros.bus.outbox`: sent in order, one pipeline per batch, so a
         write does not wait on Redis and a burst of writes uses one connection
         instead of one each)."""
-        if self._handlers.get(channel):
-            self._inbox.put_nowait((channel, message))
+        if self._subscribers.wanted(channel):
+            self._subscribers.put(channel, message)
         self._outbox.put((channel, message))
 
     async def flush(self) -> None:
@@ -131,28 +122,17 @@ class RedisBus:
                 continue
             sender, _, data = bytes(message["data"]).partition(b":")
             if sender != self._instance:  # our own went to our handlers at publish time
-                self._inbox.put_nowait((message["channel"].decode()[len(self.prefix):], data))
-
-    async def _deliver(self) -> None:
-        while True:
-            channel, data = await self._inbox.get()
-            for handler in list(self._handlers.get(channel, ())):
-                try:
-                    result = handler(data)
-                    if inspect.isawaitable(result):
-                        await result
-                except Exception:
-                    log.exception("handler on channel %s failed", channel)
+                self._subscribers.put(message["channel"].decode()[len(self.prefix):], data)
 
     async def close(self) -> None:
         if self._client is not None:
             await self._outbox.close()  # what was published before shutdown still goes out
         self._closing = True
-        for task in (self._task, self._deliver_task):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self._subscribers.close()
         if self._pubsub is not None:
             with contextlib.suppress(Exception):
                 await self._pubsub.aclose()

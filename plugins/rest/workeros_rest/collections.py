@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from workeros.api import accountability, no_content, ok, services
-from workeros.api import read_admin_json as read_json
+from workeros.api import read_admin_json, services
+
+from .crud import Call, add
 
 routes = web.RouteTableDef()
 
@@ -16,114 +17,30 @@ def _schema(request: web.Request):  # type: ignore[no-untyped-def]
     return services(request).schema
 
 
-# -- collections -------------------------------------------------------------------------
-
-@routes.get("/collections")
-async def list_collections(request: web.Request) -> web.Response:
-    return ok(await _schema(request).list_collections(accountability(request), system=_system(request)))
-
-
-@routes.post("/collections")
-async def create_collection(request: web.Request) -> web.Response:
-    data = await read_json(request)
-    return ok(await _schema(request).create_collection(accountability(request), data), status=201)
-
-
-@routes.get("/collections/{collection}")
-async def get_collection(request: web.Request) -> web.Response:
-    return ok(await _schema(request).get_collection(accountability(request), request.match_info["collection"]))
-
-
-@routes.patch("/collections/{collection}")
-async def update_collection(request: web.Request) -> web.Response:
-    data = await read_json(request)
-    return ok(await _schema(request).update_collection(accountability(request), request.match_info["collection"],
-                                                       data))
-
-
-@routes.delete("/collections/{collection}")
-async def delete_collection(request: web.Request) -> web.Response:
-    await _schema(request).delete_collection(accountability(request), request.match_info["collection"])
-    return no_content()
-
-
-# -- fields ------------------------------------------------------------------------------
-
-@routes.get("/fields")
-async def list_all_fields(request: web.Request) -> web.Response:
-    return ok(await _schema(request).list_fields(accountability(request), system=_system(request)))
-
-
-@routes.get("/fields/{collection}")
-async def list_fields(request: web.Request) -> web.Response:
-    return ok(await _schema(request).list_fields(accountability(request), request.match_info["collection"]))
-
-
-@routes.post("/fields/{collection}")
-async def create_field(request: web.Request) -> web.Response:
-    data = await read_json(request)
-    return ok(await _schema(request).create_field(accountability(request), request.match_info["collection"], data),
-              status=201)
-
-
-@routes.get("/fields/{collection}/{field}")
-async def get_field(request: web.Request) -> web.Response:
-    m = request.match_info
-    return ok(await _schema(request).get_field(accountability(request), m["collection"], m["field"]))
-
-
-@routes.patch("/fields/{collection}/{field}")
-async def update_field(request: web.Request) -> web.Response:
-    data = await read_json(request)
-    m = request.match_info
-    return ok(await _schema(request).update_field(accountability(request), m["collection"], m["field"], data))
-
-
-@routes.delete("/fields/{collection}/{field}")
-async def delete_field(request: web.Request) -> web.Response:
-    m = request.match_info
-    await _schema(request).delete_field(accountability(request), m["collection"], m["field"])
-    return no_content()
-
-
-# -- relations ---------------------------------------------------------------------------
-
-@routes.get("/relations")
-async def list_relations(request: web.Request) -> web.Response:
-    return ok(await _schema(request).list_relations(accountability(request)))
-
-
-@routes.post("/relations")
-async def create_relation(request: web.Request) -> web.Response:
-    data = await read_json(request)
-    return ok(await _schema(request).create_relation(accountability(request), data), status=201)
-
-
-@routes.get("/relations/{collection}")
-async def list_collection_relations(request: web.Request) -> web.Response:
-    return ok(await _schema(request).list_relations(accountability(request), request.match_info["collection"]))
-
-
-@routes.get("/relations/{collection}/{field}")
-async def get_relation(request: web.Request) -> web.Response:
-    m = request.match_info
-    return ok(await _schema(request).get_relation(accountability(request), m["collection"], m["field"]))
-
-
-@routes.patch("/relations/{collection}/{field}")
-async def update_relation(request: web.Request) -> web.Response:
-    data = await read_json(request)
-    m = request.match_info
-    return ok(await _schema(request).update_relation(accountability(request), m["collection"], m["field"], data))
-
-
-@routes.delete("/relations/{collection}/{field}")
-async def delete_relation(request: web.Request) -> web.Response:
-    m = request.match_info
-    await _schema(request).delete_relation(accountability(request), m["collection"], m["field"])
-    return no_content()
-
-
-def _system(request: web.Request) -> bool:
+def _system(request: web.Request) -> dict[str, bool]:
     """``?system=true``: include the system collections (``wos_users``, ``wos_files``…)."""
-    return request.query.get("system", "").lower() in ("1", "true", "yes")
+    return {"system": request.query.get("system", "").lower() in ("1", "true", "yes")}
+
+
+add(routes, _schema, [
+    # -- collections
+    Call("GET", "/collections", "list_collections", query=_system),
+    Call("POST", "/collections", "create_collection", body=read_admin_json, created=True),
+    Call("GET", "/collections/{collection}", "get_collection"),
+    Call("PATCH", "/collections/{collection}", "update_collection", body=read_admin_json),
+    Call("DELETE", "/collections/{collection}", "delete_collection"),
+    # -- fields
+    Call("GET", "/fields", "list_fields", query=_system),
+    Call("GET", "/fields/{collection}", "list_fields"),
+    Call("POST", "/fields/{collection}", "create_field", body=read_admin_json, created=True),
+    Call("GET", "/fields/{collection}/{field}", "get_field"),
+    Call("PATCH", "/fields/{collection}/{field}", "update_field", body=read_admin_json),
+    Call("DELETE", "/fields/{collection}/{field}", "delete_field"),
+    # -- relations
+    Call("GET", "/relations", "list_relations"),
+    Call("POST", "/relations", "create_relation", body=read_admin_json, created=True),
+    Call("GET", "/relations/{collection}", "list_relations"),
+    Call("GET", "/relations/{collection}/{field}", "get_relation"),
+    Call("PATCH", "/relations/{collection}/{field}", "update_relation", body=read_admin_json),
+    Call("DELETE", "/relations/{collection}/{field}", "delete_relation"),
+])

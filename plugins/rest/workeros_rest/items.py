@@ -181,21 +181,26 @@ async def _export(request: web.Request, query: Query, fmt: str) -> web.StreamRes
 
 # -- import ------------------------------------------------------------------------------
 
-def _csv_items(text: str, request: web.Request, collection: str) -> list[dict[str, Any]]:
-    """CSV rows as items: empty cells are left out (the field's default applies),
-    ``json`` fields are parsed from their cell."""
+def _csv_items(text: str, request: web.Request, collection: str) -> tuple[list[dict[str, Any]], list[str]]:
+    """CSV rows as items, and the columns left out. Empty cells are left out
+    (the field's default applies); ``json`` fields are parsed from their cell;
+    a many-to-one cell holding the related item as JSON (an export with
+    ``fields=author.*``) gives its key. One-to-many and many-to-many columns are
+    left out: they are derived from the other side's foreign key or the junction
+    collection, which are imported on their own — so a CSV export imports back."""
     schema = services(request).schema.current()
     c = schema.get(collection)
     reader = csv.reader(io.StringIO(text))
     try:
         header = next(reader)
     except StopIteration:
-        return []
+        return [], []
     except csv.Error as exc:
         raise InvalidPayload(f"CSV header is malformed: {exc}") from None
     header = [h.strip() for h in header]
     if not all(header):
         raise InvalidPayload("CSV header has an empty column name")
+    ignored = [h for h in header if c is not None and h in c.relations and c.relations[h].kind != "m2o"]
     items = []
     try:
         for number, cells in enumerate(reader, start=1):
@@ -205,21 +210,33 @@ def _csv_items(text: str, request: web.Request, collection: str) -> list[dict[st
                 raise InvalidPayload(f"CSV row {number} has {len(cells)} cells; the header has {len(header)}")
             item: dict[str, Any] = {}
             for name, cell in zip(header, cells, strict=True):
-                if cell == "":
+                if cell == "" or name in ignored:
                     continue
                 f = c.fields.get(name) if c is not None else None
+                relation = c.relations.get(name) if c is not None else None
                 if f is not None and f.type == "json":
-                    try:
-                        item[name] = orjson.loads(cell)
-                    except orjson.JSONDecodeError:
-                        raise InvalidPayload(f"CSV row {number}: field {name!r} is not valid JSON",
-                                             field=name) from None
+                    item[name] = _json_cell(cell, number, name)
+                elif relation is not None and cell.lstrip().startswith("{"):
+                    related = schema.get(relation.related)
+                    value = _json_cell(cell, number, name)
+                    pk = related.pk_field.name if related is not None else "id"
+                    if not isinstance(value, dict) or value.get(pk) is None:
+                        raise InvalidPayload(f"CSV row {number}: field {name!r} needs the related item's {pk!r}",
+                                             field=name)
+                    item[name] = value[pk]
                 else:
                     item[name] = cell
             items.append(item)
     except csv.Error as exc:
         raise InvalidPayload(f"CSV is malformed: {exc}") from None
-    return items
+    return items, ignored
+
+
+def _json_cell(cell: str, number: int, name: str) -> Any:
+    try:
+        return orjson.loads(cell)
+    except orjson.JSONDecodeError:
+        raise InvalidPayload(f"CSV row {number}: field {name!r} is not valid JSON", field=name) from None
 
 
 @routes.post("/import/{collection}")
@@ -233,6 +250,7 @@ async def import_items(request: web.Request) -> web.Response:
     # Permission first: a caller who may not create here learns nothing from the body.
     await items_service.rule(acc, collection, "create")
     ctype = request.content_type
+    ignored: list[str] = []
     if ctype in ("text/csv", "application/csv"):
         try:
             raw = await request.read()
@@ -242,7 +260,7 @@ async def import_items(request: web.Request) -> web.Response:
             text = raw.decode("utf-8-sig")
         except UnicodeDecodeError:
             raise InvalidPayload("CSV must be UTF-8") from None
-        items = _csv_items(text, request, collection)
+        items, ignored = _csv_items(text, request, collection)
     elif ctype in ("application/json", "") or ctype.endswith("+json"):
         items = await read_json(request)
         if not isinstance(items, list):
@@ -250,4 +268,4 @@ async def import_items(request: web.Request) -> web.Response:
     else:
         raise UnsupportedMediaType(f"Import takes text/csv or application/json, not {ctype}")
     count = await items_service.import_items(acc, collection, items)
-    return ok({"created": count})
+    return ok({"created": count}, meta={"ignored_columns": ignored} if ignored else None)

@@ -1,12 +1,23 @@
-"""``GET /api/openapi.json``: OpenAPI 3.1 of the live schema, as the caller may
-use it. Each collection appears only with the operations the caller's role may
+"""``GET /api/openapi.json``: OpenAPI 3.1 of the whole API, with the items API
+of the live schema as the caller may use it; ``GET /api/docs``: a browsable
+page of it (Swagger UI, served from this server, no CDN).
+
+Items: each collection appears only with the operations the caller's role may
 perform there (an admin sees everything, an anonymous caller what the public
 role allows), and each item schema lists only the fields that role may read or
-write. Built on every request from the cached schema and rules (no database
-read)."""
+write. Every other route of the app — auth, users, roles, permissions,
+collections, fields, relations, schema, revisions, activity, realtime, GraphQL,
+import/export, and whatever routes plugins mount — is listed from the router
+itself, so a plugin's paths appear without extra work; a handler adds detail
+with an ``__openapi__`` attribute (an OpenAPI operation object merged into the
+generated one). Built on every request from the cached schema and rules (no
+database read)."""
 
 from __future__ import annotations
 
+import importlib.util
+import re
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -147,8 +158,10 @@ def _params(*names: str) -> list[dict[str, Any]]:
     return [{"$ref": f"#/components/parameters/{n}"} for n in names]
 
 
-async def build_document(svc: Any, acc: Accountability, base: str = "") -> dict[str, Any]:
-    """The OpenAPI document for ``acc``."""
+async def build_document(svc: Any, acc: Accountability, base: str = "",
+                         root: web.Application | None = None) -> dict[str, Any]:
+    """The OpenAPI document for ``acc``; with ``root`` (the app), every other
+    route of it too."""
     schema = svc.schema.current()
     paths: dict[str, Any] = {}
     schemas: dict[str, Any] = {
@@ -225,10 +238,15 @@ async def build_document(svc: Any, acc: Accountability, base: str = "") -> dict[
         if item_path:
             item_path["parameters"] = [_pk_param(c)]
             paths[f"{base}/items/{name}/{{id}}"] = item_path
+    if root is not None:
+        for path, operations in route_paths(root, base).items():
+            paths.setdefault(path, operations)
     return {
         "openapi": "3.1.0",
         "info": {"title": "workeros", "version": str(schema.version),
-                 "description": "Items API of this instance's live schema, as the calling role may use it."},
+                 "description": "The whole API of this instance; the items API follows its live schema, "
+                                "as the calling role may use it."},
+        "tags": [{"name": name, "description": text} for name, text in TAGS.items()],
         "servers": [{"url": "/api"}] if not base else [{"url": "/"}],
         "paths": paths,
         "components": {
@@ -251,6 +269,160 @@ async def _rule(svc: Any, acc: Accountability, collection: str, action: str) -> 
         return None
 
 
+# -- every other route -------------------------------------------------------------------
+
+API_PREFIX = "/api"
+#: Paths described above in detail (per collection), and this module's own.
+SKIP = re.compile(r"^/(items/\{[^}]+\}(/\{[^}]+\})?|openapi\.json|docs(/.*)?)$")
+TAGS: dict[str, str] = {
+    "auth": "Sign-up, sign-in, sessions and the routes of each auth provider (docs/auth.md)",
+    "users": "Users and the caller's own account, sessions and API keys",
+    "roles": "Roles (admin)", "permissions": "Permission rules per role, collection and action (admin)",
+    "collections": "Collections of the live schema", "fields": "Fields of a collection",
+    "relations": "Relations between collections", "schema": "Snapshots: take, diff and apply (admin)",
+    "revisions": "Revisions of items and restoring them", "activity": "The activity log",
+    "realtime": "Item changes as server-sent events or over a WebSocket", "graphql": "GraphQL over HTTP",
+    "import": "Import rows into a collection (export is ?export=csv|json on the items API)",
+    "server": "Health and the plugin listing",
+}
+_PARAM = re.compile(r"\{([^}:]+)(:[^}]*)?\}")
+
+
+def _walk(app: web.Application) -> Any:
+    """(method, path, handler) of every route; a mounted sub-app's paths already
+    carry its prefix."""
+    for resource in app.router.resources():
+        sub = getattr(resource, "_app", None)
+        if isinstance(sub, web.Application):
+            yield from _walk(sub)
+            continue
+        info = resource.get_info()
+        path = info.get("path") or info.get("formatter")
+        if path is None:  # static files
+            continue
+        for route in resource:
+            if route.method not in ("HEAD", "OPTIONS", "*"):
+                yield route.method.lower(), path, route.handler
+
+
+def _summary(handler: Any) -> str:
+    doc = (getattr(handler, "__doc__", None) or "").strip()
+    if doc:
+        first = doc.split("\n\n", 1)[0]
+        return re.sub(r"\s+", " ", first.replace("``", "")).strip()[:200]
+    name = getattr(handler, "__name__", "") or "operation"
+    return name.replace("_", " ").strip().capitalize()
+
+
+def route_paths(root: web.Application, base: str = "") -> dict[str, dict[str, Any]]:
+    """Path items for every route of ``root`` under /api outside the items API."""
+    out: dict[str, dict[str, Any]] = {}
+    seen_ids: set[str] = set()
+    for method, full, handler in _walk(root):
+        if not full.startswith(API_PREFIX + "/") and full != API_PREFIX:
+            continue
+        path = _PARAM.sub(lambda m: "{" + m.group(1) + "}", full[len(API_PREFIX):]) or "/"
+        if SKIP.match(path):
+            continue
+        segment = path.strip("/").split("/", 1)[0] or "server"
+        tag = segment if segment in TAGS else ("realtime" if segment in ("realtime", "events") else segment)
+        op_id = re.sub(r"[^A-Za-z0-9]+", "_", f"{method}{path}").strip("_")
+        while op_id in seen_ids:
+            op_id += "_"
+        seen_ids.add(op_id)
+        operation: dict[str, Any] = {
+            "operationId": op_id, "tags": [tag], "summary": _summary(handler),
+            "responses": {"2XX": {"description": "Success: {data, meta?} (204: no body)"}, "4XX": ERROR},
+        }
+        names = _PARAM.findall(path)
+        if names:
+            operation["parameters"] = [{"name": n, "in": "path", "required": True, "schema": {"type": "string"}}
+                                       for n, _ in names]
+        if method in ("post", "patch", "put"):
+            operation["requestBody"] = {"required": False, "content": {"application/json": {"schema": {}}}}
+        extra = getattr(handler, "__openapi__", None)
+        if isinstance(extra, dict):
+            operation.update(extra)
+        out.setdefault(base + path, {})[method] = operation
+    return dict(sorted(out.items()))
+
+
 @routes.get("/openapi.json")
 async def openapi(request: web.Request) -> web.Response:
-    return json_response(await build_document(services(request), accountability(request)))
+    root = request.match_info.apps[0] if request.match_info.apps else None
+    return json_response(await build_document(services(request), accountability(request), root=root))
+
+
+# -- the docs page -----------------------------------------------------------------------
+
+def swagger_ui_dir() -> Path | None:
+    """Swagger UI's files, from the swagger-ui-py distribution (not imported: only
+    its static folder is used)."""
+    spec = importlib.util.find_spec("swagger_ui")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    folder = Path(list(spec.submodule_search_locations)[0]) / "static"
+    return folder if (folder / "swagger-ui-bundle.js").is_file() else None
+
+
+DOCS_PAGE = """<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>workeros API</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="stylesheet" href="docs/static/swagger-ui.css">
+<link rel="icon" type="image/png" href="docs/static/favicon-32x32.png">
+</head>
+<body>
+<div id="swagger-ui"></div>
+<script src="docs/static/swagger-ui-bundle.js"></script>
+<script src="docs/init.js"></script>
+</body>
+</html>
+"""
+
+DOCS_INIT = """window.ui = SwaggerUIBundle({
+  url: "openapi.json",
+  dom_id: "#swagger-ui",
+  deepLinking: true,
+  withCredentials: true,
+  persistAuthorization: false,
+  presets: [SwaggerUIBundle.presets.apis],
+  layout: "BaseLayout",
+});
+"""
+
+
+@routes.get("/docs")
+async def docs_page(request: web.Request) -> web.Response:
+    """The API documentation page (Swagger UI over /api/openapi.json)."""
+    if swagger_ui_dir() is None:
+        from workeros.api import ServiceUnavailable
+
+        raise ServiceUnavailable("The docs page needs the swagger-ui-py distribution")
+    # Relative links: served at /api/docs, the page loads /api/docs/static/... and /api/openapi.json.
+    return web.Response(text=DOCS_PAGE.replace('href="docs/', 'href="/api/docs/').replace(
+        'src="docs/', 'src="/api/docs/'), content_type="text/html",
+        headers={"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"})
+
+
+@routes.get("/docs/init.js")
+async def docs_init(request: web.Request) -> web.Response:
+    return web.Response(text=DOCS_INIT.replace('url: "openapi.json"', 'url: "/api/openapi.json"'),
+                        content_type="text/javascript")
+
+
+@routes.get("/docs/static/{name}")
+async def docs_static(request: web.Request) -> web.StreamResponse:
+    """Swagger UI's own files, from the installed package."""
+    from workeros.api import NotFound
+
+    folder = swagger_ui_dir()
+    name = request.match_info["name"]
+    if folder is None or not re.fullmatch(r"[A-Za-z0-9._-]+", name) or name.startswith("."):
+        raise NotFound()
+    target = folder / name
+    if not target.is_file():
+        raise NotFound()
+    return web.FileResponse(target, headers={"Cache-Control": "public, max-age=86400"})

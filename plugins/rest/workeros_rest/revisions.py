@@ -12,16 +12,13 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from workeros.api import InvalidQuery, ServiceUnavailable, accountability, ok, parse_time, services
+from workeros.api import InvalidQuery, accountability, ok, parse_time, services
 
 routes = web.RouteTableDef()
 
 
 def _service(request: web.Request):  # noqa: ANN202
-    service = services(request).revisions
-    if service is None:
-        raise ServiceUnavailable("Revisions are not available")
-    return service
+    return services(request).revisions
 
 
 def _at(request: web.Request):  # noqa: ANN202

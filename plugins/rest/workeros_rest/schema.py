@@ -1,7 +1,8 @@
 """``/api/schema``: snapshot, diff and apply (admin only).
 
 ``GET /api/schema/snapshot`` answers JSON (``{"data": snapshot}``), or the bare
-YAML document with ``?format=yaml`` or ``Accept: application/yaml``. ``POST
+YAML document with ``?format=yaml`` or ``Accept: application/yaml``;
+``?include=access`` adds roles and permissions. ``POST
 /api/schema/diff`` and ``POST /api/schema/apply`` take a snapshot as JSON (bare
 or wrapped in ``{"data": ...}``) or YAML (``Content-Type: application/yaml``)
 and answer the list of operations (planned, or run).
@@ -13,7 +14,17 @@ from typing import Any
 
 from aiohttp import web
 
-from workeros.api import Forbidden, InvalidQuery, PayloadTooLarge, accountability, ok, read_json, services, snapshot
+from workeros.api import (
+    Forbidden,
+    InvalidQuery,
+    PayloadTooLarge,
+    accountability,
+    changes_nothing,
+    ok,
+    read_json,
+    services,
+    snapshot,
+)
 
 routes = web.RouteTableDef()
 YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml")
@@ -44,7 +55,8 @@ async def get_snapshot(request: web.Request) -> web.StreamResponse:
     fmt = request.query.get("format")
     if fmt not in (None, "json", "yaml"):
         raise InvalidQuery("format must be json or yaml")
-    doc = await services(request).schema.snapshot(accountability(request))
+    include = [part.strip() for part in request.query.get("include", "").split(",") if part.strip()]
+    doc = await services(request).schema.snapshot(accountability(request), include)
     wants_yaml = fmt == "yaml" or (fmt is None and any(t in request.headers.get("Accept", "") for t in YAML_TYPES))
     if wants_yaml:
         return web.Response(text=snapshot.dump_yaml(doc), content_type="application/yaml")
@@ -52,6 +64,7 @@ async def get_snapshot(request: web.Request) -> web.StreamResponse:
 
 
 @routes.post("/schema/diff")
+@changes_nothing
 async def diff(request: web.Request) -> web.Response:
     document = await _document(request)
     return ok(await services(request).schema.diff(accountability(request), document))

@@ -11,36 +11,44 @@ from aiohttp import web
 from workeros.api import (
     REGISTRY,
     SETTINGS,
-    Forbidden,
     InvalidQuery,
-    ServiceUnavailable,
-    accountability,
     clear_session_cookies,
     client,
     no_content,
     ok,
     optional_json,
+    read_admin_json,
     read_json,
     services,
     session_response,
 )
 
+from .crud import Call, add
+
 routes = web.RouteTableDef()
 
 
 def _accounts(request: web.Request) -> Any:
-    accounts = services(request).accounts
-    if accounts is None:
-        raise ServiceUnavailable("No accounts service is installed")
-    return accounts
+    return services(request).accounts
 
 
 # -- sessions ----------------------------------------------------------------------------
 
 @routes.get("/auth/providers")
 async def providers(request: web.Request) -> web.Response:
-    """The enabled auth providers, for sign-in screens: ``[{name, kind}]``."""
-    return ok([{"name": p.name, "kind": p.kind} for p in request.config_dict[REGISTRY].all("auth")])
+    """The auth providers that can work here, for sign-in screens: ``[{name, kind}]``.
+    Enabled providers that cannot work with this configuration (a magic link
+    without a mail backend) are left out and named in ``meta.unavailable`` with
+    the reason."""
+    svc = services(request)
+    working, unavailable = [], []
+    for p in request.config_dict[REGISTRY].all("auth"):
+        reason = p.ready(svc) if p.ready is not None else None
+        if reason is None:
+            working.append({"name": p.name, "kind": p.kind})
+        else:
+            unavailable.append({"name": p.name, "reason": reason})
+    return ok(working, meta={"unavailable": unavailable})
 
 
 @routes.post("/auth/refresh")
@@ -79,87 +87,21 @@ def _user_query(request: web.Request) -> dict[str, Any]:
     return {"limit": limit, "offset": offset, **extra}
 
 
-@routes.get("/users/me")
-async def get_me(request: web.Request) -> web.Response:
-    return ok(await _accounts(request).me(accountability(request)))
-
-
-@routes.patch("/users/me")
-async def update_me(request: web.Request) -> web.Response:
-    return ok(await _accounts(request).update_me(accountability(request), await read_json(request)))
-
-
-@routes.get("/users/me/sessions")
-async def list_sessions(request: web.Request) -> web.Response:
-    return ok(await _accounts(request).list_sessions(accountability(request)))
-
-
-@routes.delete("/users/me/sessions/{family}")
-async def end_session(request: web.Request) -> web.Response:
-    await _accounts(request).end_session(accountability(request), request.match_info["family"])
-    return no_content()
-
-
-@routes.get("/users")
-async def list_users(request: web.Request) -> web.Response:
-    return ok(await _accounts(request).list_users(accountability(request), **_user_query(request)))
-
-
-@routes.post("/users")
-async def create_user(request: web.Request) -> web.Response:
-    acc = accountability(request)
-    if not acc.admin:
-        raise Forbidden()
-    return ok(await _accounts(request).create_user(acc, await read_json(request)), status=201)
-
-
-@routes.post("/users/invite")
-async def invite_user(request: web.Request) -> web.Response:
-    return ok(await _accounts(request).invite(accountability(request), await read_json(request)), status=201)
-
-
-@routes.get("/users/{id}")
-async def get_user(request: web.Request) -> web.Response:
-    return ok(await _accounts(request).get_user(accountability(request), request.match_info["id"]))
-
-
-@routes.patch("/users/{id}")
-async def update_user(request: web.Request) -> web.Response:
-    acc = accountability(request)
-    return ok(await _accounts(request).update_user(acc, request.match_info["id"], await read_json(request)))
-
-
-@routes.delete("/users/{id}")
-async def delete_user(request: web.Request) -> web.Response:
-    await _accounts(request).delete_user(accountability(request), request.match_info["id"])
-    return no_content()
-
-
-# -- API keys ----------------------------------------------------------------------------
-
-@routes.get("/api-keys")
-async def list_keys(request: web.Request) -> web.Response:
-    return ok(await _accounts(request).list_api_keys(accountability(request)))
-
-
-@routes.post("/api-keys")
-async def create_key(request: web.Request) -> web.Response:
-    return ok(await _accounts(request).create_api_key(accountability(request), await read_json(request)),
-              status=201)
-
-
-@routes.get("/api-keys/{id}")
-async def get_key(request: web.Request) -> web.Response:
-    return ok(await _accounts(request).get_api_key(accountability(request), request.match_info["id"]))
-
-
-@routes.delete("/api-keys/{id}")
-async def revoke_key(request: web.Request) -> web.Response:
-    await _accounts(request).revoke_api_key(accountability(request), request.match_info["id"])
-    return no_content()
-
-
-@routes.patch("/api-keys/{id}/mcp-guards")
-async def update_guards(request: web.Request) -> web.Response:
-    acc = accountability(request)
-    return ok(await _accounts(request).set_mcp_guards(acc, request.match_info["id"], await read_json(request)))
+add(routes, _accounts, [
+    Call("GET", "/users/me", "me"),
+    Call("PATCH", "/users/me", "update_me", body=read_json),
+    Call("GET", "/users/me/sessions", "list_sessions"),
+    Call("DELETE", "/users/me/sessions/{family}", "end_session"),
+    Call("GET", "/users", "list_users", query=_user_query),
+    Call("POST", "/users", "create_user", body=read_admin_json, created=True),
+    Call("POST", "/users/invite", "invite", body=read_json, created=True),
+    Call("GET", "/users/{id}", "get_user"),
+    Call("PATCH", "/users/{id}", "update_user", body=read_json),
+    Call("DELETE", "/users/{id}", "delete_user"),
+    # -- API keys
+    Call("GET", "/api-keys", "list_api_keys"),
+    Call("POST", "/api-keys", "create_api_key", body=read_json, created=True),
+    Call("GET", "/api-keys/{id}", "get_api_key"),
+    Call("DELETE", "/api-keys/{id}", "revoke_api_key"),
+    Call("PATCH", "/api-keys/{id}/mcp-guards", "set_mcp_guards", body=read_json),
+])

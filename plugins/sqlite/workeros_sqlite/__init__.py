@@ -35,6 +35,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
@@ -42,6 +43,9 @@ from workeros.api import AFTER_COMMIT_KEY, Database, dumps_str, loads, run_callb
 from workeros.hookspecs import hookimpl
 from workeros.hookspecs.db import Dialect
 from workeros.hookspecs.lifecycle import ConfigKey
+from workeros.hookspecs.realtime import BusBackend
+
+from . import bus
 
 _WRITE = "workeros.sqlite.write"
 _SYNCHRONOUS = {
@@ -88,6 +92,9 @@ class SqliteDatabase(Database):
     def _begin(self, conn: AsyncConnection) -> Any:
         conn.sync_connection.info[_WRITE] = True  # type: ignore[union-attr]
         return conn.begin()
+
+    def insert(self, table: sa.Table) -> Any:
+        return sqlite.insert(table)
 
     @asynccontextmanager
     async def schema_transaction(self) -> AsyncIterator[AsyncConnection]:
@@ -159,6 +166,7 @@ def workeros_register_config_keys() -> list[ConfigKey]:
                   "PRAGMA synchronous: NORMAL loses no commit when the process is killed (WAL); "
                   "FULL also survives power loss",
                   choices=tuple(_SYNCHRONOUS)),
+        *bus.CONFIG_KEYS,
     ]
 
 
@@ -166,3 +174,8 @@ def workeros_register_config_keys() -> list[ConfigKey]:
 def workeros_register_db_dialects() -> list[Dialect]:
     return [Dialect(name="sqlite", schemes=("sqlite", "sqlite+aiosqlite"), factory=create,
                     description="Embedded SQLite through aiosqlite")]
+
+
+@hookimpl
+def workeros_register_event_buses() -> list[BusBackend]:
+    return [bus.BUS]

@@ -16,9 +16,12 @@ Server → client::
     {"type": "ping"}  /  {"type": "pong"}
     {"type": "<request type>", "status": "error", "error": {"code": "...", "message": "..."}, "uid": "a"}
 
-A token that expires while connected ends the connection (close code 4401)
-after an ``{"type": "auth", "status": "expired"}`` message, unless the client
-sent a fresh ``auth`` message before.
+A credential that expires while connected ends the connection (close code
+4401) after an ``{"type": "auth", "status": "expired"}`` message, unless the
+client sent a fresh ``auth`` message before. One that is revoked (logout, API
+key revoked, user suspended or deleted) ends it the same way after
+``{"type": "auth", "status": "revoked"}``; a role change re-applies the new
+role's rules to every subscription. Shutdown closes with 1001.
 """
 
 from __future__ import annotations
@@ -30,18 +33,17 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from workeros.api import (
-    SERVICES,
+    Accountability,
+    Credential,
     InvalidPayload,
     Query,
+    Stream,
     WorkerosError,
     accountability,
     authenticate_token,
-    bearer_token,
     dumps_str,
     loads,
     services,
-    token_expiry,
-    wait_for_expiry,
 )
 from workeros.hookspecs import hookimpl
 from workeros.hookspecs.realtime import RealtimeTransport
@@ -50,7 +52,6 @@ MAX_MESSAGE = 64 * 1024
 MAX_SUBSCRIPTIONS = 100
 INIT_LIMIT = 1000
 CLOSE_EXPIRED = 4401
-CONNECTIONS = web.AppKey("connections", set)
 
 
 def _error(kind: str, error: Exception, uid: Any = None) -> dict[str, Any]:
@@ -66,18 +67,22 @@ def _error(kind: str, error: Exception, uid: Any = None) -> dict[str, Any]:
 
 
 class Connection:
-    def __init__(self, request: web.Request, ws: web.WebSocketResponse) -> None:
+    def __init__(self, request: web.Request, ws: web.WebSocketResponse, stream: Stream) -> None:
         self.request = request
         self.ws = ws
         self.svc = services(request)
         self.hub = self.svc.realtime
-        self.acc = accountability(request)
-        self.expires = token_expiry(bearer_token(request.headers.get("Authorization")))
+        #: The hub's record of this connection: who it runs as, and when it ends.
+        self.stream = stream
         self.subscriptions: dict[Any, tuple[Any, asyncio.Task[None]]] = {}
         self.send_lock = asyncio.Lock()
         #: The task closing the socket (started by expiry or shutdown), awaited
         #: by the handler so the close handshake completes.
         self.closer: asyncio.Task[Any] | None = None
+
+    @property
+    def acc(self) -> Accountability:
+        return self.stream.acc
 
     def begin_close(self, code: int, message: bytes) -> None:
         if self.closer is None:
@@ -126,12 +131,12 @@ class Connection:
         if not isinstance(token, str) or not token:
             raise InvalidPayload("auth needs access_token")
         acc = await authenticate_token(self.svc, token, ip=self.acc.ip, user_agent=self.acc.user_agent)
-        if self.subscriptions and (acc.user, acc.role) != (self.acc.user, self.acc.role):
+        other = (acc.user, acc.role) != (self.acc.user, self.acc.role)
+        self.stream.renew(acc, Credential(authorization=f"Bearer {token}"))
+        if other:
             # a different identity: existing subscriptions were checked for the old one
             for uid in list(self.subscriptions):
                 self.unsubscribe(uid)
-        self.acc = acc
-        self.expires = token_expiry(token)
         await self.send({"type": "auth", "status": "ok"})
 
     async def subscribe(self, message: dict[str, Any]) -> None:
@@ -154,7 +159,8 @@ class Connection:
         limit = query.get("limit", 100)
         if not isinstance(limit, int) or isinstance(limit, bool) or not 0 <= limit <= INIT_LIMIT:
             raise InvalidPayload(f"query.limit must be an integer from 0 to {INIT_LIMIT}")
-        sub = await self.hub.subscribe(self.acc, collection, filter=query.get("filter"), fields=fields)
+        sub = await self.hub.subscribe(self.acc, collection, filter=query.get("filter"), fields=fields,
+                                       stream=self.stream)
         try:
             rows: list[Any] = []
             if limit:
@@ -178,8 +184,10 @@ class Connection:
         while True:
             message = await sub.queue.get()
             if message.event == "closed":
-                await self.send({"type": "subscription", "event": "closed", "reason": message.reason, "uid": uid})
                 self.subscriptions.pop(uid, None)
+                if (message.reason or "").partition(":")[0] in ("expired", "revoked"):
+                    return  # the connection ends: watch_stream tells the client why
+                await self.send({"type": "subscription", "event": "closed", "reason": message.reason, "uid": uid})
                 if message.reason == "shutdown":
                     self.begin_close(1001, b"server shutdown")
                 return
@@ -187,11 +195,21 @@ class Connection:
             await self.send_text(f'{{"type":"subscription","event":{dumps_str(message.event)},'
                                  f'"data":{message.data_json},"uid":{dumps_str(uid)}}}')
 
-    async def watch_expiry(self) -> None:
-        await wait_for_expiry(lambda: self.expires)
-        await self.send({"type": "auth", "status": "expired",
-                         "error": {"code": "TOKEN_EXPIRED", "message": "The access token expired"}})
-        self.begin_close(CLOSE_EXPIRED, b"token expired")
+    async def watch_stream(self) -> None:
+        """Close the socket when the hub ends the stream: the credential expired
+        or was revoked (4401), or the server is shutting down (1001)."""
+        reason = await self.stream.wait()
+        kind, _, detail = reason.partition(": ")
+        if kind == "expired":
+            await self.send({"type": "auth", "status": "expired",
+                             "error": {"code": "TOKEN_EXPIRED", "message": "The access token expired"}})
+            self.begin_close(CLOSE_EXPIRED, b"token expired")
+        elif kind == "revoked":
+            await self.send({"type": "auth", "status": "revoked",
+                             "error": {"code": "INVALID_CREDENTIALS", "message": detail or "Signed out"}})
+            self.begin_close(CLOSE_EXPIRED, b"credential revoked")
+        elif kind == "shutdown":
+            self.begin_close(1001, b"server shutdown")
 
     async def heartbeat(self) -> None:
         while True:
@@ -205,15 +223,18 @@ class Connection:
 
 async def realtime(request: web.Request) -> web.StreamResponse:
     svc = services(request)
-    if svc.realtime is None:
+    hub = svc.realtime
+    if hub is None:
         raise web.HTTPServiceUnavailable()
-    slot = svc.realtime.acquire(accountability(request))
+    acc = accountability(request)
+    credential = hub.credential(request.headers, request.cookies, acc)
+    hub.check_origin(request.headers, credential, own=f"{request.scheme}://{request.host}")
+    stream = hub.open_stream(acc, credential)
     ws = web.WebSocketResponse(max_msg_size=MAX_MESSAGE * 2)
     try:
         await ws.prepare(request)
-        conn = Connection(request, ws)
-        request.app[CONNECTIONS].add(ws)
-        helpers = [asyncio.create_task(conn.watch_expiry()), asyncio.create_task(conn.heartbeat())]
+        conn = Connection(request, ws, stream)
+        helpers = [asyncio.create_task(conn.watch_stream()), asyncio.create_task(conn.heartbeat())]
         try:
             async for msg in ws:
                 if msg.type == WSMsgType.TEXT:
@@ -221,7 +242,6 @@ async def realtime(request: web.Request) -> web.StreamResponse:
                 elif msg.type == WSMsgType.BINARY:
                     await conn.send(_error("error", InvalidPayload("Messages are JSON text")))
         finally:
-            request.app[CONNECTIONS].discard(ws)
             for task in helpers:
                 task.cancel()
             conn.close()
@@ -229,24 +249,15 @@ async def realtime(request: web.Request) -> web.StreamResponse:
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(conn.closer, 5)
     finally:
-        svc.realtime.release(slot)
+        hub.close_stream(stream)
     return ws
 
 
 def build(root: web.Application) -> web.Application:
+    """The WebSocket sub-application (the kernel ends its streams, and so its
+    sockets, at shutdown)."""
     app = web.Application()
-    app[CONNECTIONS] = set()
     app.router.add_get("", realtime)
-
-    async def close_connections(_: web.Application) -> None:
-        svc = root.get(SERVICES)
-        if svc is not None and svc.realtime is not None:
-            svc.realtime.close_all("shutdown")
-        for ws in list(app[CONNECTIONS]):
-            with contextlib.suppress(Exception):
-                await ws.close(code=1001, message=b"server shutdown")
-
-    root.on_shutdown.append(close_connections)
     return app
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 from urllib.parse import parse_qs, urlparse
 
+from workeros.http.keys import SERVICES
+
 
 def token_from(inbox, address):
     text = inbox.text(inbox.last(address))
@@ -20,6 +22,8 @@ async def test_password_reset_link_works_once_and_ends_sessions(api, sign_up, pa
     assert (await anon.post("/api/auth/password/request", json={"email": "ada@example.com"})).status == 204
     # Unknown addresses get the same answer and no mail.
     assert (await anon.post("/api/auth/password/request", json={"email": "who@example.com"})).status == 204
+    await smtp_inbox.wait_for("ada@example.com")  # sent in the background, after the answer
+    await api.server.app[SERVICES].background.drain(10)
     assert smtp_inbox.to("who@example.com") == []
     message = smtp_inbox.last("ada@example.com")
     assert message["Subject"] == "Reset your password" and message["From"] == "workeros <no-reply@wos.test>"
@@ -42,8 +46,10 @@ async def test_an_older_reset_link_stops_working_when_a_new_one_is_sent(api, sig
     await sign_up("ada@example.com")
     anon = api.anonymous()
     await anon.post("/api/auth/password/request", json={"email": "ada@example.com"})
+    await smtp_inbox.wait_for("ada@example.com", 1)
     _, first = token_from(smtp_inbox, "ada@example.com")
     await anon.post("/api/auth/password/request", json={"email": "ada@example.com"})
+    await smtp_inbox.wait_for("ada@example.com", 2)
     _, second = token_from(smtp_inbox, "ada@example.com")
     assert first != second
     assert (await anon.post("/api/auth/password/reset", json={"token": first, "password": "brand new 12"})).status \
@@ -59,6 +65,7 @@ async def test_expired_reset_link_is_token_expired(api, sign_up, smtp_inbox, wos
 
     await sign_up("ada@example.com")
     await api.anonymous().post("/api/auth/password/request", json={"email": "ada@example.com"})
+    await smtp_inbox.wait_for("ada@example.com")
     _, token = token_from(smtp_inbox, "ada@example.com")
     async with wos_services.db.transaction() as conn:
         await conn.execute(one_time_tokens.update().values(expires_at=dt.datetime.now(dt.UTC) - dt.timedelta(1)))

@@ -212,6 +212,22 @@ async def test_enabled_providers_are_listed(api):
     assert r.status == 200
     assert {"name": "password", "kind": "credential"} in r.data
     assert {p["name"] for p in r.data} >= {"password", "magic-link", "otp"}
+    assert r.json["meta"]["unavailable"] == []
+
+
+async def test_providers_that_cannot_work_are_left_out_with_the_reason(make_server):
+    """Without a mail backend a magic link cannot be sent: the provider is not
+    offered to sign-in screens, and the listing says why."""
+    from aiohttp.test_utils import TestClient
+
+    async with make_server(smtp__host="") as server, TestClient(server) as client:
+        async with client.get("/api/auth/providers") as r:
+            assert r.status == 200
+            body = await r.json()
+    names = {p["name"] for p in body["data"]}
+    assert "password" in names and "magic-link" not in names
+    reasons = {p["name"]: p["reason"] for p in body["meta"]["unavailable"]}
+    assert "email backend" in reasons["magic-link"]
 
 
 async def test_json_mode_sets_no_cookie_and_stores_no_browser_session(api, sign_up, password, wos_services):

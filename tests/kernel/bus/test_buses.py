@@ -1,5 +1,6 @@
 """The event buses that carry events between instances: PostgreSQL
-LISTEN/NOTIFY and Redis pub/sub, each between two independent instances."""
+LISTEN/NOTIFY, Redis pub/sub and the SQLite table, each between two independent
+instances."""
 
 from __future__ import annotations
 
@@ -77,7 +78,33 @@ async def _redis_pair() -> AsyncIterator[tuple[Any, Any]]:
             await bus.close()
 
 
-PAIRS = {"postgres": _pg_pair, "redis": _redis_pair}
+@contextlib.asynccontextmanager
+async def _sqlite_pair() -> AsyncIterator[tuple[Any, Any]]:
+    import tempfile
+
+    from workeros_sqlite import create as create_db
+    from workeros_sqlite.bus import SqliteBus
+
+    from workeros.db import migrate
+
+    settings = {"database.pool_size": 2, "sqlite.busy_timeout_ms": 10000, "sqlite.synchronous": "NORMAL"}
+    with tempfile.TemporaryDirectory() as folder:
+        url = f"sqlite:///{folder}/bus.db"
+        dbs = [create_db(url, settings), create_db(url, settings)]
+        await migrate.upgrade(dbs[0])
+        buses = [SqliteBus(db, poll_ms=20) for db in dbs]
+        try:
+            for bus in buses:
+                await bus.start()
+            yield buses[0], buses[1]
+        finally:
+            for bus in buses:
+                await bus.close()
+            for db in dbs:
+                await db.close()
+
+
+PAIRS = {"postgres": _pg_pair, "redis": _redis_pair, "sqlite": _sqlite_pair}
 
 
 @pytest.fixture(params=sorted(PAIRS))
@@ -185,4 +212,49 @@ async def test_postgres_bus_is_chosen_for_a_postgres_database(wos_dialect: str, 
     from workeros.http.app import prepare
 
     _, registry = prepare(wos_settings)
-    assert registry.get("bus").name == ("postgres" if wos_dialect == "postgres" else "memory")
+    assert registry.get("bus").name == ("postgres" if wos_dialect == "postgres" else "sqlite")
+
+
+async def test_sqlite_bus_writes_nothing_while_alone() -> None:
+    """A lone instance on a SQLite database keeps its events to itself (no row per
+    event); once a second instance has announced itself, events are written and
+    reach it."""
+    from workeros_sqlite import create as create_db
+    from workeros_sqlite.bus import ALIVE, SqliteBus
+
+    from workeros.api import bus_messages
+    from workeros.db import migrate
+
+    settings = {"database.pool_size": 2, "sqlite.busy_timeout_ms": 10000, "sqlite.synchronous": "NORMAL"}
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        url = f"sqlite:///{folder}/bus.db"
+        db_a, db_b = create_db(url, settings), create_db(url, settings)
+        await migrate.upgrade(db_a)
+        a = SqliteBus(db_a, poll_ms=20)
+        b = SqliteBus(db_b, poll_ms=20)
+        try:
+            await a.start()
+            mine, _ = await _collect(a, "items", 10)
+            for i in range(10):
+                await a.publish("items", b"%d" % i)
+            await a.flush()
+            assert len(mine) == 10  # its own handlers still hear every event
+
+            async def written() -> int:
+                async with db_a.read() as conn:
+                    return (await conn.execute(sa.select(sa.func.count()).select_from(bus_messages)
+                                               .where(bus_messages.c.channel != ALIVE))).scalar_one()
+
+            assert await written() == 0
+            await b.start()
+            got, done = await _collect(b, "items", 1)
+            await a.publish("items", b"for b")
+            await asyncio.wait_for(done.wait(), 10)
+            assert got == [b"for b"] and await written() == 1
+        finally:
+            for bus in (a, b):
+                await bus.close()
+            for db in (db_a, db_b):
+                await db.close()

@@ -1,0 +1,188 @@
+"""Signed outbound webhooks (DESIGN §6 "Webhooks").
+
+``GET/POST/PATCH/DELETE /api/webhooks`` (admin), ``GET
+/api/webhooks/{id}/deliveries``. Each matching item or auth event is written
+to a durable outbox in the change's own transaction and delivered after the
+commit by the dispatcher, signed with HMAC-SHA256. See ``docs/webhooks.md``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from workeros.api import SERVICES, Field, InvalidQuery, accountability, no_content, ok, read_admin_json, services
+from workeros.hookspecs import hookimpl
+from workeros.hookspecs.data import SystemCollection
+from workeros.hookspecs.lifecycle import ConfigKey, Migrations, ServiceEntry
+from workeros.hookspecs.transport import Transport
+
+from .dispatcher import Dispatcher, signature
+from .service import AUTH_EVENTS, EVENTS, ITEM_EVENTS, WebhooksService
+
+__all__ = ["AUTH_EVENTS", "EVENTS", "ITEM_EVENTS", "Dispatcher", "WebhooksService", "signature"]
+
+DISPATCHER: web.AppKey[Dispatcher] = web.AppKey("workeros_webhooks.dispatcher", Dispatcher)
+
+CONFIG_KEYS = [
+    ConfigKey("webhooks.retry_base_seconds", "float", 2.0,
+              "Seconds before the first retry of a failed delivery; each retry waits twice as long (with jitter)"),
+    ConfigKey("webhooks.max_attempts", "int", 6, "Attempts per delivery in all, the first included"),
+    ConfigKey("webhooks.timeout", "float", 10.0, "Seconds a receiver has to answer one delivery"),
+    ConfigKey("webhooks.poll_seconds", "float", 1.0,
+              "How often the dispatcher looks for due deliveries queued elsewhere (local commits wake it at once)"),
+    ConfigKey("webhooks.concurrency", "int", 16, "Deliveries one instance sends at the same time"),
+    ConfigKey("webhooks.claim_seconds", "float", 60.0,
+              "How long a claimed delivery stays leased to an instance; after that, another instance may send it "
+              "again (an instance that died mid-send). Keep it above webhooks.timeout"),
+    ConfigKey("webhooks.log_retention_days", "float", 30.0,
+              "Days finished deliveries and their attempts are kept (0 keeps them forever)"),
+    ConfigKey("webhooks.dispatch", "bool", True,
+              "Run the dispatcher in this instance (turn off on instances that should only queue)"),
+]
+
+
+def _service(request: web.Request) -> WebhooksService:
+    return services(request).get("webhooks")
+
+
+def _page(request: web.Request) -> tuple[int, int]:
+    try:
+        limit = int(request.query.get("limit", 100))
+        offset = int(request.query.get("offset", 0))
+    except ValueError:
+        raise InvalidQuery("limit and offset must be integers") from None
+    if not 1 <= limit <= 1000 or offset < 0:
+        raise InvalidQuery("limit must be 1 to 1000 and offset at least 0")
+    return limit, offset
+
+
+async def list_webhooks(request: web.Request) -> web.Response:
+    return ok(await _service(request).list(accountability(request)))
+
+
+async def create_webhook(request: web.Request) -> web.Response:
+    data = await read_admin_json(request)
+    return ok(await _service(request).create(accountability(request), data), status=201)
+
+
+async def get_webhook(request: web.Request) -> web.Response:
+    return ok(await _service(request).get(accountability(request), request.match_info["id"]))
+
+
+async def update_webhook(request: web.Request) -> web.Response:
+    data = await read_admin_json(request)
+    return ok(await _service(request).update(accountability(request), request.match_info["id"], data))
+
+
+async def delete_webhook(request: web.Request) -> web.Response:
+    await _service(request).delete(accountability(request), request.match_info["id"])
+    return no_content()
+
+
+async def list_deliveries(request: web.Request) -> web.Response:
+    limit, offset = _page(request)
+    return ok(await _service(request).deliveries(accountability(request), request.match_info["id"], limit=limit,
+                                                 offset=offset, status=request.query.get("status")))
+
+
+def build(root: web.Application) -> web.Application:
+    app = web.Application()
+    app.router.add_get("", list_webhooks)
+    app.router.add_post("", create_webhook)
+    app.router.add_get("/{id}", get_webhook)
+    app.router.add_patch("/{id}", update_webhook)
+    app.router.add_delete("/{id}", delete_webhook)
+    app.router.add_get("/{id}/deliveries", list_deliveries)
+    return app
+
+
+@hookimpl
+def workeros_register_config_keys() -> list[ConfigKey]:
+    return CONFIG_KEYS
+
+
+@hookimpl
+def workeros_register_migrations() -> list[Migrations]:
+    return [Migrations("webhooks", str(Path(__file__).parent / "migrations"))]
+
+
+@hookimpl
+def workeros_register_system_collections() -> list[SystemCollection]:
+    return [SystemCollection("wos_webhooks", note="Outbound webhooks", fields=[
+        Field("id", "uuid", primary_key=True, nullable=False),
+        Field("name", "string", nullable=False),
+        Field("url", "string", nullable=False, options={"length": 2048}),
+        Field("events", "json", nullable=False),
+        Field("collections", "json"),
+        Field("headers", "json"),
+        Field("active", "boolean", nullable=False),
+        Field("created_at", "datetime", nullable=False),
+        Field("updated_at", "datetime", nullable=False),
+    ])]
+
+
+@hookimpl
+def workeros_register_services() -> list[ServiceEntry]:
+    return [ServiceEntry("webhooks", WebhooksService.open)]
+
+
+@hookimpl
+def workeros_register_transports() -> list[Transport]:
+    return [Transport(name="webhooks", prefix="/api/webhooks", factory=build,
+                      description="Webhook definitions and their delivery log")]
+
+
+@hookimpl
+def workeros_cleanup_contexts(app: web.Application) -> list[Any]:
+    async def dispatcher(app: web.Application) -> AsyncIterator[None]:
+        svc = app[SERVICES]
+        service = svc.get("webhooks")
+        running = None
+        if service is not None and svc.settings["webhooks.dispatch"]:
+            running = Dispatcher(service)
+            running.start()
+            app[DISPATCHER] = running
+        yield
+        if running is not None:
+            await running.stop()
+
+    return [dispatcher]
+
+
+# -- the outbox: rows written in the change's own transaction ----------------------------
+
+@hookimpl
+async def workeros_items_committing(mutation: Any) -> None:
+    service = mutation.services.get("webhooks")
+    if service is not None and mutation.keys:
+        await service.enqueue_items(mutation)
+
+
+async def _auth(event: Any) -> None:
+    service = event.services.get("webhooks")
+    if service is not None:
+        await service.enqueue_auth(event)
+
+
+@hookimpl(trylast=True)
+def workeros_auth_before_login(event: Any) -> Any:
+    return _auth(event)
+
+
+@hookimpl(trylast=True)
+def workeros_auth_before_signup(event: Any) -> Any:
+    return _auth(event)
+
+
+@hookimpl(trylast=True)
+def workeros_auth_before_logout(event: Any) -> Any:
+    return _auth(event)
+
+
+@hookimpl(trylast=True)
+def workeros_auth_before_password_reset(event: Any) -> Any:
+    return _auth(event)

@@ -1,0 +1,238 @@
+"""The dispatcher: claims due deliveries and sends them, once across instances.
+
+Every instance runs one. A claim is a short write transaction that picks due
+rows (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so two instances never pick
+the same row; SQLite has a single writer, ``BEGIN IMMEDIATE``) and leases them
+to this instance until ``claimed_until``. The send happens outside any
+transaction; its outcome is written back with the attempt. An instance that
+dies mid-send leaves a lease that expires, and the delivery is sent again
+(same id) by whichever instance claims it next: at-least-once, never lost.
+
+The dispatcher wakes when a local commit queued deliveries, and otherwise
+polls every ``webhooks.poll_seconds`` (deliveries queued by other instances,
+retries coming due).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import hashlib
+import hmac
+import logging
+import random
+import socket
+import time
+import uuid
+from typing import Any
+
+import sqlalchemy as sa
+
+from workeros.api import OutboundError, OutboundRefused, dumps_str, loads, now, users
+
+from .service import WebhooksService
+from .tables import attempts, deliveries, webhooks
+
+log = logging.getLogger("workeros.webhooks")
+
+
+def signature(secret: str, timestamp: int | str, body: bytes) -> str:
+    """``sha256=<hex HMAC-SHA256(secret, "<timestamp>." + body)>``."""
+    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
+    return "sha256=" + mac.hexdigest()
+
+
+def backoff(base: float, attempt: int) -> float:
+    """Seconds before retry number ``attempt`` (1 = the first retry): ``base``
+    doubling each time, with ±25 % jitter so a burst of failures spreads out."""
+    return base * (2 ** (attempt - 1)) * random.uniform(0.75, 1.25)
+
+
+class Dispatcher:
+    def __init__(self, service: WebhooksService) -> None:
+        self.service = service
+        self.services = service.services
+        self.db = service.db
+        s = service.setting
+        self.instance = f"{socket.gethostname()[:40]}-{uuid.uuid4().hex[:8]}"
+        self.poll = float(s("webhooks.poll_seconds", 1.0))
+        self.concurrency = max(1, int(s("webhooks.concurrency", 16)))
+        self.lease = float(s("webhooks.claim_seconds", 60.0))
+        self.timeout = float(s("webhooks.timeout", 10.0))
+        self.base = float(s("webhooks.retry_base_seconds", 2.0))
+        self.max_attempts = max(1, int(s("webhooks.max_attempts", 6)))
+        self.retention = float(s("webhooks.log_retention_days", 30))
+        self._wake = asyncio.Event()
+        self._sending: set[asyncio.Task[Any]] = set()
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._pruned = 0.0
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def start(self) -> None:
+        self.service.on_queued = self.wake
+        self._task = asyncio.create_task(self._run(), name="webhooks-dispatcher")
+
+    async def stop(self, timeout: float = 5.0) -> None:
+        """Stop claiming; let sends in flight finish (up to ``timeout``). A send
+        cut short keeps its lease, which expires: it is sent again later."""
+        self._stopping = True
+        self.service.on_queued = None
+        self._wake.set()
+        if self._task is not None:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+        if self._sending:
+            await asyncio.wait(set(self._sending), timeout=timeout)
+        for task in list(self._sending):
+            task.cancel()
+        for task in list(self._sending):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    async def _run(self) -> None:
+        while not self._stopping:
+            self._wake.clear()
+            free = self.concurrency - len(self._sending)
+            claimed: list[dict[str, Any]] = []
+            if free > 0:
+                try:
+                    claimed = await self.claim(free)
+                    await self._prune()
+                except asyncio.CancelledError:
+                    raise
+                except Exception:  # the database went away for a moment: try again at the next poll
+                    log.exception("claiming webhook deliveries failed")
+            for row in claimed:
+                task = asyncio.create_task(self.send(row), name=f"webhook-delivery:{row['id']}")
+                self._sending.add(task)
+                task.add_done_callback(self._sent)
+            if self._stopping:
+                return
+            if claimed and len(claimed) == free:
+                continue  # more may be due
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.poll)
+
+    def _sent(self, task: asyncio.Task[Any]) -> None:
+        self._sending.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("a webhook delivery task failed", exc_info=task.exception())
+        if not self._stopping:
+            self._wake.set()  # room for one more
+
+    def _due(self, t: dt.datetime) -> sa.ColumnElement[bool]:
+        c = deliveries.c
+        return sa.and_(c.status == "pending", c.next_attempt_at <= t,
+                       sa.or_(c.claimed_until.is_(None), c.claimed_until < t))
+
+    async def claim(self, limit: int) -> list[dict[str, Any]]:
+        """Lease up to ``limit`` due deliveries to this instance; returns them
+        with their webhook's url, headers and secret."""
+        t = now()
+        async with self.db.read() as conn:  # nothing due: no write transaction (SQLite's lock stays free)
+            if (await conn.execute(sa.select(deliveries.c.id).where(self._due(t)).limit(1))).first() is None:
+                return []
+        c = deliveries.c
+        async with self.db.transaction() as conn:
+            q = self.db.for_update(sa.select(c.id).where(self._due(t)).order_by(c.next_attempt_at, c.id)
+                                   .limit(limit), skip_locked=True)
+            ids = [r.id for r in await conn.execute(q)]
+            if not ids:
+                return []
+            await conn.execute(deliveries.update().where(c.id.in_(ids)).values(
+                claimed_until=t + dt.timedelta(seconds=self.lease), claimed_by=self.instance,
+                attempts=c.attempts + 1))
+            q = (sa.select(c.id, c.event, c.body, c.attempts, webhooks.c.url, webhooks.c.headers,
+                           webhooks.c.secret, webhooks.c.active)
+                 .join(webhooks, webhooks.c.id == c.webhook).where(c.id.in_(ids)))
+            rows = [dict(r) for r in (await conn.execute(q)).mappings()]
+            for row in rows:
+                if row["event"] == "auth.signup":
+                    row["body"] = await self._complete_signup(conn, row)
+        return rows
+
+    async def _complete_signup(self, conn: Any, row: dict[str, Any]) -> str:
+        """A sign-up is queued before the account's row exists: its id is
+        filled in from the email on the first claim (and kept for retries)."""
+        body = loads(row["body"])
+        payload = body.get("payload") or {}
+        if payload.get("user") or not payload.get("email"):
+            return row["body"]
+        found = (await conn.execute(sa.select(users.c.id).where(users.c.email == payload["email"]))).first()
+        if found is None:
+            return row["body"]
+        payload["user"] = found.id
+        body["keys"] = [found.id]
+        text = dumps_str(body)
+        await conn.execute(deliveries.update().where(deliveries.c.id == row["id"]).values(body=text))
+        return text
+
+    async def send(self, row: dict[str, Any]) -> None:
+        attempt = row["attempts"]
+        status_code: int | None = None
+        error: str | None = None
+        permanent = False
+        started = time.perf_counter()
+        if not row["active"]:
+            error, permanent = "The webhook is inactive", True
+        else:
+            body = row["body"].encode()
+            stamp = int(time.time())
+            headers = {**(row["headers"] or {}), "Content-Type": "application/json",
+                       "User-Agent": "workeros-webhooks", "Workeros-Event": row["event"],
+                       "Workeros-Delivery": row["id"], "Workeros-Timestamp": str(stamp),
+                       "Workeros-Signature": signature(row["secret"], stamp, body)}
+            try:
+                async with self.services.outbound.open("POST", row["url"], headers=headers, data=body,
+                                                       timeout=self.timeout) as response:
+                    status_code = response.status
+                if not 200 <= status_code < 300:
+                    error = f"The receiver answered HTTP {status_code}"
+            except OutboundRefused as exc:
+                error, permanent = exc.message, True
+            except OutboundError as exc:
+                error = exc.message
+            except Exception as exc:  # noqa: BLE001 - recorded on the delivery, never raised into the loop
+                error = f"The request failed ({type(exc).__name__})"
+        latency = (time.perf_counter() - started) * 1000
+        await self.record(row, attempt, status_code, error, permanent, latency)
+
+    async def record(self, row: dict[str, Any], attempt: int, status_code: int | None, error: str | None,
+                     permanent: bool, latency: float) -> None:
+        t = now()
+        c = deliveries.c
+        values: dict[str, Any] = {"response_status": status_code, "error": error and error[:1024],
+                                  "claimed_until": None, "claimed_by": None}
+        if error is None:
+            values.update(status="delivered", finished_at=t)
+        elif permanent or attempt >= self.max_attempts:
+            values.update(status="failed", finished_at=t)
+        else:
+            values["next_attempt_at"] = t + dt.timedelta(seconds=backoff(self.base, attempt))
+        async with self.db.transaction() as conn:
+            await conn.execute(attempts.insert().values(
+                delivery=row["id"], attempt=attempt, status_code=status_code, error=error and error[:1024],
+                latency_ms=round(latency, 2), instance=self.instance, at=t))
+            # Only while the lease is still ours: a delivery whose lease expired
+            # mid-send may already be another instance's.
+            await conn.execute(deliveries.update().where(
+                c.id == row["id"], c.claimed_by == self.instance, c.attempts == attempt).values(**values))
+        if error is not None:
+            log.info("webhook delivery %s attempt %d failed: %s", row["id"], attempt, error)
+
+    async def _prune(self) -> None:
+        """Drop finished deliveries older than ``webhooks.log_retention_days``
+        (at most once an hour)."""
+        if self.retention <= 0 or time.monotonic() - self._pruned < 3600:
+            return
+        self._pruned = time.monotonic()
+        cutoff = now() - dt.timedelta(days=self.retention)
+        old = sa.select(deliveries.c.id).where(deliveries.c.status != "pending", deliveries.c.finished_at < cutoff)
+        async with self.db.transaction() as conn:
+            await conn.execute(attempts.delete().where(attempts.c.delivery.in_(old)))
+            await conn.execute(deliveries.delete().where(deliveries.c.status != "pending",
+                                                         deliveries.c.finished_at < cutoff))

@@ -1,0 +1,245 @@
+"""Webhooks: their definitions (admin CRUD), the outbox rows written in the
+transaction of each change, and the delivery log.
+
+A delivery row is inserted on the connection of the write that caused it
+(``workeros_items_committing``, or the auth event's transaction), so it
+commits or rolls back with the change: a committed change always gets its
+delivery and a rolled-back one never does. The dispatcher
+(:mod:`workeros_webhooks.dispatcher`) sends what is due.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from workeros.api import (
+    Accountability,
+    Forbidden,
+    InvalidPayload,
+    NotFound,
+    Services,
+    dumps_str,
+    jsonable,
+    now,
+    random_token,
+    setting_or,
+)
+
+from .tables import attempts, deliveries, webhooks
+
+ITEM_EVENTS = ("items.create", "items.update", "items.delete")
+AUTH_EVENTS = ("auth.login", "auth.signup", "auth.logout", "auth.password_reset")
+EVENTS = ITEM_EVENTS + AUTH_EVENTS
+FIELDS = ("name", "url", "events", "collections", "headers", "active")
+#: Headers the delivery sets itself; a webhook's own headers cannot replace them.
+RESERVED_HEADERS = re.compile(r"^(workeros-.*|content-type|content-length|host|transfer-encoding)$", re.I)
+HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,128}$")
+PUBLIC = ("id", *FIELDS, "created_at", "updated_at")
+
+
+def _public(row: Mapping[str, Any]) -> dict[str, Any]:
+    return jsonable({k: row[k] for k in PUBLIC})
+
+
+def check_payload(data: Any, *, partial: bool) -> dict[str, Any]:
+    """A webhook definition from a request body (400 naming what is wrong)."""
+    if not isinstance(data, dict):
+        raise InvalidPayload("Expected a JSON object")
+    unknown = sorted(set(data) - set(FIELDS))
+    if unknown:
+        raise InvalidPayload(f"Unknown webhook field {unknown[0]!r}")
+    if not partial:
+        for required in ("name", "url", "events"):
+            if required not in data:
+                raise InvalidPayload(f"{required!r} is required")
+    out: dict[str, Any] = {}
+    if "name" in data:
+        if not isinstance(data["name"], str) or not 0 < len(data["name"].strip()) <= 255:
+            raise InvalidPayload("'name' must be a non-empty string of at most 255 characters")
+        out["name"] = data["name"].strip()
+    if "url" in data:
+        url = data["url"]
+        if not isinstance(url, str) or len(url) > 2048 or not re.match(r"^https?://[^\s/]+", url):
+            raise InvalidPayload("'url' must be an http or https URL")
+        out["url"] = url
+    if "events" in data:
+        events = data["events"]
+        if not isinstance(events, list) or not events or not all(isinstance(e, str) for e in events):
+            raise InvalidPayload("'events' must be a non-empty list of event names")
+        for event in events:
+            if event not in EVENTS:
+                raise InvalidPayload(f"Unknown event {event[:64]!r}; events are {', '.join(EVENTS)}")
+        out["events"] = sorted(set(events), key=EVENTS.index)
+    if "collections" in data:
+        collections = data["collections"]
+        if collections is not None and (not isinstance(collections, list)
+                                        or not all(isinstance(c, str) and c for c in collections)):
+            raise InvalidPayload("'collections' must be a list of collection names, or null for all")
+        out["collections"] = collections
+    if "headers" in data:
+        headers = data["headers"] or {}
+        if not isinstance(headers, dict):
+            raise InvalidPayload("'headers' must be an object of header names to string values")
+        for name, value in headers.items():
+            if not HEADER_NAME.match(name) or RESERVED_HEADERS.match(name):
+                raise InvalidPayload(f"Header {name[:64]!r} cannot be set")
+            if not isinstance(value, str) or "\r" in value or "\n" in value or len(value) > 4096:
+                raise InvalidPayload(f"Header {name[:64]!r} must be a single-line string")
+        out["headers"] = headers
+    if "active" in data:
+        if not isinstance(data["active"], bool):
+            raise InvalidPayload("'active' must be true or false")
+        out["active"] = data["active"]
+    return out
+
+
+class WebhooksService:
+    """``services.get("webhooks")``."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self.db = services.db
+        #: Called after a commit that queued deliveries (the dispatcher's wake-up).
+        self.on_queued: Callable[[], None] | None = None
+
+    @classmethod
+    async def open(cls, services: Services) -> WebhooksService:
+        return cls(services)
+
+    def setting(self, name: str, default: Any) -> Any:
+        return setting_or(self.services.settings, name, default)
+
+    # -- definitions (admin) -------------------------------------------------------------
+    @staticmethod
+    def _admin(acc: Accountability) -> None:
+        if not acc.admin:
+            raise Forbidden()
+
+    async def list(self, acc: Accountability) -> list[dict[str, Any]]:
+        self._admin(acc)
+        async with self.db.read() as conn:
+            rows = (await conn.execute(sa.select(webhooks).order_by(webhooks.c.created_at, webhooks.c.id))).mappings()
+            return [_public(r) for r in rows]
+
+    async def _row(self, conn: AsyncConnection, key: str) -> Mapping[str, Any]:
+        try:
+            uuid.UUID(str(key))
+        except ValueError:
+            raise NotFound("Webhook not found") from None
+        row = (await conn.execute(sa.select(webhooks).where(webhooks.c.id == str(key)))).mappings().first()
+        if row is None:
+            raise NotFound("Webhook not found")
+        return row
+
+    async def get(self, acc: Accountability, key: str) -> dict[str, Any]:
+        self._admin(acc)
+        async with self.db.read() as conn:
+            return _public(await self._row(conn, key))
+
+    async def create(self, acc: Accountability, data: Any) -> dict[str, Any]:
+        """Create a webhook; the answer carries its ``secret``, the only time it is shown."""
+        self._admin(acc)
+        values = check_payload(data, partial=False)
+        self.services.outbound.check_url(values["url"])
+        t = now()
+        row = {"id": str(uuid.uuid4()), "collections": None, "headers": {}, "active": True, **values,
+               "secret": random_token("whsec_"), "created_at": t, "updated_at": t}
+        async with self.db.transaction() as conn:
+            await conn.execute(webhooks.insert().values(**row))
+        return {**_public(row), "secret": row["secret"]}
+
+    async def update(self, acc: Accountability, key: str, data: Any) -> dict[str, Any]:
+        self._admin(acc)
+        values = check_payload(data, partial=True)
+        if "url" in values:
+            self.services.outbound.check_url(values["url"])
+        async with self.db.transaction() as conn:
+            await self._row(conn, key)
+            if values:
+                await conn.execute(webhooks.update().where(webhooks.c.id == str(key))
+                                   .values(**values, updated_at=now()))
+            return _public(await self._row(conn, key))
+
+    async def delete(self, acc: Accountability, key: str) -> None:
+        self._admin(acc)
+        async with self.db.transaction() as conn:
+            await self._row(conn, key)
+            delivery_ids = sa.select(deliveries.c.id).where(deliveries.c.webhook == str(key))
+            await conn.execute(attempts.delete().where(attempts.c.delivery.in_(delivery_ids)))
+            await conn.execute(deliveries.delete().where(deliveries.c.webhook == str(key)))
+            await conn.execute(webhooks.delete().where(webhooks.c.id == str(key)))
+
+    async def deliveries(self, acc: Accountability, key: str, *, limit: int = 100, offset: int = 0,
+                         status: str | None = None) -> list[dict[str, Any]]:
+        """The webhook's deliveries, newest first, each with its attempts."""
+        self._admin(acc)
+        async with self.db.read() as conn:
+            await self._row(conn, key)
+            q = sa.select(deliveries).where(deliveries.c.webhook == str(key))
+            if status:
+                q = q.where(deliveries.c.status == status)
+            q = q.order_by(deliveries.c.created_at.desc(), deliveries.c.id).limit(limit).offset(offset)
+            rows = [dict(r) for r in (await conn.execute(q)).mappings()]
+            log: dict[str, list[dict[str, Any]]] = {r["id"]: [] for r in rows}
+            if rows:
+                q = (sa.select(attempts).where(attempts.c.delivery.in_(list(log)))
+                     .order_by(attempts.c.delivery, attempts.c.attempt, attempts.c.id))
+                for a in (await conn.execute(q)).mappings():
+                    log[a["delivery"]].append({"attempt": a["attempt"], "status_code": a["status_code"],
+                                               "error": a["error"], "latency_ms": a["latency_ms"], "at": a["at"]})
+        return jsonable([{
+            "id": r["id"], "event": r["event"], "collection": r["collection"], "status": r["status"],
+            "attempt_count": r["attempts"], "response_status": r["response_status"], "error": r["error"],
+            "created_at": r["created_at"], "next_attempt_at": r["next_attempt_at"] if r["status"] == "pending"
+            else None, "finished_at": r["finished_at"], "attempts": log[r["id"]],
+        } for r in rows])
+
+    # -- the outbox ----------------------------------------------------------------------
+    async def enqueue(self, conn: AsyncConnection, event: str, collection: str | None,
+                      entries: Iterable[tuple[list[Any], Any]]) -> int:
+        """Queue one delivery per matching active webhook and per entry
+        (``keys``, ``payload`` — ``payload`` ``...`` leaves it out) on ``conn``,
+        the change's own transaction. Returns how many rows were written."""
+        hooks = (await conn.execute(sa.select(webhooks.c.id, webhooks.c.events, webhooks.c.collections)
+                                    .where(webhooks.c.active.is_(True)))).all()
+        targets = [h.id for h in hooks if event in (h.events or ())
+                   and (h.collections is None or (collection is not None and collection in h.collections))]
+        if not targets:
+            return 0
+        t = now()
+        stamp = jsonable(t)
+        rows = []
+        for keys, payload in entries:
+            for target in targets:
+                delivery = str(uuid.uuid4())
+                body: dict[str, Any] = {"id": delivery, "event": event, "collection": collection, "keys": keys}
+                if payload is not ...:
+                    body["payload"] = payload
+                body["timestamp"] = stamp
+                rows.append({"id": delivery, "webhook": target, "event": event, "collection": collection,
+                             "body": dumps_str(body), "status": "pending", "attempts": 0, "next_attempt_at": t,
+                             "created_at": t})
+        if rows:
+            await conn.execute(deliveries.insert(), rows)
+            if self.on_queued is not None:
+                self.db.after_commit(conn, self.on_queued)
+        return len(rows)
+
+    async def enqueue_items(self, mutation: Any) -> None:
+        action = mutation.action
+        if action == "delete":
+            entries: Sequence[tuple[list[Any], Any]] = [([key], ...) for key in mutation.keys]
+        else:
+            entries = [([key], row) for key, row in zip(mutation.keys, mutation.after or (), strict=False)]
+        await self.enqueue(mutation.connection, f"items.{action}", mutation.collection, entries)
+
+    async def enqueue_auth(self, event: Any) -> None:
+        payload = {"user": event.user, "email": event.email, "provider": event.provider}
+        await self.enqueue(event.connection, f"auth.{event.name}", "wos_users",
+                           [([event.user] if event.user else [], payload)])
