@@ -86,3 +86,25 @@ async def test_special_fields_and_relations_to_users(api: Any, sign_up: Any, pas
     # and a marking can be removed
     r = await ada.patch("/api/fields/posts/editor", json={"options": {"special": None}})
     assert r.status == 200 and "special" not in r.data["options"] and r.data["options"]["length"] == 36, r
+
+
+async def test_deleting_a_user_records_what_on_delete_does(api: Any, sign_up: Any, password: str) -> None:
+    """A user deleted through /api/users: rows of collections pointing at users get
+    the revisions of what their on_delete rule did (set null, cascade)."""
+    await sign_up("ada@example.com")
+    bob_user = await sign_up("bob@example.com")
+    ada = await api.sign_in("ada@example.com", password)
+    await create(api, "posts", {"field": "title", "type": "string"})
+    await create(api, "drafts", {"field": "title", "type": "string"})
+    for collection, on_delete in (("posts", "set null"), ("drafts", "cascade")):
+        r = await ada.post("/api/relations", json={"collection": collection, "field": "owner",
+                                                   "related_collection": "wos_users", "on_delete": on_delete})
+        assert r.status == 201, r
+        r = await ada.post(f"/api/items/{collection}", json={"title": "t", "owner": bob_user["id"]})
+        assert r.status == 200, r
+    assert (await ada.delete(f"/api/users/{bob_user['id']}")).status == 204
+    post = (await ada.get("/api/revisions", params={"collection": "posts", "item": "1"})).data[0]
+    assert post["delta"] == {"owner": None} and post["data"]["owner"] is None, post
+    draft = (await ada.get("/api/revisions", params={"collection": "drafts", "item": "1"})).data[0]
+    assert draft["data"] is None, draft
+    assert (await ada.get("/api/items/drafts")).data == []
