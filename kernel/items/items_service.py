@@ -401,7 +401,9 @@ class ItemsService:
         if query is not None and query.fields == ():
             return [{c.primary_key: k} for k in keys]
         if acc.admin and (query is None or query.fields is None) and not any(f.alias for f in c.fields.values()):
-            return rows
+            # Fields of types left out of `*` (vectors) are not echoed either.
+            hidden = {f.name for f in c.fields.values() if f.type in TYPES and not TYPES[f.type].in_star}
+            return [{k: v for k, v in r.items() if k not in hidden} for r in rows] if hidden else rows
         try:
             reader = await self.reader(acc, schema)
             _, rule = reader.collection(c.name)
