@@ -11,20 +11,41 @@ from ._entries import Backend
 
 
 class VectorStore(Protocol):
-    async def upsert(self, collection: str, key: Any, vector: Sequence[float]) -> None: ...
+    """An index of the vectors of ``vector`` fields.
 
-    async def delete(self, collection: str, key: Any) -> None: ...
+    The row's own column holds every vector (so exports, revisions and restores
+    carry them); a store keeps an index beside it for nearest-neighbour
+    candidates. ``upsert`` and ``delete`` are called inside the write's
+    transaction (``connection``), so the index commits or rolls back with the
+    rows. ``nearest`` answers candidates over *all* rows of the field — the
+    search service checks the caller's permissions and filter on them and asks
+    again for more when too few pass. A store without an index (the exact
+    scan) answers ``indexed() == False`` and is never asked for ``nearest``.
+    ``collection`` and ``field`` are :class:`workeros.schema.model.Collection`
+    and :class:`workeros.schema.model.Field` objects.
+    """
 
-    async def nearest(
-        self, collection: str, vector: Sequence[float], *, limit: int, keys: Sequence[Any] | None = None
-    ) -> list[tuple[Any, float]]:
-        """Keys and distances of the closest vectors, optionally among ``keys`` only
-        (the rows the caller may read)."""
+    name: str
+
+    def indexed(self, collection: Any, field: Any) -> bool: ...
+
+    async def upsert(self, connection: Any, collection: Any, field: Any,
+                     items: Sequence[tuple[Any, Sequence[float]]]) -> None: ...
+
+    async def delete(self, connection: Any, collection: Any, field: Any, keys: Sequence[Any]) -> None: ...
+
+    async def nearest(self, collection: Any, field: Any, vector: Sequence[float], *, limit: int
+                      ) -> list[tuple[Any, float]]:
+        """Keys and distances of the ``limit`` closest vectors of the field,
+        nearest first (fewer only when the field has fewer vectors)."""
 
 
 @dataclass(frozen=True)
 class VectorBackend(Backend):
-    """A vector store. ``factory(settings, database) -> VectorStore`` (may be awaitable)."""
+    """A vector store. ``factory(settings, database) -> VectorStore`` (may be
+    awaitable). ``dialects``: the database dialects it serves (empty: any)."""
+
+    dialects: Sequence[str] = ()
 
 
 @hookspec
@@ -43,7 +64,8 @@ def workeros_register_vector_stores() -> Sequence[VectorBackend]:
 
         @hookimpl
         def workeros_register_vector_stores():
-            return [VectorBackend(name="sqlite-vec", factory=SqliteVec, check=_extension_missing)]
+            return [VectorBackend(name="sqlite-vec", factory=SqliteVec, dialects=("sqlite",),
+                                  check=_extension_missing)]
     """
 
 

@@ -46,7 +46,7 @@ from workeros.clock import now
 from workeros.config import Settings, mask_url, setting_or
 
 # -- storage (dialect plugins) --------------------------------------------------------------
-from workeros.db.database import AFTER_COMMIT_KEY, Database, run_callbacks
+from workeros.db.database import AFTER_COMMIT_KEY, Database, run_callbacks, schema_race
 from workeros.db.tables.accounts import one_time_tokens, users
 from workeros.db.tables.bus import bus_messages
 
@@ -110,6 +110,7 @@ from workeros.outbound import FetchResult, Outbound, OutboundError, OutboundRefu
 
 # -- the filter language --------------------------------------------------------------------
 from workeros.permissions import Variables, compile_filter, match_filter, parse_filter
+from workeros.permissions.data_match import check_data_filter, match_data
 from workeros.plugins import Plugins, await_me_maybe
 
 # -- realtime streams (transports) ----------------------------------------------------------
@@ -142,10 +143,10 @@ __all__ = [
     "TokenExpired", "UTCDateTime", "UUIDString", "UnsupportedMediaType", "Variables", "WorkerosError", "Writes",
     "accountability", "activity", "clear_session_cookies", "client", "optional_json", "read_object", "session_redirect",
     "session_response", "wants_cookies", "address_allowed", "authenticate_token", "await_me_maybe", "bearer_token",
-    "bus_messages", "coerce", "compile_filter", "create_app", "dumps", "dumps_str", "error_body",
+    "bus_messages", "check_data_filter", "coerce", "compile_filter", "create_app", "dumps", "dumps_str", "error_body",
     "error_response", "json_response", "jsonable", "keyed_hash", "list_activity", "loads", "mail", "mask_url",
-    "match_filter", "no_content", "normalize_email", "now", "numeric_code", "ok", "one_time_tokens",
+    "match_data", "match_filter", "no_content", "normalize_email", "now", "numeric_code", "ok", "one_time_tokens",
     "open_services", "parse_filter", "parse_query", "parse_time", "prepare", "random_token", "read_admin_json",
-    "read_json", "request_id", "run_callbacks", "services", "setting_or", "snapshot", "users",
+    "read_json", "request_id", "run_callbacks", "schema_race", "services", "setting_or", "snapshot", "users",
     "Credential", "Stream", "READ_ONLY", "changes_nothing",
 ]

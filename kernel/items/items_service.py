@@ -298,6 +298,11 @@ class ItemsService:
         async with WriteTransaction(self, collection) as conn:
             yield Writes(self, conn, schema or self.schema())
 
+    def writes_on(self, conn: AsyncConnection, schema: Schema | None = None) -> Writes:
+        """:class:`~workeros.items.writes.Writes` on a transaction another service
+        opened (deleting a user records what ``on_delete`` did to items)."""
+        return Writes(self, conn, schema or self.schema())
+
     def collection(self, name: str, schema: Schema | None = None) -> Collection:
         """A collection for a write the caller's rule was already checked for."""
         return (schema or self.schema()).collections[name]
@@ -396,7 +401,9 @@ class ItemsService:
         if query is not None and query.fields == ():
             return [{c.primary_key: k} for k in keys]
         if acc.admin and (query is None or query.fields is None) and not any(f.alias for f in c.fields.values()):
-            return rows
+            # Fields of types left out of `*` (vectors) are not echoed either.
+            hidden = {f.name for f in c.fields.values() if f.type in TYPES and not TYPES[f.type].in_star}
+            return [{k: v for k, v in r.items() if k not in hidden} for r in rows] if hidden else rows
         try:
             reader = await self.reader(acc, schema)
             _, rule = reader.collection(c.name)

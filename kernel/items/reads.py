@@ -306,6 +306,8 @@ class Reader:
                 for f in collection.fields.values():
                     if not self.readable(collection, rule, f.name):
                         continue
+                    if f.type in TYPES and not TYPES[f.type].in_star:
+                        continue  # e.g. vectors: returned only when named
                     relation = collection.relations.get(f.name)
                     if rest:
                         if relation is not None and self._may_follow(relation):

@@ -160,6 +160,12 @@ def _parse_type(value: Any, options: Any, what: str, *, adopted: bool = False) -
         _only(opts, set(), what)
         return value, {}
     # A type registered by a plugin (file, vector) validates its own options.
+    check = TYPES[value].options
+    if check is not None:
+        try:
+            opts = dict(check(opts))
+        except CoercionError as exc:
+            raise InvalidPayload(f"{what}: {exc}") from None
     return value, jsonable(opts)
 
 
@@ -187,8 +193,24 @@ def default_value(field: Field) -> Any:
     return None if field.default is None else coerce(field.type, field.default, field.options)
 
 
+def _lift_options(data: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A plugin type's options may also be sent beside ``type`` (``{"type":
+    "vector", "dimensions": 384}``, as the contract writes them); they are
+    moved into ``options``."""
+    kind = TYPES.get(data["type"]) if isinstance(data.get("type"), str) else None
+    lifted = [k for k in (kind.option_keys if kind is not None else ()) if k in data]
+    if not lifted:
+        return data
+    out = dict(data)
+    options = dict(_object(out.get("options") or {}, "field: 'options'"))
+    for key in lifted:
+        options.setdefault(key, out.pop(key))
+    out["options"] = options
+    return out
+
+
 def field_from_payload(data: Any, collection: str, *, adopted: bool = False) -> Field:
-    data = _object(data, "field")
+    data = _lift_options(_object(data, "field"))
     _unknown_keys(data, FIELD_KEYS, "field")
     name = (identifiers.adopted_field_name if adopted else identifiers.field_name)(data.get("field"))
     what = f"field {collection}.{name}"

@@ -152,7 +152,10 @@ class FieldType:
     ``coerce(value, options)`` turns a JSON value into the Python value, raising
     :class:`CoercionError`. ``text`` types take part in ``search``; ``ordered``
     types may be compared with ``_lt``/``_gt``/``_between`` and summed if
-    ``numeric``."""
+    ``numeric``. ``in_star``: whether ``fields=*`` (and the default selection)
+    includes fields of the type (``vector`` fields are returned only when
+    named). ``options(opts)`` checks and normalises a field's options, raising
+    :class:`CoercionError` with the reason; without it options pass as sent."""
 
     name: str
     sql: Callable[[Mapping[str, Any]], sa.types.TypeEngine]
@@ -163,6 +166,10 @@ class FieldType:
     #: A collection every field of this type points at (many-to-one): the
     #: ``file`` type references ``wos_files``.
     references: str | None = None
+    in_star: bool = True
+    options: Callable[[Mapping[str, Any]], Mapping[str, Any]] | None = None
+    #: Option names a field payload may also give beside ``type``.
+    option_keys: tuple[str, ...] = ()
 
 
 TYPES: dict[str, FieldType] = {

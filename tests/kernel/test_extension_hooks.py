@@ -112,8 +112,10 @@ async def insert_hello(services: Any, name: str, owner: str | None = None, secre
 async def test_hook_workeros_register_migrations(booted, hello, wos_settings) -> None:
     chain = Migrations("hello", str(hello.folder))
     async with booted(hello) as (api, services, _):
-        assert await migrate.status(services.db, services.plugins) == {
-            "workeros": (migrate.head(), migrate.head()), "hello": ("hello0001", "hello0001")}
+        status = await migrate.status(services.db, services.plugins)
+        # Every chain is at its head: the kernel's, this plugin's and the installed first-party plugins'.
+        assert status["workeros"] == (migrate.head(), migrate.head()) and status["hello"] == ("hello0001", "hello0001")
+        assert all(current == head for current, head in status.values()), status
         assert await migrate.current(services.db, chain) == "hello0001"
         async with services.db.read() as conn:
             tables = await conn.run_sync(lambda sync: sa.inspect(sync).get_table_names())
@@ -313,7 +315,8 @@ async def test_hook_workeros_register_embedders(booted) -> None:
         def workeros_register_embedders(self):
             return [EmbedderBackend(name="letters", factory=lambda settings: Letters())]
 
-    async with booted(P()) as (api, services, _):
+    # Named: the first-party vectors plugin's embedders would win the auto-selection.
+    async with booted(P(), vectors__embedder="letters") as (api, services, _):
         assert await services.embedder.embed(["aab", "b"]) == [[2.0, 1.0, 3.0], [0.0, 1.0, 1.0]]
         backends = {p["name"]: p["backends"] for p in (await api.as_admin().get("/api/server/plugins")).data["plugins"]}
         assert {"area": "embedder", "name": "letters", "active": True} in backends["letters"]

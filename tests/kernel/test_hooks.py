@@ -248,7 +248,8 @@ async def test_hook_workeros_register_vector_stores(make_server) -> None:
         def workeros_register_vector_stores(self):
             return [VectorBackend(name="flat", factory=lambda settings, database: Store(database))]
 
-    async with make_server(P()) as server:
+    # Named: the first-party vectors plugin's own stores would win the auto-selection.
+    async with make_server(P(), vectors__backend="flat") as server:
         services = server.app[SERVICES]
         assert services.vectors.database is services.db
 

@@ -26,6 +26,8 @@ SCALAR_OF = {
     "string": "String", "text": "String", "uuid": "String", "date": "String", "time": "String",
     "datetime": "String", "decimal": "String", "integer": "Int", "bigint": "BigInt", "float": "Float",
     "boolean": "Boolean", "json": "JSON",
+    # A plugin type the schema knows by name: vectors travel as JSON arrays.
+    "vector": "JSON",
 }
 
 COMPARE = ("_eq", "_neq", "_lt", "_lte", "_gt", "_gte")

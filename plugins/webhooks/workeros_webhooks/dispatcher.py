@@ -29,7 +29,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from workeros.api import OutboundError, OutboundRefused, dumps_str, loads, now, users
+from workeros.api import OutboundError, OutboundRefused, Outbox, dumps_str, loads, now, users
 
 from .service import WebhooksService
 from .tables import attempts, deliveries, webhooks
@@ -68,6 +68,10 @@ class Dispatcher:
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._pruned = 0.0
+        #: Outcomes of sends, written back in batches (one transaction per
+        #: round, not one per delivery: on SQLite every transaction takes the
+        #: single write lock the API's writes need too).
+        self.results: Outbox[dict[str, Any]] = Outbox(self._record_batch, name="webhook-results")
 
     def wake(self) -> None:
         self._wake.set()
@@ -92,6 +96,7 @@ class Dispatcher:
         for task in list(self._sending):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        await self.results.close()
 
     async def _run(self) -> None:
         while not self._stopping:
@@ -203,26 +208,50 @@ class Dispatcher:
 
     async def record(self, row: dict[str, Any], attempt: int, status_code: int | None, error: str | None,
                      permanent: bool, latency: float) -> None:
+        """Queue the outcome of one attempt; :meth:`_record_batch` writes it."""
         t = now()
-        c = deliveries.c
-        values: dict[str, Any] = {"response_status": status_code, "error": error and error[:1024],
-                                  "claimed_until": None, "claimed_by": None}
         if error is None:
-            values.update(status="delivered", finished_at=t)
+            status, finished, due = "delivered", t, t
         elif permanent or attempt >= self.max_attempts:
-            values.update(status="failed", finished_at=t)
+            status, finished, due = "failed", t, t
         else:
-            values["next_attempt_at"] = t + dt.timedelta(seconds=backoff(self.base, attempt))
-        async with self.db.transaction() as conn:
-            await conn.execute(attempts.insert().values(
-                delivery=row["id"], attempt=attempt, status_code=status_code, error=error and error[:1024],
-                latency_ms=round(latency, 2), instance=self.instance, at=t))
-            # Only while the lease is still ours: a delivery whose lease expired
-            # mid-send may already be another instance's.
-            await conn.execute(deliveries.update().where(
-                c.id == row["id"], c.claimed_by == self.instance, c.attempts == attempt).values(**values))
+            status, finished, due = "pending", None, t + dt.timedelta(seconds=backoff(self.base, attempt))
+        self.results.put({"_id": row["id"], "_attempt": attempt, "_by": self.instance, "_status": status,
+                          "_finished": finished, "_due": due, "_code": status_code, "_error": error and error[:1024],
+                          "_latency": round(latency, 2), "_at": t})
         if error is not None:
             log.info("webhook delivery %s attempt %d failed: %s", row["id"], attempt, error)
+
+    async def _record_batch(self, batch: list[dict[str, Any]]) -> None:
+        try:
+            await self._write_results(batch)
+        except Exception:  # e.g. a webhook deleted mid-send: write the others one by one
+            for result in batch:
+                try:
+                    await self._write_results([result])
+                except Exception:  # its lease expires and it is sent again
+                    log.exception("recording webhook delivery %s failed", result["_id"])
+        if any(r["_status"] == "pending" for r in batch):
+            self.wake()
+
+    async def _write_results(self, batch: list[dict[str, Any]]) -> None:
+        c = deliveries.c
+        b = sa.bindparam
+        async with self.db.transaction() as conn:
+            # Only while the lease is still ours: a delivery whose lease expired
+            # mid-send may already be another instance's.
+            await conn.execute(
+                deliveries.update().where(c.id == b("_id"), c.claimed_by == b("_by"), c.attempts == b("_attempt"))
+                .values(status=b("_status"), finished_at=b("_finished"), next_attempt_at=b("_due"),
+                        response_status=b("_code"), error=b("_error"), claimed_until=None, claimed_by=None),
+                batch)
+            live = {r.id for r in await conn.execute(
+                sa.select(c.id).where(c.id.in_(sorted({r["_id"] for r in batch}))))}
+            rows = [{"delivery": r["_id"], "attempt": r["_attempt"], "status_code": r["_code"], "error": r["_error"],
+                     "latency_ms": r["_latency"], "instance": r["_by"], "at": r["_at"]}
+                    for r in batch if r["_id"] in live]
+            if rows:
+                await conn.execute(attempts.insert(), rows)
 
     async def _prune(self) -> None:
         """Drop finished deliveries older than ``webhooks.log_retention_days``

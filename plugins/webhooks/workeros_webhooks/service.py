@@ -29,6 +29,7 @@ from workeros.api import (
     now,
     random_token,
     setting_or,
+    users,
 )
 
 from .tables import attempts, deliveries, webhooks
@@ -240,6 +241,9 @@ class WebhooksService:
         await self.enqueue(mutation.connection, f"items.{action}", mutation.collection, entries)
 
     async def enqueue_auth(self, event: Any) -> None:
-        payload = {"user": event.user, "email": event.email, "provider": event.provider}
+        email = event.email
+        if email is None and event.user:  # sign-in events name the user only
+            email = (await event.connection.execute(sa.select(users.c.email).where(users.c.id == event.user))).scalar()
+        payload = {"user": event.user, "email": email, "provider": event.provider}
         await self.enqueue(event.connection, f"auth.{event.name}", "wos_users",
                            [([event.user] if event.user else [], payload)])

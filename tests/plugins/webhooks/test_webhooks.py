@@ -222,7 +222,8 @@ async def test_auth_events(booted, receiver: Receiver) -> None:
         assert set(events) == {"auth.signup", "auth.login"}
         assert events["auth.signup"]["payload"]["email"] == "ada@example.com"
         assert events["auth.signup"]["keys"] == [user] and events["auth.signup"]["payload"]["user"] == user
-        assert events["auth.login"]["keys"] == [user] and events["auth.login"]["payload"]["provider"] == "password"
+        assert events["auth.login"]["keys"] == [user] and events["auth.login"]["payload"] == {
+            "user": user, "email": "ada@example.com", "provider": "password"}
         assert all(verify(w["secret"], r.headers, r.body) for r in receiver.requests)
 
 
