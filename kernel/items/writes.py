@@ -280,9 +280,8 @@ class Writes:
                     column = other.table.c[relation.field]
                     rows: list[dict] = []
                     for chunk in chunks(keys):
-                        stmt = sa.select(other.table).where(column.in_(chunk)).order_by(other.pk_column)
-                        if self.services.db.dialect == "postgresql":
-                            stmt = stmt.with_for_update()
+                        stmt = self.services.db.for_update(
+                            sa.select(other.table).where(column.in_(chunk)).order_by(other.pk_column))
                         rows += [full_row(self.schema, other, r) for r in (await self.conn.execute(stmt)).mappings()]
                     seen = gone.setdefault(other.name, set())
                     rows = [r for r in rows if r[other.primary_key] not in seen]
