@@ -13,7 +13,9 @@ PYTEST_ARGS ?=
 serve: $(BIN)/.installed
 	$(BIN)/workeros serve
 
-test: $(BIN)/.installed
+# Lint first: a change that breaks the import contracts, the generated docs or
+# ruff fails the test run (and so CI, which runs exactly this).
+test: $(BIN)/.installed lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 install: $(BIN)/.installed
@@ -28,6 +30,7 @@ lint: $(BIN)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/python scripts/gen_hook_docs.py --check
 	$(BIN)/python scripts/lint_imports.py
+	$(BIN)/python scripts/gen_config_docs.py --check
 
 bench: $(BIN)/.installed
 	$(BIN)/python -m pip install -q -r bench/requirements.txt  # the peer run beside workeros (PocketBase)

@@ -46,7 +46,7 @@ from workeros.clock import now
 from workeros.config import Settings, mask_url, setting_or
 
 # -- storage (dialect plugins) --------------------------------------------------------------
-from workeros.db.database import AFTER_COMMIT_KEY, Database, run_callbacks
+from workeros.db.database import AFTER_COMMIT_KEY, Database, run_callbacks, schema_race
 from workeros.db.tables.accounts import one_time_tokens, users
 from workeros.db.tables.bus import bus_messages
 
@@ -147,6 +147,7 @@ __all__ = [
     "error_response", "json_response", "jsonable", "keyed_hash", "list_activity", "loads", "mail", "mask_url",
     "match_data", "match_filter", "no_content", "normalize_email", "now", "numeric_code", "ok", "one_time_tokens",
     "open_services", "parse_filter", "parse_query", "parse_time", "prepare", "random_token", "read_admin_json",
-    "read_json", "request_id", "run_callbacks", "services", "setting_or", "snapshot", "users", "query_from_mapping",
+    "read_json", "request_id", "run_callbacks", "schema_race", "services", "setting_or", "snapshot", "users",
+    "query_from_mapping",
     "Credential", "Stream", "READ_ONLY", "changes_nothing",
 ]

@@ -92,7 +92,13 @@ class FunctionError(WorkerosError):
 
 
 class ServiceUnavailable(WorkerosError):
+    """Try again later; with ``retry_after`` (seconds) the response carries ``Retry-After``."""
+
     status, code, default_message = 503, "SERVICE_UNAVAILABLE", "Service unavailable"
+
+    def __init__(self, message: str | None = None, *, retry_after: int | None = None, **extensions: Any) -> None:
+        self.retry_after = None if retry_after is None else max(1, int(retry_after))
+        super().__init__(message, **extensions)
 
 
 class FunctionTimeout(WorkerosError):

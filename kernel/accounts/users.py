@@ -248,13 +248,28 @@ class Users:
         async with self.db.transaction() as conn:
             await self.db.lock(conn, USERS_LOCK_KEY)
             was_admin = await _is_active_admin(conn, user)
+            # what the on_delete rules of collections pointing at users will do, recorded as any write
+            writes, effects = await self._user_delete_effects(conn, user)
             result = await conn.execute(users.delete().where(users.c.id == user))
             if result.rowcount != 1:
                 raise NotFound("User not found")
             if was_admin:
                 await _keep_an_admin(conn)
             await activity.record(conn, action="user.delete", collection="wos_users", item=user, accountability=acc)
+            if writes is not None:
+                await writes.record_effects(acc, effects, now(), None)
         await self.changed()
+
+    async def _user_delete_effects(self, conn: AsyncConnection, user: str) -> tuple[Any, list]:
+        services = getattr(self, "services", None)
+        items = getattr(services, "items", None)
+        if items is None:
+            return None, []
+        schema = items.schema()
+        if "wos_users" not in schema.collections:
+            return None, []
+        writes = items.writes_on(conn, schema)
+        return writes, await writes.on_delete_effects(schema.collections["wos_users"], [user])
 
     async def find_user(self, email: str) -> dict[str, Any] | None:
         async with self.db.read() as conn:

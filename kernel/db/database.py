@@ -10,16 +10,41 @@ serialised (SQLite); the PostgreSQL plugin overrides them."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 AfterCommit = Callable[[], "Awaitable[None] | None"]
 AFTER_COMMIT_KEY = "workeros.after_commit"
+
+
+#: SQLSTATEs of a statement built on a schema that changed under it (PostgreSQL):
+#: undefined table or column, a cached plan whose result type changed.
+_SCHEMA_STATES = frozenset({"42P01", "42703", "0A000"})
+_SCHEMA_MESSAGES = re.compile(r"no such (table|column)|has no column named|database schema has changed|"
+                              r"cached plan must not change result type", re.I)
+
+
+def schema_race(exc: BaseException) -> bool:
+    """Whether ``exc`` is a driver error from a statement built on the schema as it
+    was before a change committed (a dropped table or column, a changed type).
+    Every identifier is checked against the schema before SQL is built, so these
+    happen only in that race: the request is answered 503 with ``Retry-After``
+    and a retry sees the new shape."""
+    if not isinstance(exc, sa_exc.DBAPIError):
+        return False
+    orig = getattr(exc, "orig", None)
+    for source in (orig, getattr(orig, "__cause__", None)):
+        state = getattr(source, "sqlstate", None) or getattr(source, "pgcode", None)
+        if isinstance(state, str) and state in _SCHEMA_STATES:
+            return True
+    return bool(_SCHEMA_MESSAGES.search(str(orig if orig is not None else exc)))
 
 
 class Database:

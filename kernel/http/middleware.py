@@ -10,8 +10,10 @@ import uuid
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
+from sqlalchemy import exc as sa_exc
 
 from workeros import errors
+from workeros.db.database import schema_race
 from workeros.http.keys import ACCOUNTABILITY, REQUEST_ID, SERVICES, SETTINGS
 from workeros.http.web import error_response, refuse_read_only
 
@@ -58,6 +60,15 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return response
     except (asyncio.CancelledError, ConnectionResetError):
         raise
+    except sa_exc.DBAPIError as exc:
+        if not schema_race(exc):
+            log.exception("unhandled error in %s %s", request.method, request.path,
+                          extra={"request_id": request.get(REQUEST_ID)})
+            return error_response(errors.Internal(), request_id=request.get(REQUEST_ID))
+        log.info("%s %s ran into a schema change; answered 503", request.method, request.path,
+                 extra={"request_id": request.get(REQUEST_ID)})
+        return error_response(errors.ServiceUnavailable("The schema changed while the request ran; retry",
+                                                        retry_after=1), request_id=request.get(REQUEST_ID))
     except Exception:
         log.exception("unhandled error in %s %s", request.method, request.path,
                       extra={"request_id": request.get(REQUEST_ID)})

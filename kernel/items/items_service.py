@@ -298,6 +298,11 @@ class ItemsService:
         async with WriteTransaction(self, collection) as conn:
             yield Writes(self, conn, schema or self.schema())
 
+    def writes_on(self, conn: AsyncConnection, schema: Schema | None = None) -> Writes:
+        """:class:`~workeros.items.writes.Writes` on a transaction another service
+        opened (deleting a user records what ``on_delete`` did to items)."""
+        return Writes(self, conn, schema or self.schema())
+
     def collection(self, name: str, schema: Schema | None = None) -> Collection:
         """A collection for a write the caller's rule was already checked for."""
         return (schema or self.schema()).collections[name]

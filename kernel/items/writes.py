@@ -247,7 +247,7 @@ class Writes:
         mutation = self._mutation(acc, c, "delete", meta, keys=out_keys, before=before_rows)
         if self.lifecycle.before("delete"):
             await self.lifecycle.call_before(mutation)
-        effects = await self._on_delete_effects(c, pks)
+        effects = await self.on_delete_effects(c, pks)
         try:
             for chunk in chunks(pks):
                 await conn.execute(c.table.delete().where(c.pk_column.in_(chunk)))
@@ -257,10 +257,10 @@ class Writes:
         for row in before_rows:
             await self._audit(acc, c, "delete", row[c.primary_key], None, None, ts, meta)
         await self._finish(mutation)
-        await self._record_effects(acc, effects, ts, meta)
+        await self.record_effects(acc, effects, ts, meta)
         return before_rows
 
-    async def _on_delete_effects(self, c: Collection, pks: list[Any]) -> list[tuple[str, Collection, Any, list]]:
+    async def on_delete_effects(self, c: Collection, pks: list[Any]) -> list[tuple[str, Collection, Any, list]]:
         """What the database's ``on_delete`` rules will do when the rows ``pks`` of
         ``c`` go: the rows each ``set null`` relation will change and each
         ``cascade`` relation will delete (following cascades), read (and locked on
@@ -280,9 +280,8 @@ class Writes:
                     column = other.table.c[relation.field]
                     rows: list[dict] = []
                     for chunk in chunks(keys):
-                        stmt = sa.select(other.table).where(column.in_(chunk)).order_by(other.pk_column)
-                        if self.services.db.dialect == "postgresql":
-                            stmt = stmt.with_for_update()
+                        stmt = self.services.db.for_update(
+                            sa.select(other.table).where(column.in_(chunk)).order_by(other.pk_column))
                         rows += [full_row(self.schema, other, r) for r in (await self.conn.execute(stmt)).mappings()]
                     seen = gone.setdefault(other.name, set())
                     rows = [r for r in rows if r[other.primary_key] not in seen]
@@ -302,7 +301,7 @@ class Writes:
                  rows if action == "delete" else [r for r in rows if r[other.primary_key] not in gone[other.name]])
                 for action, other, relation, rows in effects]
 
-    async def _record_effects(self, acc: Accountability, effects: list[tuple[str, Collection, Any, list]], ts: Any,
+    async def record_effects(self, acc: Accountability, effects: list[tuple[str, Collection, Any, list]], ts: Any,
                               meta: Mapping[str, Any] | None) -> None:
         """Revisions, activity and item events for what ``on_delete`` did."""
         for action, other, relation, rows in effects:

@@ -45,3 +45,21 @@ def test_libraries_imported_during_a_test_are_not_assertion_rewritten() -> None:
         module = importlib.import_module(name)
         loader = type(module.__spec__.loader).__name__
         assert loader != "AssertionRewritingHook", name
+
+
+def test_ci_runs_the_readme_test_command_and_it_lints_first() -> None:
+    import re
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    command = re.search(r"^(make test)\b", readme, re.M)
+    assert command, "the README names its test command"
+    ci = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()
+          if line.strip() and not line.strip().startswith("#")]
+    assert ci[-1] == command.group(1)
+    planned = subprocess.run(["make", "-n", "test"], cwd=ROOT, capture_output=True, text=True, timeout=60).stdout
+    lines = [line for line in planned.splitlines() if line.strip()]
+    pytest_at = next(i for i, line in enumerate(lines) if "-m pytest" in line)
+    lint = ("ruff check", "lint_imports.py", "gen_hook_docs.py --check", "gen_config_docs.py --check")
+    for step in lint:
+        at = next((i for i, line in enumerate(lines) if step in line), None)
+        assert at is not None and at < pytest_at, (step, lines)

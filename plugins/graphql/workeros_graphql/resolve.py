@@ -30,7 +30,7 @@ from tartiflette.language.ast import (
 )
 from tartiflette.resolver.default import default_field_resolver
 
-from workeros.api import InvalidPayload, InvalidQuery, Query, WorkerosError
+from workeros.api import InvalidPayload, InvalidQuery, Query, WorkerosError, schema_race
 
 from .sdl import Built, RootField
 
@@ -250,6 +250,9 @@ async def error_coercer(exception: Exception, error: dict[str, Any]) -> dict[str
         error["message"] = body["message"]
         error["extensions"] = {"code": body["extensions"]["code"]}
         return error
+    if original is not None and schema_race(original):
+        return {"message": "The schema changed while the request ran; retry", "path": error.get("path"),
+                "locations": error.get("locations"), "extensions": {"code": "SERVICE_UNAVAILABLE"}}
     if original is not None and not _is_graphql_error(original):
         log.error("GraphQL resolver failed", exc_info=original)
         return {"message": "Internal error", "path": error.get("path"), "locations": error.get("locations"),

@@ -39,6 +39,10 @@ async def test_special_fields_and_relations_to_users(api: Any, sign_up: Any, pas
         r = await ada.post("/api/permissions", json={"role": role, "collection": "posts", "action": action,
                                                      "fields": fields})
         assert r.status in (200, 201), r
+    # a key of a user is written only by a caller who may read that user (no existence oracle)
+    r = await ada.post("/api/permissions", json={"role": role, "collection": "wos_users", "action": "read",
+                                                 "fields": ["id", "email"]})
+    assert r.status in (200, 201), r
     r = await ada.patch(f"/api/users/{bob_user['id']}", json={"role": role})
     assert r.status == 200, r
     bob = await api.sign_in("bob@example.com", password)
@@ -64,8 +68,10 @@ async def test_special_fields_and_relations_to_users(api: Any, sign_up: Any, pas
     assert r.data["editor"] == ada_user["id"] and _ts(r.data["changed_at"]) > _ts(post["date_created"])
     assert r.data["user_created"] == bob_user["id"] and r.data["date_created"] == post["date_created"]
     r = await bob.post("/api/graphql", json={"query": f'mutation {{ update_posts_item(id: {post["id"]}, '
-                                                      'data: {title: "gql"}) { editor user_created } }'})
-    assert r.json["data"]["update_posts_item"] == {"editor": bob_user["id"], "user_created": bob_user["id"]}, r
+                                                      'data: {title: "gql"}) { editor user_created { id } } }'})
+    assert r.status == 200 and not r.json.get("errors"), r
+    assert r.json["data"]["update_posts_item"] == {"editor": bob_user["id"],
+                                                        "user_created": {"id": bob_user["id"]}}, r
 
     # relations into users are followed (as the caller may read wos_users)
     r = await ada.get(f"/api/items/posts/{post['id']}", params={"fields": "title,user_created.email,reviewer.email"})
@@ -80,3 +86,25 @@ async def test_special_fields_and_relations_to_users(api: Any, sign_up: Any, pas
     # and a marking can be removed
     r = await ada.patch("/api/fields/posts/editor", json={"options": {"special": None}})
     assert r.status == 200 and "special" not in r.data["options"] and r.data["options"]["length"] == 36, r
+
+
+async def test_deleting_a_user_records_what_on_delete_does(api: Any, sign_up: Any, password: str) -> None:
+    """A user deleted through /api/users: rows of collections pointing at users get
+    the revisions of what their on_delete rule did (set null, cascade)."""
+    await sign_up("ada@example.com")
+    bob_user = await sign_up("bob@example.com")
+    ada = await api.sign_in("ada@example.com", password)
+    await create(api, "posts", {"field": "title", "type": "string"})
+    await create(api, "drafts", {"field": "title", "type": "string"})
+    for collection, on_delete in (("posts", "set null"), ("drafts", "cascade")):
+        r = await ada.post("/api/relations", json={"collection": collection, "field": "owner",
+                                                   "related_collection": "wos_users", "on_delete": on_delete})
+        assert r.status == 201, r
+        r = await ada.post(f"/api/items/{collection}", json={"title": "t", "owner": bob_user["id"]})
+        assert r.status == 200, r
+    assert (await ada.delete(f"/api/users/{bob_user['id']}")).status == 204
+    post = (await ada.get("/api/revisions", params={"collection": "posts", "item": "1"})).data[0]
+    assert post["delta"] == {"owner": None} and post["data"]["owner"] is None, post
+    draft = (await ada.get("/api/revisions", params={"collection": "drafts", "item": "1"})).data[0]
+    assert draft["data"] is None, draft
+    assert (await ada.get("/api/items/drafts")).data == []
