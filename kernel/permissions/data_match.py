@@ -18,6 +18,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from workeros.errors import InvalidQuery
+from workeros.permissions.match import match_text
 from workeros.permissions.parse import FLAGS, LISTS, LOGIC, OPERATORS, QUANTIFIERS, RANGES
 
 MAX_DEPTH = 32
@@ -152,15 +153,7 @@ def _op(op: str, value: Any, arg: Any) -> bool:
         return _compare(op, value, arg)
     if isinstance(value, Mapping | list):
         return False
-    text, needle = str(value), str(arg)
-    if op.startswith("_i"):
-        text, needle = text.lower(), needle.lower()
-    if op in ("_contains", "_icontains"):
-        return needle in text
-    if op == "_ncontains":
-        return needle not in text
-    if op in ("_starts_with", "_istarts_with"):
-        return text.startswith(needle)
-    if op in ("_ends_with", "_iends_with"):
-        return text.endswith(needle)
-    raise InvalidQuery(f"Unknown filter operator {op!r}")
+    found = match_text(op, str(value), str(arg))
+    if found is None:
+        raise InvalidQuery(f"Unknown filter operator {op!r}")
+    return found

@@ -105,18 +105,10 @@ class _Matcher:
             return value > target
         if op == "_gte":
             return value >= target
-        text, needle = str(value), str(target)
-        if op.startswith("_i"):
-            text, needle = text.lower(), needle.lower()
-        if op in ("_contains", "_icontains"):
-            return needle in text
-        if op == "_ncontains":
-            return needle not in text
-        if op in ("_starts_with", "_istarts_with"):
-            return text.startswith(needle)
-        if op in ("_ends_with", "_iends_with"):
-            return text.endswith(needle)
-        raise TypeError(f"unknown operator {op}")
+        found = match_text(op, str(value), str(target))
+        if found is None:
+            raise TypeError(f"unknown operator {op}")
+        return found
 
     def empty(self, f: Field, raw: Any, with_blank: bool) -> bool:
         if raw is None:
@@ -134,3 +126,20 @@ def _typed(f: Field, raw: Any) -> Any:
     if f.type in ("string", "text", "uuid") and isinstance(raw, str):
         return raw
     return typed_value(f, raw)
+
+
+def match_text(op: str, text: str, needle: str) -> bool | None:
+    """A text operator (``_contains``, ``_ncontains``, ``_starts_with``,
+    ``_ends_with`` and their ``_i…`` case-insensitive forms) on two strings;
+    ``None`` for an operator that is not one of them."""
+    if op.startswith("_i"):
+        text, needle = text.lower(), needle.lower()
+    if op in ("_contains", "_icontains"):
+        return needle in text
+    if op == "_ncontains":
+        return needle not in text
+    if op in ("_starts_with", "_istarts_with"):
+        return text.startswith(needle)
+    if op in ("_ends_with", "_iends_with"):
+        return text.endswith(needle)
+    return None
