@@ -4,6 +4,7 @@ are kept out: only this repository's own plugins autoload (datasette #438)."""
 from __future__ import annotations
 
 import configparser
+import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -138,6 +139,9 @@ def smtp_inbox() -> Any:
 
     from workeros.sdk.testing import free_port
 
+    # aiosmtpd logs every connection at INFO from its own thread, past the
+    # test's capture; its warnings and errors still show.
+    logging.getLogger("mail.log").setLevel(logging.WARNING)
     inbox = Inbox()
     inbox.port = free_port()
     controller = Controller(inbox, hostname=inbox.host, port=inbox.port)

@@ -3,6 +3,7 @@ account from the command line that can then sign in (both dialects)."""
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 from pathlib import Path
@@ -76,7 +77,10 @@ async def test_create_user_takes_a_role_by_name_and_is_no_admin_by_default(wos_d
         async with client.post("/api/roles", json={"name": "editor"}, headers=admin) as r:
             assert r.status in (200, 201), await r.text()
             editor_id = (await r.json())["data"]["id"]
-        ed = _cli(*base, "--email", "ed@example.com", "--role", "editor", stdin="a long password 1\n")
+        # In a thread: the server in this event loop must keep running (and finish
+        # what it holds on the database) while the command waits for it.
+        ed = await asyncio.to_thread(_cli, *base, "--email", "ed@example.com", "--role", "editor",
+                                     stdin="a long password 1\n")
         assert ed.returncode == 0, ed.stderr
         assert "role editor" in ed.stdout
         for email, role in (("plain@example.com", None), ("ed@example.com", editor_id)):
