@@ -102,8 +102,21 @@ class _IndexStore:
         for start in range(0, len(batch), 1000):
             await self._insert(conn, collection, field, table, batch[start:start + 1000])
 
+    async def upsert(self, connection: Any, collection: Any, field: Any,
+                     items: Sequence[tuple[Any, Sequence[float]]]) -> None:
+        table = await self._ensure(connection, collection, field)
+        await connection.execute(table.delete().where(table.c.id.in_([_key(collection, k) for k, _ in items])))
+        await self._insert(connection, collection, field, table, items)
+
+    async def delete(self, connection: Any, collection: Any, field: Any, keys: Sequence[Any]) -> None:
+        table = await self._ensure(connection, collection, field)
+        await connection.execute(table.delete().where(table.c.id.in_([_key(collection, k) for k in keys])))
+
     async def _insert(self, conn: Any, collection: Any, field: Any, table: Any,
                       items: Sequence[tuple[Any, Sequence[float]]]) -> None:
+        raise NotImplementedError
+
+    async def _ensure(self, conn: Any, collection: Any, field: Any) -> Any:
         raise NotImplementedError
 
     def _table(self, collection: Any, field: Any) -> Any:
@@ -159,16 +172,6 @@ class SqliteVecStore(_IndexStore):
         if items:
             await conn.execute(table.insert(), [
                 {"id": _key(collection, k), "embedding": np.asarray(v, dtype="<f4").tobytes()} for k, v in items])
-
-    async def upsert(self, connection: Any, collection: Any, field: Any,
-                     items: Sequence[tuple[Any, Sequence[float]]]) -> None:
-        table = await self._ensure(connection, collection, field)
-        await connection.execute(table.delete().where(table.c.id.in_([_key(collection, k) for k, _ in items])))
-        await self._insert(connection, collection, field, table, items)
-
-    async def delete(self, connection: Any, collection: Any, field: Any, keys: Sequence[Any]) -> None:
-        table = await self._ensure(connection, collection, field)
-        await connection.execute(table.delete().where(table.c.id.in_([_key(collection, k) for k in keys])))
 
     async def nearest(self, collection: Any, field: Any, vector: Sequence[float], *, limit: int
                       ) -> list[tuple[Any, float]]:
@@ -229,16 +232,6 @@ class PgVectorStore(_IndexStore):
                       items: Sequence[tuple[Any, Sequence[float]]]) -> None:
         if items:
             await conn.execute(table.insert(), [{"id": _key(collection, k), "embedding": list(v)} for k, v in items])
-
-    async def upsert(self, connection: Any, collection: Any, field: Any,
-                     items: Sequence[tuple[Any, Sequence[float]]]) -> None:
-        table = await self._ensure(connection, collection, field)
-        await connection.execute(table.delete().where(table.c.id.in_([_key(collection, k) for k, _ in items])))
-        await self._insert(connection, collection, field, table, items)
-
-    async def delete(self, connection: Any, collection: Any, field: Any, keys: Sequence[Any]) -> None:
-        table = await self._ensure(connection, collection, field)
-        await connection.execute(table.delete().where(table.c.id.in_([_key(collection, k) for k in keys])))
 
     async def nearest(self, collection: Any, field: Any, vector: Sequence[float], *, limit: int
                       ) -> list[tuple[Any, float]]:
