@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # Every distribution in the repository, installed editable in one pip call so
 # the root's dependencies on its default plugins resolve to these folders.
 DISTS := . $(sort $(dir $(wildcard plugins/*/setup.cfg) $(wildcard contrib/*/setup.cfg)))
-SETUP_FILES := setup.cfg requirements-dev.txt $(wildcard plugins/*/setup.cfg) $(wildcard contrib/*/setup.cfg)
+SETUP_FILES := setup.cfg requirements-dev.txt system-packages.txt $(wildcard plugins/*/setup.cfg) $(wildcard contrib/*/setup.cfg)
 PYTEST_ARGS ?=
 
 .PHONY: serve test install lint bench clean
@@ -21,6 +21,7 @@ test: $(BIN)/.installed lint
 install: $(BIN)/.installed
 
 $(BIN)/.installed: $(SETUP_FILES)
+	sh scripts/ensure_system_packages.sh
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q $(foreach d,$(DISTS),-e $(d)) -r requirements-dev.txt
