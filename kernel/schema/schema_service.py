@@ -100,8 +100,12 @@ class SchemaService:
     @classmethod
     async def open(cls, services: Services) -> SchemaService:
         service = cls(services)
-        await service.reload()
+        # Listen before the first read: a change another instance commits after
+        # that read then always reaches this one (and one it already read is
+        # skipped by version). The other way round, a change committed between
+        # the read and the subscription was lost to an instance still starting.
         service._unsubscribe = services.events.subscribe(SCHEMA, service._on_message)
+        await service.reload()
         return service
 
     async def close(self) -> None:
