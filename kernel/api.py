@@ -76,7 +76,8 @@ from workeros.errors import (
 
 # -- the HTTP layer -------------------------------------------------------------------------
 from workeros.http.app import create_app, prepare
-from workeros.http.keys import ACCOUNTABILITY, PLUGINS, REGISTRY, REQUEST_ID, SERVICES, SETTINGS
+from workeros.http.inprocess import InProcessApp
+from workeros.http.keys import ACCOUNTABILITY, DRAINING, PLUGINS, REGISTRY, REQUEST_ID, SERVICES, SETTINGS
 from workeros.http.web import (
     accountability,
     changes_nothing,
@@ -133,10 +134,10 @@ from workeros.serialize import dumps, dumps_str, jsonable, loads
 from workeros.services import Services, open_services
 
 __all__ = [
-    "ACCOUNTABILITY", "AFTER_COMMIT_KEY", "CSRF_COOKIE", "INT32", "INT64", "ITEMS", "PERMISSIONS", "PLUGINS",
+    "ACCOUNTABILITY", "AFTER_COMMIT_KEY", "DRAINING", "CSRF_COOKIE", "INT32", "INT64", "ITEMS", "PERMISSIONS", "PLUGINS",
     "REGISTRY", "REQUEST_ID", "SCHEMA", "SERVICES", "SETTINGS", "TYPES",
     "Accountability", "Background", "BadGateway", "CoercionError", "Collection", "Conflict", "Database", "Events",
-    "FetchResult", "Field", "FieldType", "Forbidden", "FunctionError", "FunctionTimeout", "Internal",
+    "FetchResult", "Field", "FieldType", "Forbidden", "FunctionError", "InProcessApp", "FunctionTimeout", "Internal",
     "InvalidCredentials", "InvalidPayload", "InvalidQuery", "ItemEvent", "MethodNotAllowed", "NotFound", "Outbound",
     "OutboundError", "OutboundRefused", "Outbox", "PayloadTooLarge", "Plugins", "Query", "RangeNotSatisfiable",
     "RateLimited", "Relation", "Schema", "ServiceUnavailable", "Services", "Session", "Settings", "Subscribers", "StartupError",
