@@ -56,7 +56,8 @@ class _Transport(asyncio.Transport):
 
 class _Protocol:
     """The per-connection object aiohttp's request reads its limits and
-    addresses from; flow control is a no-op (the body is fed by us)."""
+    addresses from. Flow control works as on a socket: while the request's
+    buffer is full, the body feeder waits."""
 
     max_field_size = 8190
     max_line_length = 8190
@@ -68,12 +69,18 @@ class _Protocol:
         self.sockname = transport.get_extra_info("sockname")
         self.ssl_context = True if ssl else None
         self.writer: Any = None
+        self.connected = True
+        self._reading_paused = False
+        self.resumed = asyncio.Event()
+        self.resumed.set()
 
     def pause_reading(self) -> None:
-        pass
+        self._reading_paused = True
+        self.resumed.clear()
 
-    def resume_reading(self) -> None:
-        pass
+    def resume_reading(self, resume_parser: bool = True) -> None:
+        self._reading_paused = False
+        self.resumed.set()
 
 
 class _Writer:
@@ -179,7 +186,7 @@ class InProcessApp:
                 payload = EMPTY_PAYLOAD
         else:
             payload = StreamReader(protocol, READ_LIMIT, loop=loop)  # type: ignore[arg-type]
-            feeder = asyncio.create_task(_feed(payload, body))
+            feeder = asyncio.create_task(_feed(protocol, payload, body))
         task = asyncio.current_task()
         assert task is not None
         request = server_obj.request_factory(message, payload, protocol, writer, task)  # type: ignore[arg-type]
@@ -197,6 +204,7 @@ class InProcessApp:
         finally:
             if feeder is not None:
                 feeder.cancel()
+            protocol.connected = False
             transport.close()
 
 
@@ -216,9 +224,10 @@ class InProcessApp:
         return head["status"], head["headers"], b"".join(chunks)
 
 
-async def _feed(payload: StreamReader, chunks: AsyncIterator[bytes]) -> None:
+async def _feed(protocol: _Protocol, payload: StreamReader, chunks: AsyncIterator[bytes]) -> None:
     try:
         async for chunk in chunks:
+            await protocol.resumed.wait()
             if chunk:
                 payload.feed_data(chunk)
         payload.feed_eof()
