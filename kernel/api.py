@@ -76,7 +76,8 @@ from workeros.errors import (
 
 # -- the HTTP layer -------------------------------------------------------------------------
 from workeros.http.app import create_app, prepare
-from workeros.http.keys import ACCOUNTABILITY, PLUGINS, REGISTRY, REQUEST_ID, SERVICES, SETTINGS
+from workeros.http.inprocess import InProcessApp
+from workeros.http.keys import ACCOUNTABILITY, DRAINING, PLUGINS, REGISTRY, REQUEST_ID, SERVICES, SETTINGS
 from workeros.http.web import (
     accountability,
     changes_nothing,
@@ -118,6 +119,7 @@ from workeros.realtime.hub import Credential, Stream, authenticate_token, bearer
 
 # -- the data model -------------------------------------------------------------------------
 from workeros.schema import snapshot
+from workeros.schema.transfer import export_archive, import_archive
 from workeros.schema.field_types import (
     INT32,
     INT64,
@@ -133,10 +135,10 @@ from workeros.serialize import dumps, dumps_str, jsonable, loads
 from workeros.services import Services, open_services
 
 __all__ = [
-    "ACCOUNTABILITY", "AFTER_COMMIT_KEY", "CSRF_COOKIE", "INT32", "INT64", "ITEMS", "PERMISSIONS", "PLUGINS",
+    "ACCOUNTABILITY", "AFTER_COMMIT_KEY", "DRAINING", "CSRF_COOKIE", "INT32", "INT64", "ITEMS", "PERMISSIONS", "PLUGINS",
     "REGISTRY", "REQUEST_ID", "SCHEMA", "SERVICES", "SETTINGS", "TYPES",
     "Accountability", "Background", "BadGateway", "CoercionError", "Collection", "Conflict", "Database", "Events",
-    "FetchResult", "Field", "FieldType", "Forbidden", "FunctionError", "FunctionTimeout", "Internal",
+    "FetchResult", "Field", "FieldType", "Forbidden", "FunctionError", "InProcessApp", "FunctionTimeout", "Internal",
     "InvalidCredentials", "InvalidPayload", "InvalidQuery", "ItemEvent", "MethodNotAllowed", "NotFound", "Outbound",
     "OutboundError", "OutboundRefused", "Outbox", "PayloadTooLarge", "Plugins", "Query", "RangeNotSatisfiable",
     "RateLimited", "Relation", "Schema", "ServiceUnavailable", "Services", "Session", "Settings", "Subscribers", "StartupError",
@@ -144,7 +146,7 @@ __all__ = [
     "accountability", "activity", "clear_session_cookies", "client", "optional_json", "read_object", "session_redirect",
     "session_response", "wants_cookies", "address_allowed", "authenticate_token", "await_me_maybe", "bearer_token",
     "bus_messages", "check_data_filter", "coerce", "compile_filter", "create_app", "dumps", "dumps_str", "error_body",
-    "error_response", "json_response", "jsonable", "keyed_hash", "list_activity", "loads", "mail", "mask_url",
+    "error_response", "export_archive", "import_archive", "json_response", "jsonable", "keyed_hash", "list_activity", "loads", "mail", "mask_url",
     "match_data", "match_filter", "no_content", "normalize_email", "now", "numeric_code", "ok", "one_time_tokens",
     "open_services", "parse_filter", "parse_query", "parse_time", "prepare", "random_token", "read_admin_json",
     "read_json", "request_id", "run_callbacks", "schema_race", "services", "setting_or", "snapshot", "users",

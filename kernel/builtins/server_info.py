@@ -1,4 +1,11 @@
-"""``/api/server``: health and the plugin listing."""
+"""``/api/server``: liveness (``/health``), readiness (``/ready``) and the
+plugin listing.
+
+``/health`` says the process answers and reaches its database: a supervisor
+restarts an instance that fails it. ``/ready`` says the instance should be
+sent traffic: the database answers, every migration chain is at its head, and
+the instance is not draining (after SIGTERM it answers 503 while in-flight
+requests finish, so a load balancer stops routing to it first)."""
 
 from __future__ import annotations
 
@@ -10,7 +17,7 @@ from aiohttp import web
 from workeros.errors import Forbidden, ServiceUnavailable
 from workeros.hookspecs import hookimpl
 from workeros.hookspecs.transport import Transport
-from workeros.http.keys import PLUGINS, REGISTRY
+from workeros.http.keys import DRAINING, PLUGINS, REGISTRY
 from workeros.http.web import accountability, ok, services
 
 log = logging.getLogger("workeros.health")
@@ -27,6 +34,26 @@ async def health(request: web.Request) -> web.Response:
         raise ServiceUnavailable("Database is unreachable", checks={"database": "error"}) from None
     return ok({"status": "ok", "checks": {"database": {"status": "ok", "dialect": svc.db.dialect,
                                                         "latency_ms": round(latency, 2)}}})
+
+
+@routes.get("/ready")
+async def ready(request: web.Request) -> web.Response:
+    from workeros.db import migrate
+
+    svc = services(request)
+    draining = request.config_dict.get(DRAINING)
+    if draining is not None and draining.is_set():
+        raise ServiceUnavailable("Shutting down", checks={"draining": True}, retry_after=1)
+    try:
+        await svc.db.ping()
+        chains = await migrate.status(svc.db, request.config_dict[PLUGINS])
+    except Exception:
+        log.exception("readiness check: database unreachable")
+        raise ServiceUnavailable("Database is unreachable", checks={"database": "error"}, retry_after=1) from None
+    behind = sorted(name for name, (current, head) in chains.items() if current != head)
+    if behind:
+        raise ServiceUnavailable("Migrations are not current", checks={"migrations": behind}, retry_after=1)
+    return ok({"status": "ready", "checks": {"database": "ok", "migrations": "current", "draining": False}})
 
 
 def public_error(error: str | None) -> str | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 
@@ -9,7 +10,7 @@ from aiohttp import web
 
 from workeros.config import Settings
 from workeros.http import cors
-from workeros.http.keys import PLUGINS, REGISTRY, SERVICES, SETTINGS
+from workeros.http.keys import DRAINING, PLUGINS, REGISTRY, SERVICES, SETTINGS
 from workeros.http.middleware import MIDDLEWARES
 from workeros.plugins import Plugins, await_me_maybe
 from workeros.registry import Registry
@@ -48,6 +49,7 @@ async def create_app(settings: Settings | None = None, *, plugins: Plugins | Non
     app[SETTINGS] = settings
     app[PLUGINS] = plugins
     app[REGISTRY] = registry
+    app[DRAINING] = asyncio.Event()
     app.cleanup_ctx.append(_services_context)
     app.on_shutdown.append(_close_streams)
     for _, contexts in plugins.collect("workeros_cleanup_contexts", app=app):
@@ -81,7 +83,9 @@ async def _services_context(app: web.Application) -> AsyncIterator[None]:
 async def _close_streams(app: web.Application) -> None:
     """At shutdown, end every realtime stream (SSE, WebSocket, GraphQL
     subscriptions) with a ``closed``/``shutdown`` message, so open streams do
-    not hold the graceful drain and clients reconnect elsewhere."""
+    not hold the graceful drain and clients reconnect elsewhere; from here on
+    ``/api/server/ready`` answers 503."""
+    app[DRAINING].set()
     services = app.get(SERVICES)
     if services is not None and services.realtime is not None:
         services.realtime.close_all("shutdown")

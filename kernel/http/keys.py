@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from aiohttp import web
 
 # Value types are named as strings: importing them here would be circular.
@@ -9,6 +11,8 @@ SETTINGS = web.AppKey("workeros.settings", "Settings")
 PLUGINS = web.AppKey("workeros.plugins", "Plugins")
 REGISTRY = web.AppKey("workeros.registry", "Registry")
 SERVICES = web.AppKey("workeros.services", "Services")
+#: Set when the app starts shutting down (``/api/server/ready`` answers 503).
+DRAINING = web.AppKey("workeros.draining", asyncio.Event)
 
 #: Request-scoped values.
 REQUEST_ID = web.RequestKey("workeros.request_id", str)

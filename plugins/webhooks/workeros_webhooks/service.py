@@ -202,6 +202,12 @@ class WebhooksService:
         } for r in rows])
 
     # -- the outbox ----------------------------------------------------------------------
+    async def backlog(self) -> int:
+        """Deliveries waiting to be sent (the outbox's depth; read by the metrics plugin)."""
+        async with self.db.read() as conn:
+            query = sa.select(sa.func.count()).select_from(deliveries).where(deliveries.c.status == "pending")
+            return int((await conn.execute(query)).scalar() or 0)
+
     async def enqueue(self, conn: AsyncConnection, event: str, collection: str | None,
                       entries: Iterable[tuple[list[Any], Any]]) -> int:
         """Queue one delivery per matching active webhook and per entry
