@@ -31,7 +31,7 @@ def served(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         url = asyncio.run(create_pg_database())
     env = {"WORKEROS_AUTH_ACCESS_TOKEN_TTL": str(ACCESS_TOKEN_TTL), "WORKEROS_RATELIMIT_ENABLED": "0",
            "WORKEROS_AUTH_PASSWORD_ARGON2_TIME_COST": "1", "WORKEROS_AUTH_PASSWORD_ARGON2_MEMORY_KIB": "8192"}
-    server = ServerProcess(data_dir=data_dir, database_url=url, env=env)
+    server = ServerProcess(data_dir=data_dir, database_url=url, env=env, startup_timeout=120)
     try:
         with server:
             server.dialect = request.param  # type: ignore[attr-defined]

@@ -70,15 +70,19 @@ async function setUp() {
     return text ? JSON.parse(text).data : null;
   };
   await call('POST', '/auth/sign-up', { email, password });
-  const { access_token: token } = await call('POST', '/auth/login', { email, password, mode: 'json' });
-  await call('POST', '/collections', { collection: 'authors', fields: [{ field: 'name', type: 'string' }] }, token);
-  await call('POST', '/collections', {
+  // a fresh access token per call: they are short-lived on the test server
+  const admin = async (method, path, body) => {
+    const { access_token: token } = await call('POST', '/auth/login', { email, password, mode: 'json' });
+    return call(method, path, body, token);
+  };
+  await admin('POST', '/collections', { collection: 'authors', fields: [{ field: 'name', type: 'string' }] });
+  await admin('POST', '/collections', {
     collection: 'posts',
     fields: [{ field: 'title', type: 'string' }, { field: 'status', type: 'string' }, { field: 'score', type: 'integer' }],
-  }, token);
-  await call('POST', '/relations', { collection: 'posts', field: 'author', related_collection: 'authors' }, token);
-  const me = await call('GET', '/users/me', undefined, token);
-  const key = await call('POST', '/api-keys', { name: 'sdk', user: me.id }, token);
+  });
+  await admin('POST', '/relations', { collection: 'posts', field: 'author', related_collection: 'authors' });
+  const me = await admin('GET', '/users/me');
+  const key = await admin('POST', '/api-keys', { name: 'sdk', user: me.id });
   return key.key;
 }
 
