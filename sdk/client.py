@@ -27,16 +27,17 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar
 from urllib.parse import urlencode
 
 import aiohttp
 
-from workeros.api import Query
+if TYPE_CHECKING:
+    from workeros.api import Query
 
 __all__ = ["Event", "Items", "Workeros", "WorkerosError", "WorkerosSync", "query_params"]
 
-Item = TypeVar("Item", bound=Mapping[str, Any])
+Item = TypeVar("Item")
 T = TypeVar("T")
 
 RETRY_STATUSES = frozenset({429, 503})
@@ -60,6 +61,8 @@ def query_params(query: Query | Mapping[str, Any] | None = None, **params: Any) 
     or from keyword arguments (``filter``, ``fields``, ``sort``, ``limit``,
     ``offset``, ``page``, ``search``, ``meta``, ``aggregate``, ``group_by``,
     ``deep``): lists joined, objects as JSON."""
+    from workeros.api import Query
+
     merged: dict[str, Any] = {}
     if isinstance(query, Query):
         merged.update({"fields": list(query.fields) if query.fields is not None else None, "filter": query.filter,
@@ -192,7 +195,7 @@ class Workeros:
         #: Requests sent again after a 429 or 503, over the client's life.
         self.retried = 0
 
-    async def __aenter__(self) -> Workeros:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(self, *exc: Any) -> None:
@@ -311,7 +314,7 @@ class Workeros:
         await self.request("DELETE", f"/api/api-keys/{key_id}")
 
     # -- data ------------------------------------------------------------------------
-    def items(self, collection: str) -> Items[dict[str, Any]]:
+    def items(self, collection: str) -> Items[Any]:
         return Items(self, collection)
 
     async def graphql(self, query: str, variables: Mapping[str, Any] | None = None, *,
