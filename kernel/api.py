@@ -95,6 +95,7 @@ from workeros.http.web import (
 from workeros.http.sessions import (
     clear_session_cookies,
     client,
+    login_mode,
     optional_json,
     read_object,
     session_redirect,
@@ -144,7 +145,7 @@ __all__ = [
     "RateLimited", "Relation", "Schema", "ServiceUnavailable", "Services", "Session", "Settings", "Subscribers", "StartupError",
     "TokenExpired", "UTCDateTime", "UUIDString", "UnsupportedMediaType", "Variables", "WorkerosError", "Writes",
     "accountability", "activity", "clear_session_cookies", "client", "optional_json", "read_object", "session_redirect",
-    "session_response", "wants_cookies", "address_allowed", "authenticate_token", "await_me_maybe", "bearer_token",
+    "session_response", "wants_cookies", "login_mode", "address_allowed", "authenticate_token", "await_me_maybe", "bearer_token",
     "bus_messages", "check_data_filter", "coerce", "compile_filter", "create_app", "dumps", "dumps_str", "error_body",
     "error_response", "export_archive", "import_archive", "json_response", "jsonable", "keyed_hash", "list_activity", "loads", "mail", "mask_url",
     "match_data", "match_filter", "no_content", "normalize_email", "now", "numeric_code", "ok", "one_time_tokens",

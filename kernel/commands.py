@@ -326,6 +326,56 @@ def _import(args: argparse.Namespace, ctx: CommandContext) -> int:
     return 0
 
 
+def _configure_typegen(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--lang", choices=("python", "typescript"), required=True, help="language of the types")
+    parser.add_argument("--role", help="only what this role (name or id) may read")
+    parser.add_argument("--out", help="write to this file (default: standard output)")
+    parser.add_argument("--url", help="read the schema from a running server (with --token, an admin's)")
+    parser.add_argument("--token", help="access token or API key for --url")
+    parser.add_argument("--snapshot", help="read the schema from a snapshot file (YAML or JSON)")
+    _configure_database(parser)
+
+
+def _typegen(args: argparse.Namespace, ctx: CommandContext) -> int:
+    from workeros.errors import WorkerosError
+    from workeros.sdk import typegen
+
+    try:
+        if args.snapshot:
+            doc = typegen.load_document(_read_document(args.snapshot))
+        elif args.url:
+            doc = _remote_snapshot(args.url, args.token)
+        else:
+            from workeros.accountability import Accountability
+
+            doc = _with_services(args, ctx, lambda services: services.schema.snapshot(
+                Accountability.system(), ("access",) if args.role else ()))
+        text = typegen.generate(doc, args.lang, args.role)
+    except (WorkerosError, OSError, ValueError) as exc:
+        return _failed(exc)
+    if args.out:
+        Path(args.out).write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def _remote_snapshot(url: str, token: str | None) -> dict[str, Any]:
+    import urllib.error
+    import urllib.request
+
+    from workeros.sdk import typegen
+
+    request = urllib.request.Request(url.rstrip("/") + "/api/schema/snapshot?include=access",
+                                     headers={"Accept": "application/json",
+                                              **({"Authorization": f"Bearer {token}"} if token else {})})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310 (the operator's URL)
+            return typegen.load_document(response.read().decode())
+    except urllib.error.HTTPError as exc:
+        raise OSError(f"{url}: HTTP {exc.code} (an admin's --token is needed)") from None
+
+
 KERNEL_COMMANDS: list[Command] = [
     Command("serve", "Serve the API", run=_serve, configure=_configure_serve),
     Command("migrate", "Create or upgrade the system tables", run=_migrate, configure=_configure_database),
@@ -337,4 +387,6 @@ KERNEL_COMMANDS: list[Command] = [
             configure=_configure_export),
     Command("import", "Restore an archive into an empty instance (all or nothing)", run=_import,
             configure=_configure_import),
+    Command("typegen", "Generate Python or TypeScript types for the collections", run=_typegen,
+            configure=_configure_typegen),
 ]

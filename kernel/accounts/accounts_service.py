@@ -100,8 +100,14 @@ class Session:
     csrf: str
     cookie_max_age: int
 
-    def body(self) -> dict[str, Any]:
-        return {"access_token": self.access_token, "refresh_token": self.refresh_token, "expires": self.expires}
+    def body(self, *, tokens: bool = True) -> dict[str, Any]:
+        """The JSON answer; without ``tokens`` (session mode: the cookie is the
+        credential) only ``expires``. An empty refresh token (a refresh from the
+        session cookie) is left out."""
+        if not tokens:
+            return {"access_token": None, "refresh_token": None, "expires": self.expires}
+        return {"access_token": self.access_token, "refresh_token": self.refresh_token or None,
+                "expires": self.expires}
 
 
 ACCOUNT_KEYS: tuple[ConfigKey, ...] = (
@@ -445,6 +451,29 @@ class AccountsService(Users, OneTimeTokens, Challenges, ApiKeys):
         return Session(user=row["user"], family=row["family"], access_token=access, refresh_token=refresh,
                        expires=s["auth.access_token_ttl"] * 1000, cookie="",
                        csrf=csrf_token(self.secret, cookie_row.id) if cookie_row else "", cookie_max_age=0)
+
+    async def refresh_cookie(self, cookie: Any, *, ip: str | None = None, user_agent: str | None = None) -> Session:
+        """A new access token for the browser session of ``cookie`` (refresh in
+        cookie mode: the refresh token never reaches page scripts). The cookie
+        session itself is not rotated; ending it (logout) ends the family."""
+        if not isinstance(cookie, str) or not cookie:
+            raise InvalidPayload("refresh_token is required (or the session cookie)", field="refresh_token")
+        s = self.settings
+        query = (sa.select(sessions.c.id, sessions.c.user, sessions.c.family, sessions.c.expires_at, users.c.status)
+                 .join(users, users.c.id == sessions.c.user)
+                 .where(sessions.c.token_hash == sha256_hex(cookie), sessions.c.kind == "cookie",
+                        sessions.c.revoked_at.is_(None)))
+        async with self.db.read() as conn:
+            row = (await conn.execute(query)).mappings().first()
+        if row is None or row["expires_at"] <= now():
+            raise InvalidCredentials("The session has ended; sign in again")
+        if row["status"] != "active":
+            raise InvalidCredentials("This account is not active")
+        access, _ = encode_access_token(self.secret, user=row["user"], family=row["family"],
+                                        ttl=s["auth.access_token_ttl"])
+        return Session(user=row["user"], family=row["family"], access_token=access, refresh_token="",
+                       expires=s["auth.access_token_ttl"] * 1000, cookie="",
+                       csrf=csrf_token(self.secret, row["id"]), cookie_max_age=0)
 
     async def logout(self, *, refresh_token: str | None = None, access_token: str | None = None,
                      cookie: str | None = None, ip: str | None = None, user_agent: str | None = None) -> None:

@@ -56,6 +56,28 @@ async def ready(request: web.Request) -> web.Response:
     return ok({"status": "ready", "checks": {"database": "ok", "migrations": "current", "draining": False}})
 
 
+@routes.get("/ping")
+async def ping(request: web.Request) -> web.Response:
+    """``pong`` as text: the liveness probe Directus clients call."""
+    return web.Response(text="pong", content_type="text/plain")
+
+
+@routes.get("/info")
+async def info(request: web.Request) -> web.Response:
+    """What a client may know about this server before signing in: the project
+    name; admins also see the version and the database dialect."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    data: dict[str, object] = {"project": {"project_name": "workeros"}}
+    if accountability(request).admin:
+        try:
+            data["version"] = version("workeros")
+        except PackageNotFoundError:
+            data["version"] = None
+        data["database"] = {"dialect": services(request).db.dialect}
+    return ok(data)
+
+
 def public_error(error: str | None) -> str | None:
     """The last line of a load error, without file paths: responses never carry
     tracebacks or paths (the CLI shows the whole traceback)."""

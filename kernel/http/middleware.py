@@ -96,16 +96,24 @@ async def hostile_input_middleware(request: web.Request, handler: Handler) -> we
     return await handler(request)
 
 
+#: POST routes a session cookie may call without the CSRF header.
+CSRF_EXEMPT = frozenset({"/api/auth/refresh", "/api/auth/logout"})
+
+
 @web.middleware
 async def accountability_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Resolve the caller once per request. A bad or expired token is 401, never
     anonymous; a read-only API key on a route that writes is 403."""
     services = request.config_dict.get(SERVICES)
     if services is not None:
+        # Refresh and sign-out read the session cookie themselves and need no
+        # CSRF token (as a client in cookie mode sends them); the method only
+        # decides whether the cookie needs one.
+        method = "GET" if request.method == "POST" and request.path in CSRF_EXEMPT else request.method
         acc = request[ACCOUNTABILITY] = await services.authenticate(
             headers=request.headers,
             cookies=request.cookies,
-            method=request.method,
+            method=method,
             ip=request.remote,
         )
         # A read-only API key changes nothing, whichever way in (docs/auth.md).

@@ -52,10 +52,11 @@ def _cookie_options(request: web.Request) -> dict[str, Any]:
 
 
 def session_response(request: web.Request, session: Session, *, cookies: bool = True,
-                     status: int = 200) -> web.Response:
+                     status: int = 200, tokens: bool = True) -> web.Response:
     """The answer to a sign-in: ``{data: {access_token, refresh_token, expires}}``
-    and the session cookies."""
-    response = ok(session.body(), status=status)
+    and the session cookies. ``tokens=False`` (``"mode": "session"``): the
+    cookie is the credential, and the body carries no token."""
+    response = ok(session.body(tokens=tokens), status=status)
     if cookies and session.cookie:
         _set_cookies(request, response, session)
     return response
@@ -77,11 +78,18 @@ def _set_cookies(request: web.Request, response: web.StreamResponse, session: Se
     response.set_cookie(CSRF_COOKIE, session.csrf, max_age=session.cookie_max_age, httponly=False, **options)
 
 
-def wants_cookies(data: Any) -> bool:
+def login_mode(data: Any) -> str:
+    """The ``mode`` of a sign-in or refresh body: ``cookie`` (default: tokens
+    in the body and the session cookie), ``json`` (tokens only) or ``session``
+    (the session cookie only)."""
     mode = data.get("mode", "cookie") if isinstance(data, dict) else "cookie"
-    if mode not in ("cookie", "json"):
-        raise InvalidPayload("mode must be 'cookie' or 'json'", field="mode")
-    return mode == "cookie"
+    if mode not in ("cookie", "json", "session"):
+        raise InvalidPayload("mode must be 'cookie', 'json' or 'session'", field="mode")
+    return str(mode)
+
+
+def wants_cookies(data: Any) -> bool:
+    return login_mode(data) != "json"
 
 
 def clear_session_cookies(request: web.Request, response: web.StreamResponse) -> None:

@@ -366,6 +366,31 @@ class ItemsService:
             out, _, after = await w.update(acc, c, data, condition=reader.compile(c, [user_filter]), values=values)
             return await self._result(w.conn, acc, schema, c, out, after, query) if out else []
 
+    async def update_batch(self, acc: Accountability, collection: str, items: list,
+                           query: Query | None = None) -> list[dict]:
+        """Update several items, each with its own fields: ``items`` are objects
+        carrying their primary key (one transaction; 404 if any is missing or
+        not updatable by the caller)."""
+        if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+            raise InvalidPayload("Expected an array of items")
+        check_batch(items, self.max_batch)
+        await self.rule(acc, collection, "update")
+        schema = self.schema()
+        c = schema.collections[collection]
+        pk = c.primary_key
+        for i, item in enumerate(items):
+            if item.get(pk) is None:
+                raise InvalidPayload(f"Item {i} has no {pk!r}: each item of the array carries its key", field=pk)
+        keys: list[Any] = []
+        rows: list[dict] = []
+        async with self.writing(c, schema) as w:
+            for item in items:
+                data = {k: v for k, v in item.items() if k != pk}
+                out, _, after = await w.update(acc, c, data, keys=[item[pk]])
+                keys += out
+                rows += after
+            return await self._result(w.conn, acc, schema, c, keys, rows, query) if keys else []
+
     async def delete(self, acc: Accountability, collection: str, key: Any) -> None:
         """Delete one item; 404 when it does not exist or the caller may not delete it."""
         await self.delete_many(acc, collection, [key])
@@ -384,6 +409,23 @@ class ItemsService:
             return
         async with self.writing(c, schema) as w:
             await w.delete(acc, c, keys, meta=meta)
+
+    async def delete_by_filter(self, acc: Accountability, collection: str, filter: Any, *,
+                               meta: Mapping[str, Any] | None = None) -> list[Any]:
+        """Delete every item matching ``filter`` that the caller may delete (one
+        transaction); returns the deleted keys."""
+        rule = await self.rule(acc, collection, "delete")
+        schema = self.schema()
+        c = schema.collections[collection]
+        reader = await self.reader(acc, schema)
+        user_filter = reader.parse(c, filter)
+        async with self.writing(c, schema) as w:
+            stmt = sa.select(c.pk_column).where(reader.compile(c, [rule.filter, user_filter]))
+            keys = [r[0] for r in await w.conn.execute(stmt)]
+            if keys:
+                check_batch(keys, self.max_batch)
+                await w.delete(acc, c, keys, meta=meta)
+            return keys
 
     async def import_items(self, acc: Accountability, collection: str, items: list[dict]) -> int:
         """Create every item of ``items`` in one transaction (all or nothing);

@@ -53,7 +53,7 @@ import itertools
 import logging
 import time
 from collections import defaultdict, deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -165,6 +165,14 @@ class Stream:
     slot: str
     subscriptions: set[Subscription] = field(default_factory=set)
     reason: str | None = None
+    #: Seconds the stream stays open after its credential expires, for the
+    #: client to sign in again in place (0: it ends at once).
+    grace: float = 0.0
+    #: Called when the credential expires and the grace period starts (the
+    #: transport tells the client and holds its events until it signs in again).
+    on_expiring: Callable[[], None] | None = None
+    #: In the grace period: the credential expired, events are not to be sent.
+    expiring: bool = False
     _ended: asyncio.Event = field(default_factory=asyncio.Event)
     _timer: asyncio.TimerHandle | None = None
 
@@ -190,6 +198,7 @@ class Stream:
             self.slot = slot
         self.acc = acc
         self.credential = credential if acc.user is not None else None
+        self.expiring = False
         for sub in self.subscriptions:
             sub.acc = acc
         self.hub._watch_expiry(self)
@@ -203,6 +212,9 @@ class RealtimeHub:
         ConfigKey("realtime.max_connections_per_user", "int", 20,
                   "Open realtime connections per user (per IP for anonymous callers)"),
         ConfigKey("realtime.heartbeat_s", "float", 15.0, "Seconds between keep-alive messages on idle streams"),
+        ConfigKey("realtime.auth_grace_s", "float", 30.0,
+                  "Seconds a WebSocket stays open after its access token expires, for the client to send a fresh "
+                  "one (events are held meanwhile); 0 closes it at once"),
         ConfigKey("realtime.allowed_origins", "list", [],
                   "Origins (scheme://host[:port]) whose pages may open WebSockets signed in by the session cookie, "
                   "besides the server's own origin and server.public_url's; \"*\" allows any"),
@@ -215,6 +227,7 @@ class RealtimeHub:
         self.replay_size = int(setting_or(settings, "realtime.replay_size", 1000))
         self.max_per_user = int(setting_or(settings, "realtime.max_connections_per_user", 20))
         self.heartbeat_s = float(setting_or(settings, "realtime.heartbeat_s", 15.0))
+        self.auth_grace_s = float(setting_or(settings, "realtime.auth_grace_s", 30.0))
         self.groups: dict[str, dict[tuple, Group]] = defaultdict(dict)
         self.connections: dict[str, int] = defaultdict(int)
         #: Event ids are ``<epoch>-<sequence>``: unique to this process's life.
@@ -298,10 +311,14 @@ class RealtimeHub:
         raise Forbidden(f"Origin {origin[:100]!r} may not open a WebSocket signed in by the session cookie "
                         "(see realtime.allowed_origins)")
 
-    def open_stream(self, acc: Accountability, credential: Credential | None = None) -> Stream:
+    def open_stream(self, acc: Accountability, credential: Credential | None = None, *, grace: float = 0.0,
+                    on_expiring: Callable[[], None] | None = None) -> Stream:
         """Count one connection for the caller (429 over the limit) and watch
-        its credential. Pair with :meth:`close_stream`."""
-        stream = Stream(hub=self, acc=acc, credential=credential, slot=self.acquire(acc))
+        its credential. With ``grace`` and ``on_expiring``, an expiring
+        credential first calls ``on_expiring`` and ends the stream only if it is
+        not renewed within ``grace`` seconds. Pair with :meth:`close_stream`."""
+        stream = Stream(hub=self, acc=acc, credential=credential, slot=self.acquire(acc), grace=grace,
+                        on_expiring=on_expiring)
         self.streams.add(stream)
         self._watch_expiry(stream)
         return stream
@@ -349,6 +366,11 @@ class RealtimeHub:
             return
         if at - time.time() > 0.01:  # renewed meanwhile
             self._watch_expiry(stream)
+            return
+        if stream.grace > 0 and stream.on_expiring is not None and not stream.expiring:
+            stream.expiring = True
+            stream.on_expiring()
+            stream._timer = asyncio.get_running_loop().call_later(stream.grace, self._expire, stream)
             return
         kind = stream.credential.kind if stream.credential is not None else "credential"
         self._end(stream, f"expired: the {kind} expired")

@@ -142,6 +142,10 @@ def build(root: web.Application) -> web.Application:
     app = web.Application()
     app.router.add_post("", handle_post)
     app.router.add_get("", handle_get)
+    # Directus clients send system queries (graphql(q, "system")) here: the
+    # schema is one, so the same endpoint answers.
+    app.router.add_post("/system", handle_post)
+    app.router.add_get("/system", handle_get)
     app[SETTINGS_KEY] = root[SETTINGS]
     realtime = root[REGISTRY].get("runtime").realtime
     if realtime:

@@ -16,7 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
-from workeros.api import client, no_content, ok, read_object, services, session_response, wants_cookies
+from workeros.api import client, login_mode, no_content, ok, read_object, services, session_response, wants_cookies
 from workeros.hookspecs import hookimpl
 from workeros.hookspecs.auth import AuthProvider
 from workeros.hookspecs.lifecycle import Command
@@ -38,7 +38,7 @@ async def login(request: web.Request) -> web.Response:
     session = await services(request).accounts.password_login(
         data.get("email"), data.get("password"), otp=otp if isinstance(otp, str) else None, browser=cookies,
         **client(request))
-    return session_response(request, session, cookies=cookies)
+    return session_response(request, session, cookies=cookies, tokens=login_mode(data) != "session")
 
 
 @routes.post("/password/request")

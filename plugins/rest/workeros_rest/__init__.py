@@ -41,6 +41,18 @@ def build(root: web.Application) -> web.Application:
     return app
 
 
+def build_specs(root: web.Application) -> web.Application:
+    """``/api/server/specs/oas``: the OpenAPI document where Directus clients
+    look for it (the same as ``/api/openapi.json``)."""
+    from .openapi import openapi
+
+    app = web.Application()
+    app.router.add_get("/oas", openapi)
+    return app
+
+
 @hookimpl
 def workeros_register_transports() -> list[Transport]:
-    return [Transport(name="rest", prefix="/api", factory=build, description="REST API under /api")]
+    return [Transport(name="rest", prefix="/api", factory=build, description="REST API under /api"),
+            Transport(name="rest-specs", prefix="/api/server/specs", factory=build_specs,
+                      description="OpenAPI document at /api/server/specs/oas")]

@@ -33,6 +33,8 @@ class Call:
     created: bool = False
     #: keyword arguments taken from the query string
     query: Callable[[web.Request], Mapping[str, Any]] | None = None
+    #: reshapes the result for the response (``fields`` selection)
+    shape: Callable[[web.Request, Any], Any] | None = None
 
 
 def add(routes: web.RouteTableDef, service: Callable[[web.Request], Any], calls: Iterable[Call]) -> None:
@@ -53,6 +55,8 @@ def _handler(service: Callable[[web.Request], Any], call: Call) -> Callable[[web
         result = await getattr(service(request), call.call)(accountability(request), *args, **kwargs)
         if call.method == "DELETE":
             return no_content()
+        if call.shape is not None:
+            result = call.shape(request, result)
         return ok(result, status=201 if call.created else 200)
 
     handler.__name__ = handler.__qualname__ = call.call

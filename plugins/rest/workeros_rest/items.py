@@ -27,6 +27,7 @@ from workeros.api import (
     no_content,
     ok,
     parse_query,
+    query_from_mapping,
     read_json,
     services,
 )
@@ -77,14 +78,32 @@ async def create_items(request: web.Request) -> web.Response:
     return ok(created)
 
 
+@routes.route("SEARCH", "/items/{collection}")
+async def search_items(request: web.Request) -> web.Response:
+    """``SEARCH`` with ``{"query": {filter, fields, sort, limit, ...}}``: the
+    query of ``GET`` in the body (as Directus's SDK sends it with ``withSearch``),
+    for queries too long for a URL."""
+    body = await read_json(request)
+    query = body.get("query") if isinstance(body, dict) else None
+    if not isinstance(query, dict):
+        raise InvalidPayload('Expected {"query": {...}}')
+    parsed = query_from_mapping(query)
+    rows, meta = await _items(request).query(accountability(request), request.match_info["collection"], parsed)
+    return ok(rows, meta=meta if parsed.meta else None)
+
+
 @routes.patch("/items/{collection}")
 async def update_items(request: web.Request) -> web.Response:
-    """``{keys: [...], data: {...}}``, or ``{query: {filter}, data}`` for every
-    item matching a filter."""
+    """``{keys: [...], data: {...}}``, ``{query: {filter}, data}`` for every
+    item matching a filter, or an array of items each carrying its key (each
+    updated with its own fields; one transaction)."""
     body = await read_json(request)
-    if not isinstance(body, dict) or not isinstance(body.get("data"), dict):
-        raise InvalidPayload('Expected {"keys": [...], "data": {...}} or {"query": {"filter": ...}, "data": {...}}')
     acc, collection, query = accountability(request), _writable(request), _write_query(request)
+    if isinstance(body, list):
+        return ok(await _items(request).update_batch(acc, collection, body, query))
+    if not isinstance(body, dict) or not isinstance(body.get("data"), dict):
+        raise InvalidPayload('Expected {"keys": [...], "data": {...}}, {"query": {"filter": ...}, "data": {...}} '
+                             "or an array of items with their keys")
     if "keys" in body:
         if not isinstance(body["keys"], list):
             raise InvalidPayload("keys must be an array")
@@ -98,12 +117,20 @@ async def update_items(request: web.Request) -> web.Response:
 
 @routes.delete("/items/{collection}")
 async def delete_items(request: web.Request) -> web.Response:
-    """``[keys]`` or ``{keys: [...]}``."""
+    """``[keys]``, ``{keys: [...]}`` or ``{query: {filter}}`` (every item
+    matching the filter that the caller may delete)."""
     body = await read_json(request)
+    acc, collection = accountability(request), _writable(request)
+    if isinstance(body, dict) and "keys" not in body and "query" in body:
+        query = body["query"]
+        if not isinstance(query, dict) or not isinstance(query.get("filter"), dict) or not query["filter"]:
+            raise InvalidPayload('Expected {"query": {"filter": {...}}} with a non-empty filter')
+        await _items(request).delete_by_filter(acc, collection, query["filter"])
+        return no_content()
     keys = body.get("keys") if isinstance(body, dict) else body
     if not isinstance(keys, list):
-        raise InvalidPayload('Expected an array of keys, or {"keys": [...]}')
-    await _items(request).delete_many(accountability(request), _writable(request), keys)
+        raise InvalidPayload('Expected an array of keys, {"keys": [...]} or {"query": {"filter": {...}}}')
+    await _items(request).delete_many(acc, collection, keys)
     return no_content()
 
 

@@ -14,6 +14,7 @@ from workeros.api import (
     InvalidQuery,
     clear_session_cookies,
     client,
+    login_mode,
     no_content,
     ok,
     optional_json,
@@ -51,10 +52,32 @@ async def providers(request: web.Request) -> web.Response:
     return ok(working, meta={"unavailable": unavailable})
 
 
+@routes.get("/auth")
+async def auth_providers(request: web.Request) -> web.Response:
+    """The working auth providers in Directus's shape (``readProviders()``):
+    ``[{name, driver, icon}]``."""
+    svc = services(request)
+    found = [{"name": p.name, "driver": p.kind, "icon": None}
+             for p in request.config_dict[REGISTRY].all("auth")
+             if p.ready is None or p.ready(svc) is None]
+    return ok(found)
+
+
 @routes.post("/auth/refresh")
 async def refresh(request: web.Request) -> web.Response:
+    """``{refresh_token}`` rotates a refresh token (json mode). Without one,
+    the browser session cookie gets a new access token (cookie mode; with
+    ``"mode": "session"`` the answer carries no token, the cookie being the
+    credential). No CSRF header is needed: the answer is readable only by the
+    page's own origin, and it changes nothing a forged request could use."""
     data = await optional_json(request)
-    session = await _accounts(request).refresh(data.get("refresh_token"), **client(request))
+    mode = login_mode(data)
+    token = data.get("refresh_token")
+    if token is None and mode != "json":
+        cookie = request.cookies.get(request.config_dict[SETTINGS]["auth.cookie_name"])
+        session = await _accounts(request).refresh_cookie(cookie, **client(request))
+        return session_response(request, session, cookies=False, tokens=mode != "session")
+    session = await _accounts(request).refresh(token, **client(request))
     return session_response(request, session, cookies=False)
 
 
@@ -87,15 +110,31 @@ def _user_query(request: web.Request) -> dict[str, Any]:
     return {"limit": limit, "offset": offset, **extra}
 
 
+def _fields(request: web.Request, result: Any) -> Any:
+    """``?fields=id,email`` (or ``fields[]=…``, ``*``) keeps those fields of
+    each user; a field users do not have is a 400."""
+    raw = [part.strip() for value in request.query.getall("fields", []) + request.query.getall("fields[]", [])
+           for part in value.split(",") if part.strip()]
+    if not raw or "*" in raw:
+        return result
+    rows = result if isinstance(result, list) else [result]
+    known = set(rows[0]) if rows else set(raw)
+    for name in raw:
+        if name not in known:
+            raise InvalidQuery(f"Unknown user field {name[:80]!r}")
+    picked = [{name: row.get(name) for name in raw} for row in rows]
+    return picked if isinstance(result, list) else picked[0]
+
+
 add(routes, _accounts, [
-    Call("GET", "/users/me", "me"),
+    Call("GET", "/users/me", "me", shape=_fields),
     Call("PATCH", "/users/me", "update_me", body=read_json),
     Call("GET", "/users/me/sessions", "list_sessions"),
     Call("DELETE", "/users/me/sessions/{family}", "end_session"),
-    Call("GET", "/users", "list_users", query=_user_query),
+    Call("GET", "/users", "list_users", query=_user_query, shape=_fields),
     Call("POST", "/users", "create_user", body=read_admin_json, created=True),
     Call("POST", "/users/invite", "invite", body=read_json, created=True),
-    Call("GET", "/users/{id}", "get_user"),
+    Call("GET", "/users/{id}", "get_user", shape=_fields),
     Call("PATCH", "/users/{id}", "update_user", body=read_json),
     Call("DELETE", "/users/{id}", "delete_user"),
     # -- API keys

@@ -16,9 +16,18 @@ Server → client::
     {"type": "ping"}  /  {"type": "pong"}
     {"type": "<request type>", "status": "error", "error": {"code": "...", "message": "..."}, "uid": "a"}
 
-A credential that expires while connected ends the connection (close code
-4401) after an ``{"type": "auth", "status": "expired"}`` message, unless the
-client sent a fresh ``auth`` message before. One that is revoked (logout, API
+The socket is also served at ``/websocket`` (where Directus's SDK looks by
+default), and the upgrade may carry ``?access_token=`` (the SDK's ``strict``
+mode). ``subscribe`` may name one ``event`` (``create``, ``update`` or
+``delete``) to receive only those; delete events carry the deleted keys
+(``"data": [21]``).
+
+A credential that expires while connected is answered with
+``{"type": "auth", "status": "error", "error": {"code": "TOKEN_EXPIRED"}}``;
+events are held while the client has ``realtime.auth_grace_s`` seconds to send
+a fresh ``auth`` message, which resumes them in place. Without one the
+connection ends (close code 4401) after an ``{"type": "auth", "status":
+"expired"}`` message. One that is revoked (logout, API
 key revoked, user suspended or deleted) ends it the same way after
 ``{"type": "auth", "status": "revoked"}``; a role change re-applies the new
 role's rules to every subscription. Shutdown closes with 1001.
@@ -52,6 +61,7 @@ MAX_MESSAGE = 64 * 1024
 MAX_SUBSCRIPTIONS = 100
 INIT_LIMIT = 1000
 CLOSE_EXPIRED = 4401
+EVENTS = ("create", "update", "delete")
 
 
 def _error(kind: str, error: Exception, uid: Any = None) -> dict[str, Any]:
@@ -76,6 +86,11 @@ class Connection:
         self.stream = stream
         self.subscriptions: dict[Any, tuple[Any, asyncio.Task[None]]] = {}
         self.send_lock = asyncio.Lock()
+        #: Cleared while the credential has expired and no fresh one came yet:
+        #: events wait in their queues.
+        self.live = asyncio.Event()
+        self.live.set()
+        self.notices: set[asyncio.Task[None]] = set()
         #: The task closing the socket (started by expiry or shutdown), awaited
         #: by the handler so the close handshake completes.
         self.closer: asyncio.Task[Any] | None = None
@@ -83,6 +98,15 @@ class Connection:
     @property
     def acc(self) -> Accountability:
         return self.stream.acc
+
+    def expiring(self) -> None:
+        """The credential expired: hold events, and ask for a fresh token."""
+        self.live.clear()
+        task = asyncio.create_task(self.send({
+            "type": "auth", "status": "error",
+            "error": {"code": "TOKEN_EXPIRED", "message": "The access token expired; send a new one in an auth message"}}))
+        self.notices.add(task)
+        task.add_done_callback(self.notices.discard)
 
     def begin_close(self, code: int, message: bytes) -> None:
         if self.closer is None:
@@ -138,6 +162,7 @@ class Connection:
             for uid in list(self.subscriptions):
                 self.unsubscribe(uid)
         await self.send({"type": "auth", "status": "ok"})
+        self.live.set()
 
     async def subscribe(self, message: dict[str, Any]) -> None:
         uid = message.get("uid")
@@ -156,6 +181,9 @@ class Connection:
             fields = fields.split(",")
         if fields is not None and not (isinstance(fields, list) and all(isinstance(f, str) for f in fields)):
             raise InvalidPayload("query.fields must be a list of field names")
+        event = message.get("event")
+        if event is not None and event not in EVENTS:
+            raise InvalidPayload("event must be one of create, update, delete")
         limit = query.get("limit", 100)
         if not isinstance(limit, int) or isinstance(limit, bool) or not 0 <= limit <= INIT_LIMIT:
             raise InvalidPayload(f"query.limit must be an integer from 0 to {INIT_LIMIT}")
@@ -169,7 +197,7 @@ class Connection:
         except Exception:
             self.hub.unsubscribe(sub)
             raise
-        task = asyncio.create_task(self.pump(uid, sub))
+        task = asyncio.create_task(self.pump(uid, sub, event))
         self.subscriptions[uid] = (sub, task)
         await self.send({"type": "subscription", "event": "init", "data": rows, "uid": uid})
 
@@ -180,9 +208,10 @@ class Connection:
             self.hub.unsubscribe(sub)
             task.cancel()
 
-    async def pump(self, uid: Any, sub: Any) -> None:
+    async def pump(self, uid: Any, sub: Any, only: str | None = None) -> None:
         while True:
             message = await sub.queue.get()
+            await self.live.wait()
             if message.event == "closed":
                 self.subscriptions.pop(uid, None)
                 if (message.reason or "").partition(":")[0] in ("expired", "revoked"):
@@ -191,6 +220,13 @@ class Connection:
                 if message.reason == "shutdown":
                     self.begin_close(1001, b"server shutdown")
                 return
+            if only is not None and message.event != only:
+                continue
+            if message.event == "delete":
+                # Directus's shape: the deleted keys, not objects
+                keys = [next(iter(row.values())) for row in message.data]
+                await self.send({"type": "subscription", "event": "delete", "data": keys, "uid": uid})
+                continue
             # the rows are encoded once per group (message.data_json), not per socket
             await self.send_text(f'{{"type":"subscription","event":{dumps_str(message.event)},'
                                  f'"data":{message.data_json},"uid":{dumps_str(uid)}}}')
@@ -227,13 +263,22 @@ async def realtime(request: web.Request) -> web.StreamResponse:
     if hub is None:
         raise web.HTTPServiceUnavailable()
     acc = accountability(request)
-    credential = hub.credential(request.headers, request.cookies, acc)
+    token = request.query.get("access_token")
+    if token and "Authorization" not in request.headers:
+        # the upgrade's URL carries the token (browsers cannot set headers on one)
+        acc = await authenticate_token(svc, token, ip=acc.ip, user_agent=acc.user_agent)
+        credential: Credential | None = Credential(authorization=f"Bearer {token}")
+    else:
+        credential = hub.credential(request.headers, request.cookies, acc)
     hub.check_origin(request.headers, credential, own=f"{request.scheme}://{request.host}")
-    stream = hub.open_stream(acc, credential)
+    holder: list[Connection] = []
+    stream = hub.open_stream(acc, credential, grace=hub.auth_grace_s,
+                             on_expiring=lambda: holder[0].expiring() if holder else None)
     ws = web.WebSocketResponse(max_msg_size=MAX_MESSAGE * 2)
     try:
         await ws.prepare(request)
         conn = Connection(request, ws, stream)
+        holder.append(conn)
         helpers = [asyncio.create_task(conn.watch_stream()), asyncio.create_task(conn.heartbeat())]
         try:
             async for msg in ws:
@@ -264,4 +309,6 @@ def build(root: web.Application) -> web.Application:
 @hookimpl
 def workeros_register_realtime_transports() -> list[RealtimeTransport]:
     return [RealtimeTransport(name="websocket", prefix="/api/realtime", factory=build,
-                              description="WebSocket at /api/realtime (Directus-shaped messages)")]
+                              description="WebSocket at /api/realtime (Directus-shaped messages)"),
+            RealtimeTransport(name="websocket-alias", prefix="/websocket", factory=build,
+                              description="The same WebSocket at /websocket, Directus's default path")]

@@ -46,7 +46,7 @@ async def test_subscribe_init_events_and_unsubscribe(api: Any) -> None:
         await admin.patch(f"/api/items/notes/{key}", json={"title": "newer"})
         assert (await _recv(ws))["event"] == "update"
         await admin.delete(f"/api/items/notes/{key}")
-        assert (await _recv(ws))["data"] == [{"id": key}]
+        assert (await _recv(ws))["data"] == [key]  # Directus's shape: the keys
 
         await ws.send_json({"type": "ping"})
         assert await _recv(ws) == {"type": "pong"}
@@ -96,7 +96,8 @@ async def test_auth_message_signs_in_and_expiry_ends_the_connection(api: Any, ma
     # The token sent in the auth message is minted just before it is sent, so
     # a slow machine spends none of its lifetime on the set-up requests.
     credentials = {"email": "a@example.com", "password": "correct horse battery", "mode": "json"}
-    async with make_server(auth__access_token_ttl=4) as server, TestClient(server) as client:
+    async with make_server(auth__access_token_ttl=4, realtime__auth_grace_s=1) as server, \
+            TestClient(server) as client:
         api = Api(client)
         r = await api.post("/api/auth/sign-up", json={"email": "a@example.com", "password": "correct horse battery"})
         assert r.status in (200, 201), r
@@ -112,11 +113,69 @@ async def test_auth_message_signs_in_and_expiry_ends_the_connection(api: Any, ma
             assert await _recv(ws) == {"type": "auth", "status": "ok"}
             await ws.send_json({"type": "subscribe", "collection": "notes", "uid": "a"})
             assert (await _recv(ws))["event"] == "init"
+            # first the request for a fresh token (the socket stays open)...
+            asking = await _until(ws, type="auth")
+            assert asking["status"] == "error" and asking["error"]["code"] == "TOKEN_EXPIRED"
+            # ...then, none having come within realtime.auth_grace_s, the end
             expired = await _until(ws, type="auth")
             assert expired["status"] == "expired" and expired["error"]["code"] == "TOKEN_EXPIRED"
             closing = await asyncio.wait_for(ws.receive(), 5)
             assert closing.type.name in ("CLOSE", "CLOSED", "CLOSING")
             assert ws.close_code == 4401
+
+
+async def test_a_fresh_token_within_the_grace_period_keeps_the_subscriptions(make_server: Any) -> None:
+    """Events that happen after expiry wait, and arrive once the client signs
+    in again in place (what Directus's SDK does on TOKEN_EXPIRED); nothing is
+    sent while the credential is expired."""
+    from aiohttp.test_utils import TestClient
+    from callers import Api
+
+    credentials = {"email": "a@example.com", "password": "correct horse battery", "mode": "json"}
+    async with make_server(auth__access_token_ttl=3, realtime__auth_grace_s=30) as server, \
+            TestClient(server) as client:
+        api = Api(client)
+        await api.post("/api/auth/sign-up", json={"email": "a@example.com", "password": "correct horse battery"})
+        key = (await api.post("/api/api-keys", headers={"Authorization": "Bearer " + (await api.post(
+            "/api/auth/login", json=credentials)).data["access_token"]}, json={"name": "k"})).data["key"]
+        writer = {"Authorization": f"Bearer {key}"}
+        assert (await api.post("/api/collections", headers=writer, json={"collection": "notes", "fields": [
+            {"field": "title", "type": "string"}]})).status == 201
+        token = (await api.post("/api/auth/login", json=credentials)).data["access_token"]
+        async with client.ws_connect("/api/realtime", params={"access_token": token}) as ws:
+            await ws.send_json({"type": "subscribe", "collection": "notes", "uid": "a"})
+            assert (await _recv(ws))["event"] == "init"
+            asking = await _until(ws, type="auth")
+            assert asking["status"] == "error" and asking["error"]["code"] == "TOKEN_EXPIRED"
+            created = await api.post("/api/items/notes", headers=writer, json={"title": "while expired"})
+            await _nothing_within(ws, 0.5)
+            fresh = (await api.post("/api/auth/login", json=credentials)).data["access_token"]
+            await ws.send_json({"type": "auth", "access_token": fresh})
+            assert await _recv(ws) == {"type": "auth", "status": "ok"}
+            got = await _recv(ws)
+            assert (got["event"], got["data"]) == ("create", [{"id": created.data["id"], "title": "while expired"}])
+
+
+async def test_event_filter_alias_path_and_token_in_the_url(api: Any) -> None:
+    """``subscribe`` with ``event`` gets only those events; ``/websocket`` is
+    the same socket; a bad ``?access_token=`` on the upgrade is 401 (a good one
+    signs it in: the grace-period test above)."""
+    admin = api.as_admin()
+    await _setup(admin)
+    async with api.client.ws_connect("/websocket", headers={TEST_CALLER: "admin"}) as ws:
+        await ws.send_json({"type": "subscribe", "collection": "notes", "event": "delete", "uid": "d"})
+        assert (await _recv(ws))["event"] == "init"
+        key = (await admin.post("/api/items/notes", json={"title": "x"})).data["id"]
+        await admin.patch(f"/api/items/notes/{key}", json={"title": "y"})
+        await admin.delete(f"/api/items/notes/{key}")
+        assert await _recv(ws) == {"type": "subscription", "event": "delete", "data": [key], "uid": "d"}
+        await ws.send_json({"type": "subscribe", "collection": "notes", "event": "init", "uid": "e"})
+        assert (await _recv(ws))["error"]["code"] == "INVALID_PAYLOAD"
+    response = await api.client.get("/api/realtime", params={"access_token": "not-a-token"},
+                                    headers={"Connection": "Upgrade", "Upgrade": "websocket",
+                                             "Sec-WebSocket-Version": "13", "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="})
+    assert response.status == 401
+    assert (await response.json())["errors"][0]["extensions"]["code"] == "INVALID_CREDENTIALS"
 
 
 async def _nothing_within(ws: Any, seconds: float) -> None:
@@ -155,7 +214,7 @@ async def test_visibility_transitions_and_redaction_per_role(api: Any) -> None:
 
         await admin.patch(f"/api/items/notes/{key}", json={"score": 50})  # low -> high
         got = await _recv(low)
-        assert (got["event"], got["data"]) == ("delete", [{"id": key}])
+        assert (got["event"], got["data"]) == ("delete", [key])
         got = await _recv(high)
         assert (got["event"], got["data"]) == ("create", [{"id": key, "title": "n", "score": 50}])
         assert (await _recv(everyone))["event"] == "update"
@@ -168,7 +227,7 @@ async def test_visibility_transitions_and_redaction_per_role(api: Any) -> None:
 
         await admin.delete(f"/api/items/notes/{key}")
         got = await _recv(high)
-        assert (got["event"], got["data"]) == ("delete", [{"id": key}])
+        assert (got["event"], got["data"]) == ("delete", [key])
         assert (await _recv(everyone))["event"] == "delete"
         await _nothing_within(low, 0.3)  # low never saw the row as it was: no delete for it
     finally:

@@ -1,0 +1,1 @@
+from served import served  # noqa: F401  (the module-scoped server fixture)
