@@ -19,6 +19,7 @@ from workeros.api import (
     read_json,
     read_object,
     services,
+    streams_body,
 )
 
 from .service import COLLECTION, FilesService
@@ -41,6 +42,7 @@ async def _part_chunks(part: BodyPartReader) -> AsyncIterator[bytes]:
         yield chunk
 
 
+@streams_body
 async def upload(request: web.Request) -> web.Response:
     """Multipart: text parts (``title``, ``folder``, ``filename_download``)
     first, then one or more ``file`` parts; each file streams to storage as it

@@ -40,6 +40,7 @@ from workeros.api import (
     error_response,
     now,
     services,
+    streams_body,
 )
 
 from .tables import uploads
@@ -196,6 +197,7 @@ async def head(request: web.Request) -> web.Response:
 _locks: dict[str, asyncio.Lock] = {}
 
 
+@streams_body
 @tus_errors
 async def patch(request: web.Request) -> web.Response:
     _check_version(request)
