@@ -17,7 +17,15 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from workeros.api import InvalidQuery, PayloadTooLarge, RangeNotSatisfiable, accountability, services
+from workeros.api import (
+    InvalidQuery,
+    NotFound,
+    PayloadTooLarge,
+    RangeNotSatisfiable,
+    ServiceUnavailable,
+    accountability,
+    services,
+)
 
 from .images import (
     MIME,
@@ -100,7 +108,7 @@ async def get_asset(request: web.Request) -> web.StreamResponse:
         fmt = output_format(transform, row["type"])
         key = cache_key(row["id"], row["checksum"], transform)
         variant = await files.variant(key)
-        if variant is None or not await storage.exists(key):
+        if variant is None:
             variant = await files.transformer.run(key, lambda: _render(files, storage, row, transform, fmt, key,
                                                                        max_pixels))
         mime, size = variant["type"], variant["size"]
@@ -127,19 +135,26 @@ async def get_asset(request: web.Request) -> web.StreamResponse:
     response.content_type = mime
     if span is None:
         response.content_length = size
-        start = end = None
+        start, end = 0, size - 1
     else:
         start, end = span
         response.content_length = end - start + 1
         response.headers["Content-Range"] = f"bytes {start}-{end}/{size}"
     # The first chunk is read before the headers go out: a missing object is
     # still a clean 404 envelope rather than a cut-off response.
-    body = storage.get(key, start=start, end=end).__aiter__()
+    body = storage.get(key, start=start, end=end).__aiter__() if size and request.method != "HEAD" else None
     first = b""
-    if request.method != "HEAD" and response.content_length:
-        first = await anext(body, b"")
+    if body is not None:
+        try:
+            first = await anext(body, b"")
+        except NotFound:
+            if transform is None:
+                raise
+            # A cached variant whose object is gone: forget it and render again.
+            await files.forget_variant(key)
+            raise ServiceUnavailable("The transformed image is being rebuilt; retry", retry_after=1) from None
     await response.prepare(request)
-    if request.method != "HEAD":
+    if body is not None:
         if first:
             await response.write(first)
         async for chunk in body:

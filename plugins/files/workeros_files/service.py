@@ -95,6 +95,9 @@ class FilesService:
         self.max_size: int = settings["files.max_size"]
         self.transformer = Transformer(settings["assets.transform_concurrency"])
         self._storages: dict[str, Any] = {}
+        #: Stored rows by id (bounded): a file's bytes, type and checksum never
+        #: change, so only the visibility check runs per asset request.
+        self._rows: dict[str, dict] = {}
         self._opened: list[Any] = []
         registry = services.registry
         active = registry.get("storage")
@@ -225,7 +228,11 @@ class FilesService:
         if not isinstance(data, Mapping):
             raise InvalidPayload("Expected an object")
         values = self.client_values(data)
-        return await self.services.items.update(acc, COLLECTION, file_id, values, query)
+        self._rows.pop(str(file_id), None)
+        try:
+            return await self.services.items.update(acc, COLLECTION, file_id, values, query)
+        finally:
+            self._rows.pop(str(file_id), None)
 
     async def delete(self, acc: Accountability, file_ids: list[Any]) -> None:
         """Delete rows (under the caller's delete rule) and then their bytes and
@@ -239,6 +246,8 @@ class FilesService:
                                           .where(variants_table.c.file.in_(ids)))).all() if ids else []
             await w.conn.execute(variants_table.delete().where(variants_table.c.file.in_(ids)))
         by_id = {r["id"]: r for r in rows}
+        for file_id in by_id:
+            self._rows.pop(file_id, None)
         for row in rows:
             storage = await _maybe(self.storage(row["storage"]))
             if storage is not None:
@@ -255,17 +264,27 @@ class FilesService:
             await self.services.items.get(acc, COLLECTION, file_id, Query(fields=("id",)))
         except Forbidden:
             raise NotFound(f"File {str(file_id)[:80]!r} not found") from None
+        cached = self._rows.get(file_id)
+        if cached is not None:
+            return cached
         async with self.services.db.read() as conn:
             row = (await conn.execute(sa.select(files_table).where(files_table.c.id == file_id))).mappings().first()
         if row is None:
             raise NotFound(f"File {str(file_id)[:80]!r} not found")
-        return dict(row)
+        if len(self._rows) >= 10_000:
+            self._rows.pop(next(iter(self._rows)))
+        self._rows[file_id] = found = dict(row)
+        return found
 
     # -- cached variants --------------------------------------------------------------------
     async def variant(self, key: str) -> dict | None:
         async with self.services.db.read() as conn:
             row = (await conn.execute(sa.select(variants_table).where(variants_table.c.key == key))).mappings().first()
         return dict(row) if row is not None else None
+
+    async def forget_variant(self, key: str) -> None:
+        async with self.services.db.transaction() as conn:
+            await conn.execute(variants_table.delete().where(variants_table.c.key == key))
 
     async def remember_variant(self, key: str, file_id: str, mime: str, size: int) -> None:
         db = self.services.db
