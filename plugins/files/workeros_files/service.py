@@ -98,6 +98,8 @@ class FilesService:
         #: Stored rows by id (bounded): a file's bytes, type and checksum never
         #: change, so only the visibility check runs per asset request.
         self._rows: dict[str, dict] = {}
+        #: Rendered variants by cache key (immutable until the file is deleted).
+        self._variants: dict[str, dict] = {}
         self._opened: list[Any] = []
         registry = services.registry
         active = registry.get("storage")
@@ -253,6 +255,7 @@ class FilesService:
             if storage is not None:
                 await _quietly(storage.delete(f"files/{row['id']}"))
         for variant_key, file_id in found:
+            self._variants.pop(variant_key, None)
             storage = await _maybe(self.storage(by_id[file_id]["storage"]))
             if storage is not None:
                 await _quietly(storage.delete(variant_key))
@@ -278,11 +281,20 @@ class FilesService:
 
     # -- cached variants --------------------------------------------------------------------
     async def variant(self, key: str) -> dict | None:
+        cached = self._variants.get(key)
+        if cached is not None:
+            return cached
         async with self.services.db.read() as conn:
             row = (await conn.execute(sa.select(variants_table).where(variants_table.c.key == key))).mappings().first()
-        return dict(row) if row is not None else None
+        if row is None:
+            return None
+        if len(self._variants) >= 10_000:
+            self._variants.pop(next(iter(self._variants)))
+        self._variants[key] = found = dict(row)
+        return found
 
     async def forget_variant(self, key: str) -> None:
+        self._variants.pop(key, None)
         async with self.services.db.transaction() as conn:
             await conn.execute(variants_table.delete().where(variants_table.c.key == key))
 

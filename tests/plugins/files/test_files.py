@@ -276,3 +276,25 @@ async def test_folders_and_file_field(booted) -> None:
         assert after.data["cover"] is None
         in_folder = await admin.get("/api/files", params={"filter": f'{{"folder": {{"_eq": "{folder.data["id"]}"}}}}'})
         assert in_folder.data == []
+
+
+async def test_file_changes_are_item_events(booted) -> None:
+    import asyncio
+
+    from workeros.api import ITEMS
+
+    async with booted() as (admin, svc):
+        seen: list[tuple[str, str]] = []
+        unsubscribe = svc.events.subscribe(ITEMS, lambda m: seen.append((m["collection"], m["action"])))
+        try:
+            row = (await upload(admin, png())).data
+            await admin.patch(f"/api/files/{row['id']}", json={"title": "t"})
+            await admin.delete(f"/api/files/{row['id']}")
+            for _ in range(200):
+                if len(seen) >= 3:
+                    break
+                await asyncio.sleep(0.02)
+        finally:
+            unsubscribe()
+        assert [s for s in seen if s[0] == "wos_files"] == [("wos_files", "create"), ("wos_files", "update"),
+                                                            ("wos_files", "delete")]
