@@ -31,8 +31,10 @@ from workeros.api import (
     PayloadTooLarge,
     Query,
     Services,
+    Variables,
     await_me_maybe,
     coerce,
+    match_filter,
     now,
 )
 
@@ -188,13 +190,13 @@ class FilesService:
             await _quietly(storage.delete(key))
             raise
         try:
-            row = await self._insert(acc, file_id, name, storage, key, measured, filename, values, meta)
+            row = await self._insert(acc, rule, file_id, name, storage, key, measured, filename, values, meta)
         except BaseException:
             await _quietly(storage.delete(key))
             raise
         return row
 
-    async def _insert(self, acc: Accountability, file_id: str, storage_name: str, storage: Any, key: str,
+    async def _insert(self, acc: Accountability, rule: Any, file_id: str, storage_name: str, storage: Any, key: str,
                       measured: Measured, filename: str | None, values: dict[str, Any],
                       meta: Mapping[str, Any] | None) -> dict:
         mime = sniff(bytes(measured.head[:HEAD]))
@@ -215,6 +217,11 @@ class FilesService:
         }
         items = self.services.items
         c = items.collection(COLLECTION)
+        if rule.validation is not None and not match_filter(
+                rule.validation, row, schema=self.services.schema.current(), collection=COLLECTION,
+                variables=Variables.for_accountability(acc)):
+            # Checked on the measured row: a rule may limit types or sizes per role.
+            raise InvalidPayload(f"The file does not satisfy the validation rule of {COLLECTION!r}")
         async with items.writing(c) as w:
             await w.create(acc, c, [], payloads=[row], meta=meta)
         return await self.readable(acc, file_id, row)

@@ -298,3 +298,21 @@ async def test_file_changes_are_item_events(booted) -> None:
             unsubscribe()
         assert [s for s in seen if s[0] == "wos_files"] == [("wos_files", "create"), ("wos_files", "update"),
                                                             ("wos_files", "delete")]
+
+
+async def test_create_validation_applies_to_the_measured_file(booted) -> None:
+    async with booted() as (admin, svc):
+        assert (await admin.post("/api/roles", json={"id": "uploader", "name": "Uploader"})).status == 201
+        r = await admin.post("/api/permissions", json={
+            "role": "uploader", "collection": "wos_files", "action": "create",
+            "validation": {"_and": [{"type": {"_starts_with": "image/"}}, {"filesize": {"_lte": 5000}}]}})
+        assert r.status in (200, 201), r
+        user = admin.as_role("uploader")
+        assert (await upload(user, png(8, 8), filename="ok.png")).status == 201
+        refused = await upload(user, b"%PDF-1.4 not an image", filename="doc.png", content_type="image/png")
+        assert refused.status == 400 and refused.code == "INVALID_PAYLOAD", refused
+        big = await upload(user, png(8, 8) + b"\0" * 6000, filename="big.png")
+        assert big.code == "INVALID_PAYLOAD"
+        assert len((await admin.get("/api/files")).data) == 1
+        _, backend = await svc.get("files").default()
+        assert len(await _stored_keys(backend)) == 1
