@@ -90,6 +90,7 @@ from workeros.http.web import (
     read_json,
     request_id,
     services,
+    streams_body,
 )
 
 from workeros.http.sessions import (
@@ -152,5 +153,5 @@ __all__ = [
     "open_services", "parse_filter", "parse_query", "parse_time", "prepare", "random_token", "read_admin_json",
     "read_json", "request_id", "run_callbacks", "schema_race", "services", "setting_or", "snapshot", "users",
     "query_from_mapping",
-    "Credential", "Stream", "READ_ONLY", "changes_nothing",
+    "Credential", "Stream", "READ_ONLY", "changes_nothing", "streams_body",
 ]

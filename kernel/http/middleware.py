@@ -15,7 +15,7 @@ from sqlalchemy import exc as sa_exc
 from workeros import errors
 from workeros.db.database import schema_race
 from workeros.http.keys import ACCOUNTABILITY, REQUEST_ID, SERVICES, SETTINGS
-from workeros.http.web import error_response, refuse_read_only
+from workeros.http.web import error_response, handler_streams_body, refuse_read_only
 
 log = logging.getLogger("workeros.http")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -78,10 +78,11 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
 @web.middleware
 async def body_limit_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Refuse a declared body over the limit before reading a byte of it (reads
-    without a Content-Length are capped by aiohttp's ``client_max_size``)."""
+    without a Content-Length are capped by aiohttp's ``client_max_size``).
+    Routes marked :func:`workeros.http.web.streams_body` enforce their own."""
     limit = request.config_dict[SETTINGS]["server.max_body_size"]
     length = request.content_length
-    if length is not None and length > limit:
+    if length is not None and length > limit and not handler_streams_body(request):
         raise errors.PayloadTooLarge(f"Request body is larger than {limit} bytes")
     return await handler(request)
 

@@ -27,6 +27,22 @@ def changes_nothing(handler: Any) -> Any:
     return handler
 
 
+_STREAMS_BODY = "__workeros_streams_body__"
+
+
+def streams_body(handler: Any) -> Any:
+    """Mark a route handler that reads its request body as a stream and
+    enforces its own size limit (file uploads): ``server.max_body_size`` does
+    not apply to it."""
+    setattr(handler, _STREAMS_BODY, True)
+    return handler
+
+
+def handler_streams_body(request: web.Request) -> bool:
+    handler = getattr(request.match_info, "handler", None)
+    return handler is not None and getattr(handler, _STREAMS_BODY, False)
+
+
 def refuse_read_only(request: web.Request, acc: Accountability) -> None:
     """403 for a read-only API key on an unsafe method, unless the route is
     marked :func:`changes_nothing`."""
