@@ -65,6 +65,8 @@ class _Worker:
 
         self.thread = ThreadWorker(name=name)
         self.active = 0
+        #: Prepared guests by memory budget; touched only on this worker's thread.
+        self.spares: dict[int, list[Any]] = {}
 
 
 class QuickJS:
@@ -79,6 +81,15 @@ class QuickJS:
 
     async def close(self) -> None:
         for worker in self.workers:
+            spares = [guest for ready in worker.spares.values() for guest in ready]
+            worker.spares.clear()
+
+            async def drop(spares: list[Any] = spares) -> None:
+                for guest in spares:
+                    guest.close()
+
+            with contextlib.suppress(Exception):
+                await worker.thread.run_async(drop())
             await asyncio.to_thread(worker.thread.close)
 
     # -- running -------------------------------------------------------------------------
@@ -92,7 +103,7 @@ class QuickJS:
         try:
             outcome = await worker.thread.run_async(
                 _invoke(self.driver, source, payload, timeout_ms / 1000, memory_mb, host,
-                        asyncio.get_running_loop()))
+                        asyncio.get_running_loop(), worker.spares))
         finally:
             worker.active -= 1
         return _result(outcome, memory_mb)
@@ -143,14 +154,40 @@ def _close(runtime: Any) -> None:
         runtime.close()
 
 
-async def _invoke(driver: str, source: str, payload: str, timeout: float, memory_mb: int, host: Host | None,
-                  server_loop: asyncio.AbstractEventLoop) -> dict[str, Any]:
-    """One invocation on a worker thread: a fresh runtime, context and store."""
-    import quickjs_rs as q
+class _Guest:
+    """A fresh runtime and context, prepared ahead of use and used once: the
+    host functions and the module loader read the invocation from ``slot``."""
 
-    async def bridge(name: str, args_json: str) -> str:
+    def __init__(self, memory_mb: int) -> None:
+        import quickjs_rs as q
+
+        self.memory_mb = memory_mb
+        self.slot: dict[str, Any] = {"source": None, "host": None, "loop": None}
+        self.runtime = q.Runtime(memory_limit=memory_mb * MB)
+        slot = self.slot
+        try:
+            self.runtime.set_module_loader(load=lambda name: slot["source"] if name == "fn" else None)
+            self.ctx = self.runtime.new_context(timeout=SYNTAX_TIMEOUT)
+            _limit_store(self.ctx, memory_mb)
+            self.ctx.register("__wos_host", self._bridge, is_async=True)
+            self.ctx.register("__wos_log", self._log, is_async=False)
+        except BaseException:
+            _close(self.runtime)
+            raise
+
+    def close(self) -> None:
+        _close(self.runtime)
+
+    def _log(self, text: str) -> None:
+        host = self.slot["host"]
+        if host is not None:
+            self.slot["loop"].call_soon_threadsafe(host.log, str(text))
+
+    async def _bridge(self, name: str, args_json: str) -> str:
+        host, server_loop = self.slot["host"], self.slot["loop"]
         if host is None:
             return dumps_str({"error": {"code": "FORBIDDEN", "message": "No host bridge here"}})
+        future = None
         try:
             call_args = loads(args_json)
             if not isinstance(call_args, list):
@@ -161,23 +198,44 @@ async def _invoke(driver: str, source: str, payload: str, timeout: float, memory
         except WorkerosError as exc:
             return dumps_str({"error": {"code": exc.code, "message": exc.message}})
         except asyncio.CancelledError:
-            future.cancel()
+            if future is not None:
+                future.cancel()
             raise
         except Exception:  # noqa: BLE001 -- never a traceback into the guest
             log.exception("quickjs: host bridge call %s failed", name)
             return dumps_str({"error": {"code": "INTERNAL", "message": "Internal error"}})
 
-    def write_log(text: str) -> None:
-        if host is not None:
-            server_loop.call_soon_threadsafe(host.log, str(text))
 
-    runtime = q.Runtime(memory_limit=memory_mb * MB)
+#: Prepared guests kept per worker thread and memory budget.
+SPARES = 2
+
+
+def _take(spares: dict[int, list[_Guest]], memory_mb: int) -> _Guest:
+    ready = spares.get(memory_mb)
+    guest = ready.pop() if ready else _Guest(memory_mb)
+    asyncio.get_running_loop().call_soon(_refill, spares, memory_mb)
+    return guest
+
+
+def _refill(spares: dict[int, list[_Guest]], memory_mb: int) -> None:
+    ready = spares.setdefault(memory_mb, [])
+    if len(ready) < SPARES:
+        try:
+            ready.append(_Guest(memory_mb))
+        except Exception:  # noqa: BLE001 -- a spare is an optimisation; the next call makes its own
+            log.debug("quickjs: preparing a spare guest failed", exc_info=True)
+
+
+async def _invoke(driver: str, source: str, payload: str, timeout: float, memory_mb: int, host: Host | None,
+                  server_loop: asyncio.AbstractEventLoop, spares: dict[int, list[_Guest]] | None = None
+                  ) -> dict[str, Any]:
+    """One invocation on a worker thread: a fresh (never used) runtime, context and store."""
+    import quickjs_rs as q
+
+    guest = _take(spares, memory_mb) if spares is not None else _Guest(memory_mb)
+    guest.slot.update(source=source, host=host, loop=server_loop)
+    ctx = guest.ctx
     try:
-        runtime.set_module_loader(load=lambda name: source if name == "fn" else None)
-        ctx = runtime.new_context(timeout=timeout)
-        _limit_store(ctx, memory_mb)
-        ctx.register("__wos_host", bridge, is_async=True)
-        ctx.register("__wos_log", write_log, is_async=False)
         ctx.globals["__wos_input"] = payload
         started = time.monotonic()
         try:
@@ -209,7 +267,8 @@ async def _invoke(driver: str, source: str, payload: str, timeout: float, memory
             return {"ok": None}
         return loads(out)
     finally:
-        _close(runtime)
+        guest.slot.update(source=None, host=None, loop=None)
+        guest.close()
 
 
 def _result(outcome: dict[str, Any], memory_mb: int) -> Any:

@@ -184,7 +184,7 @@ async def test_who_may_run_and_logs(booted) -> None:
         assert (await admin.as_role(other_role, "u-other").post("/api/functions/private/run")).code == "NOT_FOUND"
         assert (await admin.post("/api/functions/private/run")).data["admin"] is True
         logs = []
-        for _ in range(50):
+        for _ in range(200):
             logs = (await admin.get("/api/functions/private/logs")).data
             if len(logs) >= 2:
                 break
@@ -195,9 +195,9 @@ async def test_who_may_run_and_logs(booted) -> None:
         assert runner_log["started_at"].endswith("Z") and runner_log["duration_ms"] >= 0
 
         await make_function(admin, "chatty", "export default (req, ctx) => { for (let i = 0; i < 1000; i++) "
-                            "ctx.log('line ' + i + ' ' + 'z'.repeat(100)); return 1 }")
+                            "ctx.log('line ' + i + ' ' + 'z'.repeat(100)); return 1 }", timeout_ms=30000)
         assert (await admin.post("/api/functions/chatty/run")).data == 1
-        for _ in range(50):
+        for _ in range(200):
             logs = (await admin.get("/api/functions/chatty/logs")).data
             if logs:
                 break

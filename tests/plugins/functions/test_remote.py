@@ -82,3 +82,57 @@ async def test_executor_refuses_unsigned_and_bridge_refuses_unknown_tokens(boote
             r = await admin.anonymous().post("/api/sandbox/bridge", json={"call": "db.read", "args": ["x"]},
                                              headers={"Workeros-Invocation": token})
             assert r.code == "INVALID_CREDENTIALS", r
+
+
+def test_functions_executor_command(tmp_path) -> None:
+    """``workeros functions-executor`` as a process: signed runs, unsigned refused."""
+    import os
+    import subprocess
+    import sys
+    import time
+    import urllib.error
+    import urllib.request
+    from pathlib import Path
+
+    port = free_port()
+    cli = Path(sys.executable).parent / "workeros"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WORKEROS_")}
+    proc = subprocess.Popen([str(cli), "--data-dir", str(tmp_path), "functions-executor", "--port", str(port),
+                             "--secret", SECRET], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(base + "/health", timeout=5) as r:
+                    assert r.status == 200
+                    break
+            except (urllib.error.URLError, ConnectionError):
+                assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read().decode()[-2000:]
+                time.sleep(0.2)
+
+        def post(path: str, body: bytes, headers: dict) -> tuple[int, bytes]:
+            req = urllib.request.Request(base + path, data=body, method="POST",
+                                         headers={"Content-Type": "application/json", **headers})
+            try:
+                with urllib.request.urlopen(req, timeout=60) as r:
+                    return r.status, r.read()
+            except urllib.error.HTTPError as exc:
+                return exc.code, exc.read()
+
+        body = b'{"code": "export default async (req) => req.n * 2", "args": {"req": {"n": 21}}}'
+        status, raw = post("/run", body, sign(SECRET, body))
+        assert status == 200 and json_loads(raw) == {"ok": 42, "logs": []}, raw
+        assert post("/run", body, sign("nope", body))[0] == 401
+        body = b'{"code": "export default (=> 1"}'
+        status, raw = post("/check", body, sign(SECRET, body))
+        assert status == 200 and json_loads(raw)["error"][1] == 1, raw
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+def json_loads(raw: bytes) -> Any:
+    import json
+
+    return json.loads(raw)
