@@ -112,6 +112,12 @@ def check_operation(op: Any, index: int, functions: bool) -> dict[str, Any]:
         ms = options.get("ms")
         if not isinstance(ms, int | str) or isinstance(ms, bool):
             raise InvalidPayload(f"{where}.options.ms must be a number of milliseconds")
+    elif kind == "script":
+        if not isinstance(options.get("code"), str) or not options["code"].strip():
+            raise InvalidPayload(f"{where}.options.code is required (JavaScript)")
+    elif kind == "function":
+        if not isinstance(options.get("name"), str) or not options["name"]:
+            raise InvalidPayload(f"{where}.options.name is required (a function's name)")
     elif kind == "trigger":
         if not options.get("flow"):
             raise InvalidPayload(f"{where}.options.flow is required (a flow id)")

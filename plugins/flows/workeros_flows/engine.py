@@ -393,10 +393,38 @@ async def trigger_flow(engine: Engine, trigger: Trigger, flow: Any, options: dic
     return run.data
 
 
-async def _needs_functions(engine: Engine, trigger: Trigger, flow: Any, options: dict[str, Any],
-                           chain: dict) -> Any:
-    raise InvalidPayload("Operations of this type need the functions plugin, which is not installed")
+def _functions(engine: Engine) -> Any:
+    service = engine.services.get("functions")
+    if service is None:
+        raise InvalidPayload("Operations of this type need the functions plugin, which is not installed")
+    return service
 
 
-OPERATIONS["script"] = _needs_functions
-OPERATIONS["function"] = _needs_functions
+SCRIPT_WRAPPER = "export default async function (data, ctx) {\n%s\n}\n"
+
+
+@operation("script")
+async def script(engine: Engine, trigger: Trigger, flow: Any, options: dict[str, Any], chain: dict) -> Any:
+    """JavaScript in the sandbox: a module with a default export, or a function
+    body run as ``async function (data, ctx)`` where ``data`` is the data chain."""
+    code = options.get("code")
+    if not isinstance(code, str) or not code.strip():
+        raise InvalidPayload("options.code must be JavaScript source text")
+    if "export default" not in code:
+        code = SCRIPT_WRAPPER % code
+    acc = engine.accountability_for(options.get("permissions", "$trigger"), trigger)
+    timeout = options.get("timeout_ms")
+    return await _functions(engine).run_code(acc, code, jsonable(chain),
+                                             timeout_ms=timeout if isinstance(timeout, int) else None)
+
+
+@operation("function")
+async def function(engine: Engine, trigger: Trigger, flow: Any, options: dict[str, Any], chain: dict) -> Any:
+    """A saved function, called as ``POST`` with ``payload`` as its body, by
+    the trigger's caller (its rules on who may run it apply)."""
+    name = options.get("name")
+    if not isinstance(name, str) or not name:
+        raise InvalidPayload("options.name must name a function")
+    acc = engine.accountability_for(options.get("permissions", "$trigger"), trigger)
+    req = {"method": "POST", "query": {}, "headers": {}, "body": jsonable(options.get("payload"))}
+    return await _functions(engine).invoke(acc, name, req)

@@ -74,16 +74,14 @@ async def test_crud_validation_and_admin_only(booted) -> None:
             {"name": "x", "trigger": "manual", "operations": [op("a", "log", resolve="b"), op("b", "log", resolve="a")]},
             {"name": "x", "trigger": "manual", "operations": [op("a", "log"), op("a", "log")]},
             {"name": "x", "trigger": "manual", "operations": [op("a", "condition", filter={"x": {"_nope": 1}})]},
-            {"name": "x", "trigger": "manual", "operations": [op("a", "script", code="return 1")]},
-            {"name": "x", "trigger": "manual", "operations": [op("a", "function", name="f")]},
+            {"name": "x", "trigger": "manual", "operations": [op("a", "script", code="")]},
+            {"name": "x", "trigger": "manual", "operations": [op("a", "function", name=5)]},
             {"name": "x", "trigger": "manual", "operations": [op("a", "item-read")]},
             {"name": "x", "trigger": "manual", "unknown": 1},
         ]
         for body in bad:
             r = await admin.post("/api/flows", json=body)
             assert r.code == "INVALID_PAYLOAD", (body, r)
-        r = await admin.post("/api/flows", json=bad[9])
-        assert "functions plugin" in r.json["errors"][0]["message"]
         user = admin.as_role("editor", "u1")
         for method, path in (("GET", "/api/flows"), ("POST", "/api/flows"), ("GET", f"/api/flows/{key}"),
                              ("PATCH", f"/api/flows/{key}"), ("DELETE", f"/api/flows/{key}"),
