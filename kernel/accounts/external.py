@@ -55,11 +55,14 @@ class ExternalAccounts:
     async def create_external_user(self, conn: AsyncConnection, *, provider: str, email: Any,
                                    email_verified: bool, role: str | None = None,
                                    profile: Mapping[str, Any] | None = None, ip: str | None = None,
-                                   user_agent: str | None = None, admin_override: bool = False) -> str:
+                                   user_agent: str | None = None, admin_override: bool = False,
+                                   user_id: str | None = None) -> str:
         """Create an account without a password in ``conn``'s transaction and
         return its id. The first account is admin; ``auth.sign_up`` is obeyed
         (``admin_override`` skips it, for provisioning by an administrator's
-        token); ``role`` (a provider mapping) replaces ``auth.default_role``."""
+        token); ``role`` (a provider mapping) replaces ``auth.default_role``;
+        ``user_id`` is the new account's id when the provider already handed it
+        out (a passkey's user handle)."""
         email = normalize_email(email)
         await self.db.lock(conn, USERS_LOCK_KEY)
         count = (await conn.execute(sa.select(sa.func.count()).select_from(users))).scalar_one()
@@ -79,7 +82,7 @@ class ExternalAccounts:
         event = await self.auth_before("signup", conn, email=email, provider=provider,  # type: ignore[attr-defined]
                                        ip=ip, user_agent=user_agent, data=extra)
         extra = {k: str(event.data[k])[:128] for k in PROFILE_FIELDS if event.data.get(k)}
-        user_id = str(uuid.uuid4())
+        user_id = user_id or str(uuid.uuid4())
         await conn.execute(users.insert().values(id=user_id, email=email, role=role, status="active",
                                                  email_verified=bool(email_verified), created_at=now(), **extra))
         await activity.record(conn, action="auth.sign_up", collection="wos_users", item=user_id,
@@ -93,7 +96,7 @@ class ExternalAccounts:
                              email_verified: bool = False, role: str | None = None,
                              profile: Mapping[str, Any] | None = None, create: bool = True,
                              on_user: OnUser | None = None, ip: str | None = None, user_agent: str | None = None,
-                             browser: bool = True) -> Any:
+                             browser: bool = True, new_user_id: str | None = None) -> Any:
         """Sign in the account an outside provider vouched for and return the
         :class:`Session`. ``user`` is an account the provider already linked;
         otherwise ``email`` finds one (linked only when ``email_verified``) or,
@@ -118,7 +121,8 @@ class ExternalAccounts:
                     raise InvalidCredentials("No account is linked to this sign-in")
                 user_id = await self.create_external_user(conn, provider=provider, email=email,
                                                           email_verified=email_verified, role=role,
-                                                          profile=profile, ip=ip, user_agent=user_agent)
+                                                          profile=profile, ip=ip, user_agent=user_agent,
+                                                          user_id=new_user_id)
             else:
                 user_id = row["id"]
                 if row["status"] != "active":
