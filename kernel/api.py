@@ -76,7 +76,7 @@ from workeros.errors import (
 
 # -- the HTTP layer -------------------------------------------------------------------------
 from workeros.http.app import create_app, prepare
-from workeros.http.keys import ACCOUNTABILITY, PLUGINS, REGISTRY, REQUEST_ID, SERVICES, SETTINGS
+from workeros.http.keys import ACCOUNTABILITY, OWN_CREDENTIALS, PLUGINS, REGISTRY, REQUEST_ID, SERVICES, SETTINGS
 from workeros.http.web import (
     accountability,
     changes_nothing,
@@ -133,7 +133,7 @@ from workeros.serialize import dumps, dumps_str, jsonable, loads
 from workeros.services import Services, open_services
 
 __all__ = [
-    "ACCOUNTABILITY", "AFTER_COMMIT_KEY", "CSRF_COOKIE", "INT32", "INT64", "ITEMS", "PERMISSIONS", "PLUGINS",
+    "ACCOUNTABILITY", "OWN_CREDENTIALS", "AFTER_COMMIT_KEY", "CSRF_COOKIE", "INT32", "INT64", "ITEMS", "PERMISSIONS", "PLUGINS",
     "REGISTRY", "REQUEST_ID", "SCHEMA", "SERVICES", "SETTINGS", "TYPES",
     "Accountability", "Background", "BadGateway", "CoercionError", "Collection", "Conflict", "Database", "Events",
     "FetchResult", "Field", "FieldType", "Forbidden", "FunctionError", "FunctionTimeout", "Internal",

@@ -9,6 +9,10 @@ SETTINGS = web.AppKey("workeros.settings", "Settings")
 PLUGINS = web.AppKey("workeros.plugins", "Plugins")
 REGISTRY = web.AppKey("workeros.registry", "Registry")
 SERVICES = web.AppKey("workeros.services", "Services")
+#: Set on a transport's sub-app that checks its own credentials (SCIM's bearer
+#: token): the kernel then does not read the Authorization header there, and
+#: the caller is anonymous until the transport says otherwise.
+OWN_CREDENTIALS = web.AppKey("workeros.own_credentials", bool)
 
 #: Request-scoped values.
 REQUEST_ID = web.RequestKey("workeros.request_id", str)
