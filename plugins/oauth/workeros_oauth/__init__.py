@@ -51,7 +51,7 @@ from workeros.hookspecs.lifecycle import ConfigKey, Migrations
 from .providers import ConfigError, Identity, Provider
 from .tables import identities
 
-__all__ = ["OAuth", "Provider"]
+__all__ = ["OAuth", "Provider", "nest_providers"]
 
 log = logging.getLogger("workeros.oauth")
 STATE_KIND = "oauth_state"
@@ -69,7 +69,7 @@ class OAuth:
         self.settings = svc.settings
         self.providers: dict[str, Provider] = {}
         self.errors: dict[str, str] = {}
-        for name, raw in (self.settings["oauth.providers"] or {}).items():
+        for name, raw in nest_providers(self.settings["oauth.providers"] or {}).items():
             try:
                 self.providers[name] = Provider.from_settings(name, raw)
             except ConfigError as exc:
@@ -101,6 +101,25 @@ class OAuth:
     def entries(self) -> list[dict[str, Any]]:
         return [{"name": name, "type": "oauth", "label": p.label, "start_url": f"{COOKIE_PATH}/{name}"}
                 for name, p in sorted(self.providers.items())]
+
+
+def nest_providers(raw: dict[str, Any]) -> dict[str, Any]:
+    """``oauth.providers`` as ``{name: {setting: value}}``. From the environment
+    (JSON) it is nested already; from the config file's tables it arrives with
+    dotted keys (``google.client_id``, ``keycloak.role_map./editors``)."""
+    out: dict[str, Any] = {}
+    for key, value in raw.items():
+        name, dot, rest = str(key).partition(".")
+        if not dot:
+            out.setdefault(name, {}).update(value if isinstance(value, dict) else {"": value})
+            continue
+        field, dot, sub = rest.partition(".")
+        entry = out.setdefault(name, {})
+        if dot:
+            entry.setdefault(field, {})[sub] = value
+        else:
+            entry[field] = value
+    return out
 
 
 def _under(url: str, entry: str) -> bool:

@@ -7,6 +7,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
+import orjson
 import sqlalchemy as sa
 from callers import ApiResponse
 from oidc_idp import TestIdP
@@ -235,3 +236,23 @@ async def test_failed_callbacks_are_rate_limited(make_server, idp):
         statuses = [(await callback(api, "http://wos.test/api/auth/oauth/test/callback?code=x&state=bad")).status
                     for _ in range(5)]
     assert statuses == [401, 401, 401, 429, 429]
+
+
+def test_providers_from_the_config_file_and_the_environment():
+    """TOML tables arrive as dotted keys, the environment as JSON: both give the same providers."""
+    import workeros_oauth
+    from workeros_oauth import Provider, nest_providers
+
+    from workeros.config import Settings
+
+    toml = {"oauth": {"providers": {
+        "github": {"client_id": "gh", "client_secret": "s"},
+        "keycloak": {"issuer": "https://sso.example.com/realms/main", "client_id": "wos", "client_secret": "s",
+                     "role_claim": "groups", "role_map": {"/editors": "r1", "a.b": "r2"}}}}}
+    env = {"WORKEROS_OAUTH_PROVIDERS": orjson.dumps(toml["oauth"]["providers"]).decode()}
+    for settings in (Settings(file=toml, env={}), Settings(env=env)):
+        settings.declare(workeros_oauth.workeros_register_config_keys(), "workeros-oauth")
+        providers = nest_providers(settings["oauth.providers"])
+        assert Provider.from_settings("github", providers["github"]).preset == "github"
+        keycloak = Provider.from_settings("keycloak", providers["keycloak"])
+        assert keycloak.preset == "oidc" and keycloak.role_map == {"/editors": "r1", "a.b": "r2"}
