@@ -56,7 +56,10 @@ class AuthProvider(Backend):
         dict per way to sign in, each ``{name, type, label, start_url}`` (the
         ``oauth`` provider lists each configured identity provider). Default: one
         entry with the provider's name, ``kind`` as type, ``description`` as label
-        and no start URL.
+        and ``start_url``.
+    ``start_url``
+        The route that begins this provider's sign-in (``/api/auth/login``), for
+        the default listing entry.
 
     The accounts service offers providers: ``issue_session``, ``user_row``,
     ``find_user``, ``check_second_factor``, ``external_login`` (find or create
@@ -72,6 +75,7 @@ class AuthProvider(Backend):
     factory: Callable[..., Any] = lambda services: None
     ready: Callable[[Any], str | None] | None = None
     entries: Callable[[Any], list[dict[str, Any]]] | None = None
+    start_url: str | None = None
 
 
 @hookspec

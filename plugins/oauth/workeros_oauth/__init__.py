@@ -35,7 +35,6 @@ from workeros.api import (
     InvalidCredentials,
     InvalidPayload,
     NotFound,
-    ServiceUnavailable,
     WorkerosError,
     client,
     keyed_hash,
@@ -137,7 +136,8 @@ def _oauth(request: web.Request) -> OAuth:
     if oauth is None:
         raise NotFound("OAuth sign-in is not enabled")
     if not svc.settings["server.public_url"]:
-        raise ServiceUnavailable("server.public_url is not set, so OAuth callbacks cannot be built")
+        # Not offered here (GET /api/auth/providers names the reason), like an unknown provider.
+        raise NotFound("OAuth sign-in is not available: server.public_url is not set")
     return oauth
 
 

@@ -52,7 +52,6 @@ from workeros.api import (
     InvalidCredentials,
     InvalidPayload,
     NotFound,
-    ServiceUnavailable,
     WorkerosError,
     accountability,
     client,
@@ -92,7 +91,8 @@ def _unb64(text: Any, what: str) -> bytes:
 def _relying_party(svc: Any) -> tuple[str, list[str]]:
     public = svc.settings["server.public_url"]
     if not public:
-        raise ServiceUnavailable("server.public_url is not set, so passkeys have no relying party")
+        # Not offered here (GET /api/auth/providers names the reason).
+        raise NotFound("Passkeys are not available: server.public_url is not set")
     parts = urlsplit(public)
     origins = [f"{parts.scheme}://{parts.netloc}", *(svc.settings["passkey.origins"] or [])]
     return parts.hostname or "", origins

@@ -51,7 +51,7 @@ async def providers(request: web.Request) -> web.Response:
                 working += [{"kind": p.kind, **entry} for entry in p.entries(svc)]
             else:
                 working.append({"name": p.name, "kind": p.kind, "type": p.name, "label": p.description or p.name,
-                                "start_url": None})
+                                "start_url": p.start_url})
         else:
             unavailable.append({"name": p.name, "reason": reason})
     return ok(working, meta={"unavailable": unavailable})

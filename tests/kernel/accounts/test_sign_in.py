@@ -212,7 +212,7 @@ async def test_enabled_providers_are_listed(api):
     assert r.status == 200
     password = next(p for p in r.data if p["name"] == "password")
     assert password == {"name": "password", "kind": "credential", "type": "password",
-                        "label": "Email and password (argon2id)", "start_url": None}
+                        "label": "Email and password (argon2id)", "start_url": "/api/auth/login"}
     assert {p["name"] for p in r.data} >= {"password", "magic-link", "otp"}
     # Providers that need their own settings (OAuth identity providers…) say so.
     assert not {u["name"] for u in r.json["meta"]["unavailable"]} & {"password", "magic-link", "otp"}

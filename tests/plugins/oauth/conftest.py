@@ -27,5 +27,7 @@ def wos_settings_overrides(idp: TestIdP) -> dict[str, Any]:
     return {**FAST_HASH, "server.public_url": "http://wos.test",
             "oauth.providers": {"test": idp.settings(), "hub": idp.github_settings(),
                                 "groups": idp.settings(label="Groups IdP", role_claim="groups",
-                                                       role_map={"wos-editors": "editor"})},
+                                                       role_map={"wos-editors": "editor"}),
+                                # nothing listens on the discard port: the provider is down
+                                "down": {**idp.settings(), "issuer": "http://127.0.0.1:9"}},
             "oauth.redirect_allowlist": ["https://app.example.com/after"]}

@@ -192,6 +192,12 @@ async def test_unknown_provider_and_provider_error(api, idp):
     assert r.status == 401 and r.json["errors"][0]["extensions"]["reason"] == "provider_error"
 
 
+async def test_a_provider_that_cannot_be_reached_is_a_502(api, idp):
+    status, _, body = await start(api, "down")
+    assert (status, body.code) == (502, "BAD_GATEWAY")
+    assert "127.0.0.1" not in body.raw.decode()
+
+
 async def test_github_style_provider_uses_the_verified_primary_email(api, idp):
     idp.emails = [{"email": "old@example.com", "verified": False, "primary": False},
                          {"email": "ada@example.com", "verified": True, "primary": True}]
