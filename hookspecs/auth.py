@@ -51,9 +51,20 @@ class AuthProvider(Backend):
         configuration, else the reason it cannot (for example "no email backend
         is configured"). ``GET /api/auth/providers`` lists only providers that
         can work and names the others with their reason.
+    ``entries(services) -> list[dict]``
+        Optional: what ``GET /api/auth/providers`` shows for this provider, one
+        dict per way to sign in, each ``{name, type, label, start_url}`` (the
+        ``oauth`` provider lists each configured identity provider). Default: one
+        entry with the provider's name, ``kind`` as type, ``description`` as label
+        and ``start_url``.
+    ``start_url``
+        The route that begins this provider's sign-in (``/api/auth/login``), for
+        the default listing entry.
 
     The accounts service offers providers: ``issue_session``, ``user_row``,
-    ``find_user``, ``check_second_factor``, one-time tokens (``create_token``,
+    ``find_user``, ``check_second_factor``, ``external_login`` (find or create
+    the account an outside party vouched for, then issue the session),
+    ``create_external_user``, ``login_failed``, one-time tokens (``create_token``,
     ``peek_token``, ``consume_token``: stored hashed, expire, work once), mail
     (``send``, ``require_mailer``, ``url_for``) and ``limiter.hit(rule, account=,
     ip=)`` for rate limits. See ``docs/auth.md``.
@@ -63,6 +74,8 @@ class AuthProvider(Backend):
     routes: Callable[[], Iterable[web.AbstractRouteDef]] | None = None
     factory: Callable[..., Any] = lambda services: None
     ready: Callable[[Any], str | None] | None = None
+    entries: Callable[[Any], list[dict[str, Any]]] | None = None
+    start_url: str | None = None
 
 
 @hookspec

@@ -77,7 +77,16 @@ from workeros.errors import (
 # -- the HTTP layer -------------------------------------------------------------------------
 from workeros.http.app import create_app, prepare
 from workeros.http.inprocess import InProcessApp
-from workeros.http.keys import ACCOUNTABILITY, DRAINING, PLUGINS, REGISTRY, REQUEST_ID, SERVICES, SETTINGS
+from workeros.http.keys import (
+    ACCOUNTABILITY,
+    DRAINING,
+    OWN_CREDENTIALS,
+    PLUGINS,
+    REGISTRY,
+    REQUEST_ID,
+    SERVICES,
+    SETTINGS,
+)
 from workeros.http.web import (
     accountability,
     changes_nothing,
@@ -137,7 +146,8 @@ from workeros.serialize import dumps, dumps_str, jsonable, loads
 from workeros.services import Services, open_services
 
 __all__ = [
-    "ACCOUNTABILITY", "AFTER_COMMIT_KEY", "DRAINING", "CSRF_COOKIE", "INT32", "INT64", "ITEMS", "PERMISSIONS", "PLUGINS",
+    "ACCOUNTABILITY", "AFTER_COMMIT_KEY", "DRAINING", "OWN_CREDENTIALS", "CSRF_COOKIE", "INT32", "INT64", "ITEMS",
+    "PERMISSIONS", "PLUGINS",
     "REGISTRY", "REQUEST_ID", "SCHEMA", "SERVICES", "SETTINGS", "TYPES",
     "Accountability", "Background", "BadGateway", "CoercionError", "Collection", "Conflict", "Database", "Events",
     "FetchResult", "Field", "FieldType", "Forbidden", "FunctionError", "InProcessApp", "FunctionTimeout", "Internal",

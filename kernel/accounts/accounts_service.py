@@ -24,6 +24,7 @@ from workeros.accountability import Accountability
 from workeros.accounts import mail
 from workeros.accounts.api_keys import ApiKeys
 from workeros.accounts.challenges import Challenges
+from workeros.accounts.external import ExternalAccounts
 from workeros.accounts.one_time import OneTimeTokens
 from workeros.accounts.ratelimit import RateLimiter
 from workeros.accounts.ratelimit import config_keys as ratelimit_keys
@@ -146,7 +147,7 @@ ACCOUNT_KEYS: tuple[ConfigKey, ...] = (
 )
 
 
-class AccountsService(Users, OneTimeTokens, Challenges, ApiKeys):
+class AccountsService(Users, OneTimeTokens, Challenges, ApiKeys, ExternalAccounts):
     """Users, sessions and keys. One per app; see the module docstring. Users,
     one-time tokens, mailed challenges and API keys live in their own modules,
     mixed in here."""

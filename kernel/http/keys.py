@@ -14,6 +14,12 @@ SERVICES = web.AppKey("workeros.services", "Services")
 #: Set when the app starts shutting down (``/api/server/ready`` answers 503).
 DRAINING = web.AppKey("workeros.draining", asyncio.Event)
 
+
+#: Set on a transport's sub-app that checks its own credentials (SCIM's bearer
+#: token): the kernel then does not read the Authorization header there, and
+#: the caller is anonymous until the transport says otherwise.
+OWN_CREDENTIALS = web.AppKey("workeros.own_credentials", bool)
+
 #: Request-scoped values.
 REQUEST_ID = web.RequestKey("workeros.request_id", str)
 ACCOUNTABILITY = web.RequestKey("workeros.accountability", "Accountability")

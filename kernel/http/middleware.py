@@ -13,8 +13,9 @@ from aiohttp import web
 from sqlalchemy import exc as sa_exc
 
 from workeros import errors
+from workeros.accountability import Accountability
 from workeros.db.database import schema_race
-from workeros.http.keys import ACCOUNTABILITY, REQUEST_ID, SERVICES, SETTINGS
+from workeros.http.keys import ACCOUNTABILITY, OWN_CREDENTIALS, REQUEST_ID, SERVICES, SETTINGS
 from workeros.http.web import error_response, handler_streams_body, refuse_read_only
 
 log = logging.getLogger("workeros.http")
@@ -106,7 +107,11 @@ async def accountability_middleware(request: web.Request, handler: Handler) -> w
     """Resolve the caller once per request. A bad or expired token is 401, never
     anonymous; a read-only API key on a route that writes is 403."""
     services = request.config_dict.get(SERVICES)
-    if services is not None:
+    # (The sub-app's keys are not in config_dict yet while the root's middlewares run.)
+    if services is not None and any(app.get(OWN_CREDENTIALS) for app in request.match_info.apps):
+        request[ACCOUNTABILITY] = Accountability.anonymous(ip=request.remote,
+                                                           user_agent=request.headers.get("User-Agent"))
+    elif services is not None:
         # Refresh and sign-out read the session cookie themselves and need no
         # CSRF token (as a client in cookie mode sends them); the method only
         # decides whether the cookie needs one.

@@ -90,4 +90,4 @@ def _ready(svc: Any) -> str | None:
 @hookimpl
 def workeros_register_auth_providers() -> list[AuthProvider]:
     return [AuthProvider(name="magic-link", kind="challenge", routes=lambda: routes, ready=_ready,
-                         description="One-time sign-in link by email")]
+                         description="One-time sign-in link by email", start_url="/api/auth/magic-link")]

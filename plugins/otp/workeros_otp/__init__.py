@@ -196,4 +196,5 @@ def workeros_register_config_keys() -> list[ConfigKey]:
 @hookimpl
 def workeros_register_auth_providers() -> list[AuthProvider]:
     return [AuthProvider(name="otp", kind="challenge", routes=lambda: routes, factory=_install,
-                         description="Email one-time codes and TOTP second factor")]
+                         description="Email one-time codes and TOTP second factor",
+                         start_url="/api/auth/otp/request")]

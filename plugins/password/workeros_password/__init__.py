@@ -136,4 +136,4 @@ def workeros_register_commands() -> list[Command]:
 @hookimpl
 def workeros_register_auth_providers() -> list[AuthProvider]:
     return [AuthProvider(name="password", kind="credential", routes=lambda: routes, factory=lambda services: None,
-                         description="Email and password (argon2id)")]
+                         description="Email and password (argon2id)", start_url="/api/auth/login")]

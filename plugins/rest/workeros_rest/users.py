@@ -37,7 +37,9 @@ def _accounts(request: web.Request) -> Any:
 
 @routes.get("/auth/providers")
 async def providers(request: web.Request) -> web.Response:
-    """The auth providers that can work here, for sign-in screens: ``[{name, kind}]``.
+    """The ways to sign in here, for sign-in screens: ``[{name, kind, type,
+    label, start_url}]`` (``type`` is the provider's plugin — ``password``,
+    ``oauth``, ``passkey``…; ``start_url`` the route that begins it, or null).
     Enabled providers that cannot work with this configuration (a magic link
     without a mail backend) are left out and named in ``meta.unavailable`` with
     the reason."""
@@ -46,7 +48,11 @@ async def providers(request: web.Request) -> web.Response:
     for p in request.config_dict[REGISTRY].all("auth"):
         reason = p.ready(svc) if p.ready is not None else None
         if reason is None:
-            working.append({"name": p.name, "kind": p.kind})
+            if p.entries is not None:
+                working += [{"kind": p.kind, **entry} for entry in p.entries(svc)]
+            else:
+                working.append({"name": p.name, "kind": p.kind, "type": p.name, "label": p.description or p.name,
+                                "start_url": p.start_url})
         else:
             unavailable.append({"name": p.name, "reason": reason})
     return ok(working, meta={"unavailable": unavailable})
