@@ -28,6 +28,7 @@ from workeros.background import Background
 # -- accounts (for auth providers) --------------------------------------------------------
 from workeros.accounts import mail
 from workeros.accounts.accounts_service import CSRF_COOKIE, Session
+from workeros.accounts.external import ExternalIdentity, external_login
 from workeros.accounts.tokens import keyed_hash, numeric_code, random_token
 from workeros.accounts.users import normalize_email
 
@@ -135,6 +136,7 @@ from workeros.services import Services, open_services
 __all__ = [
     "ACCOUNTABILITY", "AFTER_COMMIT_KEY", "CSRF_COOKIE", "INT32", "INT64", "ITEMS", "PERMISSIONS", "PLUGINS",
     "REGISTRY", "REQUEST_ID", "SCHEMA", "SERVICES", "SETTINGS", "TYPES",
+    "ExternalIdentity", "external_login",
     "Accountability", "Background", "BadGateway", "CoercionError", "Collection", "Conflict", "Database", "Events",
     "FetchResult", "Field", "FieldType", "Forbidden", "FunctionError", "FunctionTimeout", "Internal",
     "InvalidCredentials", "InvalidPayload", "InvalidQuery", "ItemEvent", "MethodNotAllowed", "NotFound", "Outbound",
