@@ -12,6 +12,7 @@ attempts count against the ``login`` rate limits. See ``docs/auth.md``.
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 from aiohttp import web
@@ -37,6 +38,7 @@ from workeros.hookspecs.lifecycle import ConfigKey
 from .directory import Directory, DirectoryUnavailable, DirectoryUser
 
 NAME = "ldap"
+log = logging.getLogger("workeros.ldap")
 MAX_USERNAME = 256
 MAX_PASSWORD = 4096
 routes = web.RouteTableDef()
@@ -101,6 +103,9 @@ async def login(svc: Any, data: dict[str, Any], *, ip: str | None, user_agent: s
         user = await asyncio.to_thread(directory.authenticate, username, password)
     except DirectoryUnavailable as exc:
         raise ServiceUnavailable(f"The directory cannot be reached ({exc})") from None
+    except Exception:  # ldap3 raises a wide range of its own errors on odd answers
+        log.exception("LDAP: unexpected error while signing %r in", username)
+        raise ServiceUnavailable("The directory gave an unexpected answer") from None
     if user is None:
         await _failed(svc, username, "credentials", ip, user_agent)
         raise InvalidCredentials("Invalid username or password")

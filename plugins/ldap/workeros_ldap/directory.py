@@ -64,6 +64,13 @@ def _strings(values: Any) -> list[str]:
     return out
 
 
+def _close(conn: ldap3.Connection) -> None:
+    try:
+        conn.unbind()
+    except (LDAPException, OSError):
+        pass  # the connection is already gone
+
+
 class Directory:
     """One configured directory (built once from the settings)."""
 
@@ -105,12 +112,11 @@ class Directory:
             if self.start_tls and not conn.start_tls():
                 raise DirectoryUnavailable("StartTLS failed")
             return conn, bool(conn.bind())
-        except LDAPException as exc:
-            conn.unbind()
-            raise DirectoryUnavailable(str(exc)) from None
-        except ssl.SSLError as exc:
-            conn.unbind()
-            raise DirectoryUnavailable(f"TLS: {exc}") from None
+        except (LDAPException, ssl.SSLError, OSError) as exc:
+            _close(conn)
+            log.warning("LDAP: cannot talk to %s: %s", self.url, exc)
+            tls = "TLS" in str(exc) or "SSL" in str(exc) or "tls" in type(exc).__name__.lower()
+            raise DirectoryUnavailable("TLS negotiation failed" if tls else "connection failed") from None
 
     def _attributes(self) -> list[str]:
         names = [self.email_attribute, self.first_name_attribute, self.last_name_attribute, self.group_attribute,
@@ -127,7 +133,8 @@ class Directory:
             conn.search(base, query, search_scope=scope, attributes=attributes or [ldap3.NO_ATTRIBUTES],
                         size_limit=size_limit, time_limit=max(1, int(self.timeout)))
         except LDAPException as exc:
-            raise DirectoryUnavailable(str(exc)) from None
+            log.warning("LDAP: search failed: %s", exc)
+            raise DirectoryUnavailable("search failed") from None
         if conn.result and conn.result.get("result") not in (0, 4, 32):  # success, size limit, no such object
             raise DirectoryUnavailable(f"search failed: {conn.result.get('description')}")
         return self._entries(conn)
@@ -151,7 +158,7 @@ class Directory:
                 return None
             return self._user(conn, found[0])
         finally:
-            conn.unbind()
+            _close(conn)
 
     def _search_then_bind(self, username: str, password: str) -> DirectoryUser | None:
         service, ok = self._bind(self.bind_dn, self.bind_password)
@@ -166,12 +173,12 @@ class Directory:
                 return None
             entry = found[0]
             user, bound = self._bind(entry["dn"], password)
-            user.unbind()
+            _close(user)
             if not bound:
                 return None
             return self._user(service, entry)
         finally:
-            service.unbind()
+            _close(service)
 
     def _user(self, conn: ldap3.Connection, entry: dict[str, Any]) -> DirectoryUser:
         dn = entry["dn"]

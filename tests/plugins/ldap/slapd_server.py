@@ -31,6 +31,9 @@ moduleload back_mdb
 moduleload memberof
 pidfile {dir}/slapd.pid
 argsfile {dir}/slapd.args
+TLSCACertificateFile {dir}/ca.pem
+TLSCertificateFile {dir}/server.pem
+TLSCertificateKeyFile {dir}/server.key
 
 database mdb
 maxsize 20971520
@@ -96,6 +99,41 @@ def slapd_missing() -> str | None:
     return None
 
 
+def write_certificates(folder: Path) -> None:
+    """A CA (``ca.pem``) and a server certificate it signed for 127.0.0.1 and
+    localhost (``server.pem``, ``server.key``), made with ``cryptography``."""
+    import datetime as dt
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+
+    now = dt.datetime.now(dt.UTC)
+    ca_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test directory CA")])
+    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
+          .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(days=1))
+          .not_valid_after(now + dt.timedelta(days=30))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+          .sign(ca_key, hashes.SHA256()))
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    cert = (x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
+            .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=30))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"),
+                                                        x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                           critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    pem = serialization.Encoding.PEM
+    (folder / "ca.pem").write_bytes(ca.public_bytes(pem))
+    (folder / "server.pem").write_bytes(cert.public_bytes(pem))
+    (folder / "server.key").write_bytes(key.private_bytes(pem, serialization.PrivateFormat.TraditionalOpenSSL,
+                                                          serialization.NoEncryption()))
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -111,22 +149,27 @@ class Slapd:
         self.folder = folder
         self.process: subprocess.Popen[bytes] | None = None
         self.url = ""
+        self.ldaps_url = ""
+        self.ca_file = str(folder / "ca.pem")
         self._log: Any = None
 
     def start(self) -> None:
         (self.folder / "db").mkdir()
+        write_certificates(self.folder)
         includes = "\n".join(f"include /etc/ldap/schema/{name}.schema" for name in SCHEMAS)
         conf = self.folder / "slapd.conf"
         conf.write_text(CONFIG.format(includes=includes, dir=self.folder, suffix=SUFFIX, root_dn=ROOT_DN,
                                       root_password=ROOT_PASSWORD))
         slapd = shutil.which("slapd") or "/usr/sbin/slapd"
         for _ in range(5):  # the free port may be taken between choosing and binding it
-            port = _free_port()
+            port, tls_port = _free_port(), _free_port()
             self.url = f"ldap://127.0.0.1:{port}"
+            self.ldaps_url = f"ldaps://127.0.0.1:{tls_port}"
             self._log = open(self.folder / "slapd.log", "wb")  # noqa: SIM115 (open while slapd runs)
-            self.process = subprocess.Popen([slapd, "-f", str(conf), "-h", f"{self.url}/", "-d", "0"],
+            self.process = subprocess.Popen([slapd, "-f", str(conf), "-h", f"{self.url}/ {self.ldaps_url}/",
+                                             "-d", "0"],
                                             stdout=self._log, stderr=subprocess.STDOUT)
-            if self._wait(port):
+            if self._wait(port) and self._wait(tls_port):
                 break
             self.stop()
         else:

@@ -246,3 +246,19 @@ async def test_an_unreachable_directory_is_a_503(serve: Any) -> None:
     async with serve(**{"ldap.url": f"ldap://127.0.0.1:{port}", "ldap.timeout": 2.0}) as api:
         r = await login(api, "ada", "ada-secret")
         assert (r.status, r.code) == (503, "SERVICE_UNAVAILABLE")
+
+
+async def test_starttls_and_ldaps_verify_the_directory(serve: Any, slapd: Any) -> None:
+    async with serve(**{"ldap.start_tls": True, "ldap.tls_ca_file": slapd.ca_file}) as api:
+        assert (await me(api, await login(api, "ada", "ada-secret")))["email"] == "ada@example.org"
+    async with serve(**{"ldap.url": slapd.ldaps_url, "ldap.tls_ca_file": slapd.ca_file}) as api:
+        assert (await login(api, "grace", "grace-secret")).status == 200
+    # a certificate the system does not trust is refused unless verification is turned off
+    async with serve(**{"ldap.url": slapd.ldaps_url}) as api:
+        r = await login(api, "grace", "grace-secret")
+        assert (r.status, r.code) == (503, "SERVICE_UNAVAILABLE")
+    async with serve(**{"ldap.start_tls": True}) as api:
+        r = await login(api, "grace", "grace-secret")
+        assert (r.status, r.code) == (503, "SERVICE_UNAVAILABLE")
+    async with serve(**{"ldap.url": slapd.ldaps_url, "ldap.tls_verify": False}) as api:
+        assert (await login(api, "grace", "grace-secret")).status == 200
