@@ -95,6 +95,32 @@ async def test_sp_initiated_sign_in(api: Api, idp: TestIdP) -> None:
     assert (status, error_code(body), user) == (401, "INVALID_CREDENTIALS", None)
 
 
+async def start_at_the_sp(api: Api, redirect: str = "/welcome") -> tuple[str, str]:
+    """SP-initiated sign-in up to the IdP's form: (SAMLResponse, RelayState)."""
+    async with api.client.get(f"{BASE}/login", params={"redirect": redirect}, allow_redirects=False) as r:
+        location = r.headers["Location"]
+    async with aiohttp.ClientSession() as browser, browser.get(location) as page:
+        html = await page.text()
+    return (re.search(r'name="SAMLResponse" value="([^"]+)"', html).group(1),
+            re.search(r'name="RelayState" value="([^"]*)"', html).group(1))
+
+
+async def test_an_sp_initiated_sign_in_must_finish_in_time(api: Api, idp: TestIdP, wos_services: Any) -> None:
+    from workeros.api import one_time_tokens
+
+    saml_response, relay = await start_at_the_sp(api)
+    async with wos_services.db.transaction() as conn:
+        await conn.execute(one_time_tokens.update().where(one_time_tokens.c.kind == "saml_request")
+                           .values(expires_at=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)))
+    status, body, user = await post_acs(api, saml_response, relay)
+    assert (status, error_code(body), user) == (401, "INVALID_CREDENTIALS", None)
+    assert "expired" in body["errors"][0]["message"]
+    # the RelayState of an SP-initiated answer is not trusted: the stored target is used
+    saml_response, _ = await start_at_the_sp(api, "/from-the-sp")
+    status, where, user = await post_acs(api, saml_response, "https://evil.example.com/")
+    assert (status, where) == (303, "/from-the-sp") and user["email"] == "ada@example.org"
+
+
 async def test_idp_initiated_sign_in_and_where_it_may_lead(api: Api, idp: TestIdP, sign_up: Any) -> None:
     await sign_up("owner@example.com")
     status, where, user = await post_acs(api, idp.response(), "https://app.example.org/home")
