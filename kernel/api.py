@@ -28,6 +28,7 @@ from workeros.background import Background
 # -- accounts (for auth providers) --------------------------------------------------------
 from workeros.accounts import mail
 from workeros.accounts.accounts_service import CSRF_COOKIE, Session
+from workeros.accounts.directory import ExternalIdentity, identity_login
 from workeros.accounts.tokens import keyed_hash, numeric_code, random_token
 from workeros.accounts.users import normalize_email
 
@@ -149,6 +150,7 @@ __all__ = [
     "ACCOUNTABILITY", "AFTER_COMMIT_KEY", "DRAINING", "OWN_CREDENTIALS", "CSRF_COOKIE", "INT32", "INT64", "ITEMS",
     "PERMISSIONS", "PLUGINS",
     "REGISTRY", "REQUEST_ID", "SCHEMA", "SERVICES", "SETTINGS", "TYPES",
+    "ExternalIdentity", "identity_login",
     "Accountability", "Background", "BadGateway", "CoercionError", "Collection", "Conflict", "Database", "Events",
     "FetchResult", "Field", "FieldType", "Forbidden", "FunctionError", "InProcessApp", "FunctionTimeout", "Internal",
     "InvalidCredentials", "InvalidPayload", "InvalidQuery", "ItemEvent", "MethodNotAllowed", "NotFound", "Outbound",
