@@ -320,3 +320,36 @@ async def test_hook_workeros_register_embedders(booted) -> None:
         assert await services.embedder.embed(["aab", "b"]) == [[2.0, 1.0, 3.0], [0.0, 1.0, 1.0]]
         backends = {p["name"]: p["backends"] for p in (await api.as_admin().get("/api/server/plugins")).data["plugins"]}
         assert {"area": "embedder", "name": "letters", "active": True} in backends["letters"]
+
+
+async def test_hook_workeros_register_graphql_queries(booted) -> None:
+    """The kernel carries the spec; the GraphQL transport calls it. Here: a
+    root query field a plugin adds appears per readable collection and
+    resolves through the plugin, with the selection's fields."""
+    from workeros.api import Query
+    from workeros.hookspecs.transport import GraphQLQuery
+
+    seen: list[tuple[str, tuple[str, ...]]] = []
+
+    async def newest(services, acc, slug, args, fields):
+        seen.append((slug, fields))
+        rows, _ = await services.items.query(acc, slug, Query(fields=fields, sort=("-id",), limit=args["take"]))
+        return [{**row, "_rank": i} for i, row in enumerate(rows)]
+
+    class Newest:
+        name = "newest"
+
+        @hookimpl
+        def workeros_register_graphql_queries(self):
+            return [GraphQLQuery("newest", applies=lambda c, readable: True, arguments=lambda slug, c: "take: Int!",
+                                 resolve=newest, row_fields={"_rank": "Int"})]
+
+    async with booted(Newest()) as (api, services, _):
+        admin = api.as_admin()
+        r = await admin.post("/api/collections", json={"collection": "notes", "fields": [
+            {"field": "title", "type": "string"}]})
+        assert r.status == 201, r
+        assert (await admin.post("/api/items/notes", json=[{"title": "a"}, {"title": "b"}])).status == 200
+        r = await admin.post("/api/graphql", json={"query": "{ notes_newest(take: 1) { title _rank } }"})
+        assert r.json == {"data": {"notes_newest": [{"title": "b", "_rank": 0}]}}, r
+        assert seen == [("notes", ("title",))]

@@ -111,6 +111,7 @@ class Engines:
         self._unsubscribe: list[Any] = []
         self._background: set[asyncio.Task[Any]] = set()
         self._refresh: asyncio.Task[None] | None = None
+        self._extensions: list[Any] | None = None
 
     def start(self) -> None:
         events = self.services.events
@@ -213,6 +214,13 @@ class Engines:
             return entry
         return await asyncio.shield(future)
 
+    def extensions(self) -> list[Any]:
+        """Root query fields other plugins add (``workeros_register_graphql_queries``)."""
+        if self._extensions is None:
+            self._extensions = [q for _, entries in self.services.plugins.collect("workeros_register_graphql_queries")
+                                for q in entries or ()]
+        return self._extensions
+
     async def rules(self, acc: Accountability) -> RoleRules:
         schema = self.services.schema.current()
         if acc.admin:
@@ -232,7 +240,8 @@ class Engines:
     async def _build(self, acc: Accountability) -> Entry:
         start = time.perf_counter()
         schema = self.services.schema.current()
-        built = build_sdl(schema, await self.rules(acc), subscriptions=self.realtime)
+        built = build_sdl(schema, await self.rules(acc), subscriptions=self.realtime,
+                          extensions=self.extensions())
         name = f"workeros_{next(_names)}"
         Scalar("JSON", schema_name=name)(_JSON)
         Scalar("BigInt", schema_name=name)(_BigInt)

@@ -30,7 +30,7 @@ from tartiflette.language.ast import (
 )
 from tartiflette.resolver.default import default_field_resolver
 
-from workeros.api import InvalidPayload, InvalidQuery, Query, WorkerosError, schema_race
+from workeros.api import InvalidPayload, InvalidQuery, Query, WorkerosError, await_me_maybe, schema_race
 
 from .sdl import Built, RootField
 
@@ -116,8 +116,8 @@ class Translation:
         seen_args: dict[str, dict[str, Any]] = {}
         for node in selected_fields(selection_set, self.fragments):
             name = node.name.value
-            if name.startswith("__"):
-                continue
+            if name.startswith("_"):
+                continue  # introspection, and the row fields plugins add (collection fields start with a letter)
             relation = c.relations.get(name)
             if relation is not None and node.selection_set is not None:
                 args = _arguments(node, self.variables)
@@ -177,6 +177,10 @@ class Resolver:
             return await _none_if_missing(items.get(acc, slug, args["id"], q))
         if kind == "aggregated":
             return await self._aggregated(items, acc, slug, args, node, translation)
+        if kind == "extension":
+            fields, _ = translation.collect(slug, node.selection_set)
+            fields = fields or [schema.collections[slug].primary_key]
+            return await await_me_maybe(root.extension.resolve(services, acc, slug, dict(args), tuple(fields)))
         data = args.get("data")
         if isinstance(data, Mapping) and "_" in data or isinstance(data, list) and any("_" in d for d in data):
             raise InvalidPayload("No writable fields")

@@ -16,7 +16,7 @@ live in their own root type and are unique by construction.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -76,6 +76,8 @@ class RootField:
 
     kind: str
     collection: str
+    #: for kind ``extension``: the ``GraphQLQuery`` a plugin registered
+    extension: Any = None
 
 
 @dataclass
@@ -90,7 +92,8 @@ def _allowed(fields: frozenset[str] | None, name: str) -> bool:
     return fields is None or name in fields
 
 
-def build_sdl(schema: Schema, rules: RoleRules, *, subscriptions: bool = True) -> Built:
+def build_sdl(schema: Schema, rules: RoleRules, *, subscriptions: bool = True,
+              extensions: Sequence[Any] = ()) -> Built:
     """The role's SDL; ``subscriptions`` adds the ``Subscription`` type (off on a
     runtime that cannot hold streams)."""
     readable = {name: schema.collections[name] for name in sorted(rules.read) if name in schema.collections}
@@ -113,9 +116,10 @@ def build_sdl(schema: Schema, rules: RoleRules, *, subscriptions: bool = True) -
     def list_args(slug: str) -> str:
         return f"filter: {slug}_Filter, sort: [String], limit: Int, offset: Int, page: Int, search: String"
 
+    applicable = {slug: [e for e in extensions if e.applies(c, rules.read[slug])] for slug, c in readable.items()}
     for slug, c in readable.items():
         # the object type
-        lines = []
+        lines = [f"  {name}: {sdl}" for e in applicable[slug] for name, sdl in e.row_fields.items()]
         for f in readable_fields(c):
             relation = c.relations.get(f.name)
             if relation is not None and relation.related in readable:
@@ -177,6 +181,11 @@ def build_sdl(schema: Schema, rules: RoleRules, *, subscriptions: bool = True) -
         query_fields.append(f"  {name}(groupBy: [String], filter: {slug}_Filter, limit: Int, offset: Int, page: Int, "
                             f"search: String): [{slug}_Aggregated!]!")
         roots[f"Query.{name}"] = RootField("aggregated", slug)
+        for extension in applicable[slug]:  # fields plugins add (workeros_register_graphql_queries)
+            name = unique(f"{slug}_{extension.suffix}")
+            arguments = extension.arguments(slug, readable[slug])
+            query_fields.append(f"  {name}{f'({arguments})' if arguments else ''}: [{slug}!]!")
+            roots[f"Query.{name}"] = RootField("extension", slug, extension)
 
     # mutations: inputs carry the writable scalar fields (m2o as the related key)
     def input_type(slug: str, suffix: str, allowed: frozenset[str] | None, c: Collection) -> str:

@@ -26,6 +26,7 @@ from workeros.api import (
 from workeros.hookspecs import hookimpl
 from workeros.hookspecs.lifecycle import ConfigKey, ServiceEntry
 from workeros.hookspecs.mcp import McpTool, ToolContext
+from workeros.hookspecs.transport import GraphQLQuery
 from workeros.hookspecs.vectors import EmbedderBackend, VectorBackend
 
 from . import stores
@@ -225,3 +226,28 @@ def workeros_register_mcp_tools() -> list[McpTool]:
         McpTool("vector_upsert", "Set an item's vector (or create an item with one)", _UPSERT_SCHEMA,
                 _tool_upsert, group="vectors"),
     ]
+
+
+# -- GraphQL: <slug>_nearest -----------------------------------------------------------------
+
+def _nearest_applies(collection: Any, readable: Any) -> bool:
+    """Collections with a vector field the caller may read."""
+    return any(readable is None or f.name in readable for f in vector_fields(collection))
+
+
+def _nearest_arguments(slug: str, collection: Any) -> str:
+    return f"field: String, vector: [Float!], text: String, limit: Int, filter: {slug}_Filter"
+
+
+async def _nearest(services: Any, acc: Any, slug: str, args: dict[str, Any], fields: tuple[str, ...]) -> Any:
+    """The same search as ``POST /api/vectors/{slug}/search``, reading only the
+    selected fields; each row's distance as ``_distance``."""
+    body = {k: v for k, v in args.items() if v is not None}
+    rows = await services.get("vector_search").search(acc, slug, {**body, "fields": list(fields)})
+    return [{**{k: v for k, v in row.items() if k != "$distance"}, "_distance": row["$distance"]} for row in rows]
+
+
+@hookimpl
+def workeros_register_graphql_queries() -> list[GraphQLQuery]:
+    return [GraphQLQuery("nearest", applies=_nearest_applies, arguments=_nearest_arguments, resolve=_nearest,
+                         row_fields={"_distance": "Float"})]

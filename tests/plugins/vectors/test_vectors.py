@@ -266,3 +266,48 @@ async def test_mcp_vector_tools(api: Any) -> None:
     with pytest.raises(Exception) as refused:
         await upsert.handler(owner, {"collection": "docs", "id": docs[0]["id"], "field": "embedding", "vector": q})
     assert getattr(refused.value, "status", None) in (403, 404)
+
+
+async def test_graphql_nearest_equals_rest_search_per_role(api: Any) -> None:
+    """``<slug>_nearest`` answers what ``POST /api/vectors/{slug}/search``
+    answers the same caller — the role's row filter before ranking, only the
+    selected fields, ``_distance`` — and is absent for a role that may not read
+    the vector field."""
+    admin = api.as_admin()
+    await make_docs(admin)
+    rng = random.Random(15)
+    docs = await fill(admin, 30, rng, owner=lambda i: "a" if i % 3 == 0 else "b")
+    for role, fields in (("owner_a", ["id", "title", "n", "embedding"]), ("blind", ["id", "title"])):
+        assert (await admin.post("/api/roles", json={"id": role, "name": role})).status == 201
+        r = await admin.post("/api/permissions", json={"role": role, "collection": "docs", "action": "read",
+                                                       "fields": fields, "filter": {"owner": {"_eq": "a"}}})
+        assert r.status == 201, r
+    q = rand_vector(rng)
+    query = ("query($v: [Float!], $f: docs_Filter) { docs_nearest(vector: $v, limit: 4, filter: $f) "
+             "{ id title _distance } }")
+    for caller in (admin, api.as_role("owner_a")):
+        for flt in (None, {"n": {"_gte": 9}}):
+            r = await caller.post("/api/graphql", json={"query": query, "variables": {"v": q, "f": flt}})
+            assert r.status == 200 and "errors" not in r.json, r
+            got = r.json["data"]["docs_nearest"]
+            body = {"vector": q, "limit": 4, "fields": ["id", "title"], **({"filter": flt} if flt else {})}
+            rest = await caller.post("/api/vectors/docs/search", json=body)
+            assert rest.status == 200, rest
+            assert [(g["id"], g["title"]) for g in got] == [(x["id"], x["title"]) for x in rest.data]
+            assert [g["_distance"] for g in got] == pytest.approx([x["$distance"] for x in rest.data])
+            assert len(got) == 4
+    mine = {d["id"] for d in docs if d["owner"] == "a"}
+    r = await api.as_role("owner_a").post("/api/graphql", json={"query": query, "variables": {"v": q}})
+    assert {g["id"] for g in r.json["data"]["docs_nearest"]} <= mine
+    # Distances against the oracle, over the admin's whole set.
+    r = await admin.post("/api/graphql", json={"query": query, "variables": {"v": q}})
+    want = expected(docs, "cosine", q, 4)
+    got = r.json["data"]["docs_nearest"]
+    assert [g["id"] for g in got] == [k for k, _ in want]
+    assert [g["_distance"] for g in got] == pytest.approx([d for _, d in want])
+    # A role that may not read the vector field has no such query.
+    r = await api.as_role("blind").post("/api/graphql", json={"query": query, "variables": {"v": q}})
+    assert r.json.get("errors") and not (r.json.get("data") or {}).get("docs_nearest"), r
+    # Bad input is an error in the response, not a 500.
+    r = await admin.post("/api/graphql", json={"query": query, "variables": {"v": [1.0, 2.0]}})
+    assert r.status == 200 and r.json["errors"] and "Traceback" not in str(r.json), r
