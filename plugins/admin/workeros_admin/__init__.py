@@ -13,10 +13,13 @@ imported only when the page is first opened. See ``docs/admin.md``.
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import gzip
 import hashlib
 import json
 import mimetypes
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +34,7 @@ STATIC = Path(__file__).parent / "static"
 PAGES = STATIC / "pages"
 PAGES_KEY: web.AppKey[dict[str, AdminPage]] = web.AppKey("workeros_admin.pages", dict)
 INDEX_KEY: web.AppKey[tuple[str, str]] = web.AppKey("workeros_admin.index", tuple)
+FILES_KEY: web.AppKey[dict[Path, Any]] = web.AppKey("workeros_admin.files", dict)
 
 CORE_PAGES = [
     AdminPage("data", "nav.data", str(PAGES / "data.js"), icon="table", order=10),
@@ -48,7 +52,11 @@ IMPORTS = {
     "htm": "/admin/static/vendor/htm.mjs",
     "workeros-admin": "/admin/static/kit.js",
 }
-PRELOAD = [*IMPORTS.values(), "/admin/static/app.js"]
+# Fetched in parallel with the document; the sign-in page is small and what a
+# first visit shows, so it is preloaded too.
+PRELOAD = [*IMPORTS.values(), "/admin/static/app.js", "/admin/static/pages/signin.js"]
+CACHE_LIMIT = 1 << 20  # files up to 1 MiB are kept in memory (gzipped when text)
+TEXT = ("text/", "application/json", "application/javascript", "image/svg+xml")
 
 mimetypes.add_type("text/javascript", ".mjs")
 mimetypes.add_type("text/javascript", ".js")
@@ -124,13 +132,45 @@ def _safe_file(root: Path, rel: str) -> Path:
     return target
 
 
-def _file(path: Path) -> web.FileResponse:
-    response = web.FileResponse(path)
-    # Revalidate on every load (Last-Modified / 304), so an upgraded server is
-    # never run with a stale module.
-    response.headers["Cache-Control"] = "no-cache"
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    return response
+@dataclass(frozen=True)
+class Loaded:
+    body: bytes
+    gzipped: bytes | None
+    etag: str
+    content_type: str
+
+
+def _load(path: Path) -> Loaded | None:
+    if path.stat().st_size > CACHE_LIMIT:
+        return None
+    body = path.read_bytes()
+    content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    gzipped = gzip.compress(body, 9, mtime=0) if content_type.startswith(TEXT) and len(body) > 256 else None
+    return Loaded(body, gzipped, '"' + hashlib.sha256(body).hexdigest()[:20] + '"', content_type)
+
+
+async def _file(request: web.Request, path: Path) -> web.StreamResponse:
+    """A file of the app or of a page: from memory after the first read (the
+    files are the installed package's), revalidated by ETag on every load (so an
+    upgraded server is never run with a stale module), gzipped when asked."""
+    cache = request.app[FILES_KEY]
+    loaded = cache.get(path)
+    if loaded is None:
+        loaded = await asyncio.get_running_loop().run_in_executor(None, _load, path)
+        if loaded is None:
+            response = web.FileResponse(path)
+            response.headers.update({"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"})
+            return response
+        cache[path] = loaded
+    headers = {"Cache-Control": "no-cache", "ETag": loaded.etag, "X-Content-Type-Options": "nosniff",
+               "Vary": "Accept-Encoding"}
+    if request.headers.get("If-None-Match") == loaded.etag:
+        return web.Response(status=304, headers=headers)
+    body = loaded.body
+    if loaded.gzipped is not None and "gzip" in request.headers.get("Accept-Encoding", ""):
+        body = loaded.gzipped
+        headers["Content-Encoding"] = "gzip"
+    return web.Response(body=body, content_type=loaded.content_type, headers=headers)
 
 
 async def index(request: web.Request) -> web.Response:
@@ -144,15 +184,15 @@ async def redirect(request: web.Request) -> web.Response:
     raise web.HTTPFound("/admin/")
 
 
-async def static(request: web.Request) -> web.FileResponse:
-    return _file(_safe_file(STATIC, request.match_info["path"]))
+async def static(request: web.Request) -> web.StreamResponse:
+    return await _file(request, _safe_file(STATIC, request.match_info["path"]))
 
 
-async def page_file(request: web.Request) -> web.FileResponse:
+async def page_file(request: web.Request) -> web.StreamResponse:
     page = request.app[PAGES_KEY].get(request.match_info["name"])
     if page is None:
         raise NotFound("no such admin page")
-    return _file(_safe_file(Path(page.module).parent, request.match_info["path"]))
+    return await _file(request, _safe_file(Path(page.module).parent, request.match_info["path"]))
 
 
 async def pages_json(request: web.Request) -> web.Response:
@@ -164,6 +204,7 @@ def build(root: web.Application) -> web.Application:
     pages = collect_pages(root[PLUGINS])
     app[PAGES_KEY] = pages
     app[INDEX_KEY] = render_index(pages)
+    app[FILES_KEY] = {}
     app.router.add_get("", redirect)
     app.router.add_get("/", index)
     app.router.add_get("/pages.json", pages_json)

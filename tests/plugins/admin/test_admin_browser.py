@@ -109,10 +109,11 @@ class Watched:
         self.page.goto(f"{self.base}/admin/#/{hash_}")
         return self.page
 
-    def shot(self, name: str) -> None:
+    def shot(self, name: str, full: bool = False) -> None:
         SHOTS.mkdir(parents=True, exist_ok=True)
+        self.page.evaluate("window.scrollTo(0, 0)")
         self.page.wait_for_timeout(150)  # let the last render settle
-        self.page.screenshot(path=str(SHOTS / f"{name}.png"))
+        self.page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=full)
 
     def check_labels(self) -> None:
         """Every form control has an accessible name (label, aria-label or title)."""
@@ -469,7 +470,7 @@ def test_build_and_run_a_two_step_flow(ui: Watched, http: Http) -> None:
     assert run.locator("tr[data-step=shape] .step-resolve").count() == 1
     assert "hello Ada" in run.locator("tr[data-step=shape]").inner_text()
     ui.check_labels()
-    ui.shot("flows")
+    ui.shot("flows", full=True)
     flow = next(f for f in http.ok("GET", "/api/flows") if f["name"] == name)
     assert flow["start"] == "shape" and [o["key"] for o in flow["operations"]] == ["shape", "say"]
 

@@ -4,6 +4,12 @@ import { html, render, t, api, session, useState, useEffect, useRef, ErrorBox } 
 const PAGES = JSON.parse(document.getElementById("wos-pages").textContent);
 const loaded = new Map();
 
+/** Start loading a page's module (once). */
+function load(page) {
+  if (!loaded.has(page.module)) loaded.set(page.module, import(page.module).catch((e) => { loaded.delete(page.module); throw e; }));
+  return loaded.get(page.module);
+}
+
 function route() {
   const parts = location.hash.replace(/^#\/?/, "").split("/").filter(Boolean).map(decodeURIComponent);
   return { name: parts[0] || "", params: parts.slice(1) };
@@ -26,13 +32,11 @@ function PageHost({ page, params, me }) {
   useEffect(() => {
     let cleanup = null; let live = true;
     setError(null);
-    const load = loaded.get(page.module) || import(page.module);
-    loaded.set(page.module, load);
-    load.then((mod) => {
+    load(page).then((mod) => {
       if (!live) return;
       const result = mod.default(ref.current, { params, me, page });
       cleanup = typeof result === "function" ? result : null;
-    }).catch((e) => { loaded.delete(page.module); live && setError(e); });
+    }).catch((e) => { live && setError(e); });
     return () => { live = false; if (cleanup) cleanup(); ref.current && (ref.current.textContent = ""); };
   }, [page.module, params.join("/")]);
   useEffect(() => { document.title = `${t(page.title)} · workeros`; }, [page.name]);
@@ -61,9 +65,10 @@ function App() {
     if (!signedIn) return;
     (async () => {
       try {
-        const user = (await api("GET", "/api/users/me")).data;
-        let admin = false;
-        try { const roles = (await api("GET", "/api/roles")).data; admin = !!roles.find((r) => r.id === user.role && (r.admin_access || r.name === "admin")); } catch { /* not an admin */ }
+        // Both at once; /api/roles answers only admins.
+        const [user, roles] = await Promise.all([api("GET", "/api/users/me").then((r) => r.data),
+          api("GET", "/api/roles").then((r) => r.data, () => [])]);
+        const admin = !!roles.find((r) => r.id === user.role && r.admin_access);
         const who = { ...user, admin };
         setMe(who);
         setPages(await visiblePages(who));
@@ -93,4 +98,6 @@ function App() {
   </div>`;
 }
 
+// Signed in, the page in the address is fetched while the session is checked.
+if (session.signedIn) { const first = PAGES.find((p) => p.name === route().name); if (first) load(first).catch(() => {}); }
 render(html`<${App}/>`, document.getElementById("app"));
