@@ -35,6 +35,17 @@ class AdminPage:
     ``collection``
         If set, the page appears only to callers who may read this collection
         (``wos_files`` for the files library).
+    ``admin_only``
+        The page appears only to administrators (for pages over admin-only
+        endpoints such as ``/api/webhooks``).
+
+    A page module's default export is called as ``mount(element, ctx)`` when the
+    page opens (``ctx.params``: the URL segments after the page's name,
+    ``ctx.me``: the signed-in user) and may return a function that unmounts it.
+    Inside, ``import {html, api, t, page} from "workeros-admin"`` gives the app's
+    kit (Preact with htm, the API client, the translation function, shared
+    components); ``export default page(MyComponent)`` mounts a Preact component.
+    See ``docs/admin.md``.
     """
 
     name: str
@@ -43,14 +54,17 @@ class AdminPage:
     icon: str | None = None
     order: int = 100
     collection: str | None = None
+    admin_only: bool = False
 
 
 @hookspec
 def workeros_register_admin_pages() -> Sequence[AdminPage]:
     """Contribute pages to the admin app.
 
-    Called once per boot by the admin plugin (when it is installed). Two pages
-    with one name is a startup error naming both plugins.
+    Called once per boot by the admin plugin (when it is installed), while the
+    app is built. Two pages with one name, a name that is not letters, digits,
+    ``-`` and ``_``, or a module file that does not exist is a startup error
+    naming the plugin.
 
     :return: pages. Not firstresult.
 

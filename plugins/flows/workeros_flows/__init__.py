@@ -24,6 +24,7 @@ from workeros.api import (
     services,
 )
 from workeros.hookspecs import hookimpl
+from workeros.hookspecs.admin import AdminPage
 from workeros.hookspecs.data import SystemCollection
 from workeros.hookspecs.lifecycle import ConfigKey, Migrations, ServiceEntry
 from workeros.hookspecs.transport import Transport
@@ -104,6 +105,12 @@ def build(root: web.Application) -> web.Application:
     app.router.add_delete("/{id}", delete_flow)
     app.router.add_get("/{id}/runs", list_runs)
     return app
+
+
+@hookimpl
+def workeros_register_admin_pages() -> list[AdminPage]:
+    return [AdminPage("flows", "nav.flows", str(Path(__file__).parent / "admin" / "flows.js"),
+                      icon="flow", order=50, admin_only=True)]
 
 
 @hookimpl

@@ -16,6 +16,7 @@ from aiohttp import web
 
 from workeros.api import SERVICES, Field, InvalidQuery, accountability, no_content, ok, read_admin_json, services
 from workeros.hookspecs import hookimpl
+from workeros.hookspecs.admin import AdminPage
 from workeros.hookspecs.data import SystemCollection
 from workeros.hookspecs.lifecycle import ConfigKey, Migrations, ServiceEntry
 from workeros.hookspecs.transport import Transport
@@ -128,6 +129,12 @@ def workeros_register_system_collections() -> list[SystemCollection]:
 @hookimpl
 def workeros_register_services() -> list[ServiceEntry]:
     return [ServiceEntry("webhooks", WebhooksService.open)]
+
+
+@hookimpl
+def workeros_register_admin_pages() -> list[AdminPage]:
+    return [AdminPage("webhooks", "nav.webhooks", str(Path(__file__).parent / "admin" / "webhooks.js"),
+                      icon="send", order=60, admin_only=True)]
 
 
 @hookimpl
