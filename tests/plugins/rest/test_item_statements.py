@@ -23,18 +23,22 @@ pytest.importorskip("workeros.permissions")
 
 @contextmanager
 def statements(api: Any) -> Iterator[list[tuple[Any, str]]]:
-    """(task, SQL) of every statement the engine runs inside the block."""
-    engine = api.server.app[SERVICES].db.engine
+    """(task, SQL) of every statement the database runs inside the block (on
+    SQLite, reads and write transactions have engines of their own)."""
+    db = api.server.app[SERVICES].db
+    engines = {id(e): e for e in (db.engine, getattr(db, "write_engine", db.engine))}.values()
     issued: list[tuple[Any, str]] = []
 
     def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
         issued.append((asyncio.current_task(), " ".join(statement.split())))
 
-    sa.event.listen(engine.sync_engine, "before_cursor_execute", count)
+    for engine in engines:
+        sa.event.listen(engine.sync_engine, "before_cursor_execute", count)
     try:
         yield issued
     finally:
-        sa.event.remove(engine.sync_engine, "before_cursor_execute", count)
+        for engine in engines:
+            sa.event.remove(engine.sync_engine, "before_cursor_execute", count)
 
 
 def on_notes(issued: list[tuple[Any, str]], verb: str) -> list[str]:
