@@ -132,17 +132,19 @@ async def test_realtime_iteration_with_a_token_refreshed_mid_stream(server: Serv
 async def test_429_is_retried_after_retry_after(make_server: Any) -> None:
     """Sign-in rate limiting of a real app answers 429 with Retry-After; the
     client waits and sends again."""
-    async with make_server(ratelimit__login__per_ip=2, ratelimit__login__window=1,
+    async with make_server(ratelimit__login__per_ip=1, ratelimit__login__window=3,
                            auth__password__argon2_time_cost=1, auth__password__argon2_memory_kib=1024) as app:
         url = str(app.make_url("")).rstrip("/")
         async with Workeros(url) as wos:
             await wos.request("POST", "/api/auth/sign-up", json={"email": EMAIL, "password": PASSWORD}, auth=False)
-            for _ in range(3):
+            for _ in range(5):  # one sign-in per window: the second is limited unless the machine is very slow
                 await wos.login(EMAIL, PASSWORD)
+                if wos.retried:
+                    break
             assert wos.retried >= 1
         async with Workeros(url, retries=0) as impatient:
             with pytest.raises(WorkerosError) as limited:
-                for _ in range(3):
+                for _ in range(5):
                     await impatient.login(EMAIL, PASSWORD)
             assert (limited.value.status, limited.value.code) == (429, "RATE_LIMITED")
 
