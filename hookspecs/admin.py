@@ -62,7 +62,7 @@ def workeros_register_admin_pages() -> Sequence[AdminPage]:
     """Contribute pages to the admin app.
 
     Called once per boot by the admin plugin (when it is installed), while the
-    app is built. Two pages with one name, a name that is not letters, digits,
+    app is built. Two pages with one name, a name that is not lower-case letters, digits,
     ``-`` and ``_``, or a module file that does not exist is a startup error
     naming the plugin.
 

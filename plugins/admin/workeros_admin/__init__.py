@@ -19,6 +19,7 @@ import gzip
 import hashlib
 import json
 import mimetypes
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,6 +56,7 @@ IMPORTS = {
 # Fetched in parallel with the document; the sign-in page is small and what a
 # first visit shows, so it is preloaded too.
 PRELOAD = [*IMPORTS.values(), "/admin/static/app.js", "/admin/static/pages/signin.js"]
+PAGE_NAME = re.compile(r"[a-z][a-z0-9_-]{0,63}")
 CACHE_LIMIT = 1 << 20  # files up to 1 MiB are kept in memory (gzipped when text)
 TEXT = ("text/", "application/json", "application/javascript", "image/svg+xml")
 
@@ -73,8 +75,9 @@ def collect_pages(plugins: Any) -> dict[str, AdminPage]:
                                    "not an AdminPage")
             if page.name in pages:
                 raise StartupError(f"admin page {page.name!r} is registered by both {owners[page.name]} and {info.name}")
-            if not page.name.replace("-", "").replace("_", "").isalnum() or not page.name[0].isalpha():
-                raise StartupError(f"admin page name {page.name!r} of {info.name} must be letters, digits, - or _")
+            if not PAGE_NAME.fullmatch(page.name):
+                raise StartupError(f"admin page name {page.name!r} of {info.name} must be letters, digits, - or _ "
+                                   "(starting with a letter, at most 64)")
             if not Path(page.module).is_file():
                 raise StartupError(f"admin page {page.name!r} of {info.name}: module {page.module} does not exist")
             pages[page.name] = page

@@ -208,6 +208,44 @@ def test_sign_in_shows_the_api_error_then_signs_in_and_out(browser: Any, server:
     assert problems == []
 
 
+def _totp(secret: str, step_offset: int = 0) -> str:
+    import base64
+    import hashlib
+    import hmac
+    import struct
+    import time
+
+    key = base64.b32decode(secret.upper() + "=" * (-len(secret) % 8))
+    digest = hmac.new(key, struct.pack(">Q", int(time.time()) // 30 + step_offset), hashlib.sha1).digest()
+    offset = digest[-1] & 0x0F
+    return f"{(struct.unpack('>I', digest[offset:offset + 4])[0] & 0x7FFFFFFF) % 1_000_000:06d}"
+
+
+def test_sign_in_asks_for_the_totp_code(browser: Any, server: ServerProcess, http: Http) -> None:
+    if not any(p["name"] == "otp" for p in http.ok("GET", "/api/auth/providers")):
+        pytest.skip("the otp plugin (an optional extra) is not installed")
+    email = f"{_unique('tess')}@example.com"
+    http.ok("POST", "/api/users", {"email": email, "password": "totp horse 42"})
+    own = Http(server.url, http.login(email, "totp horse 42")["access_token"])
+    secret = own.ok("POST", "/api/auth/otp/totp/enrol")["secret"]
+    own.ok("POST", "/api/auth/otp/totp/enable", {"code": _totp(secret)})
+    context = browser.new_context()
+    watched = Watched(context, server.url)
+    page = watched.page
+    page.goto(server.url + "/admin/")
+    form = page.get_by_role("form", name="Sign in", exact=True)
+    form.get_by_label("Email").fill(email)
+    form.get_by_label("Password").fill("totp horse 42")
+    form.get_by_role("button", name="Sign in").click()
+    form.get_by_label("Authenticator code").fill(_totp(secret, 1))  # a code not used yet
+    watched.shot("totp")
+    form.get_by_role("button", name="Sign in").click()
+    page.get_by_role("navigation", name="Sections").wait_for()
+    problems = watched.problems
+    context.close()
+    assert problems == []
+
+
 # -- schema ----------------------------------------------------------------------------------
 
 def test_create_a_collection_with_fields_and_a_relation(ui: Watched, http: Http) -> None:

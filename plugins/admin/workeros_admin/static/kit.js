@@ -186,7 +186,8 @@ let uid = 0;
 /** A labelled input with the API's message for this field beside it. */
 export function Input({ label, value, onInput, type = "text", error, name, required, ...rest }) {
   const id = useMemo(() => `f${++uid}`, []);
-  const message = error && (error.field === name || (!error.field && false)) ? error.message : null;
+  // The API names the field its message is about (extensions.field).
+  const message = error && name && error.field === name ? error.message : null;
   return html`<div class="field">
     <label for=${id}>${label}</label>
     ${type === "textarea"
