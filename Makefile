@@ -7,6 +7,10 @@ BIN := $(VENV)/bin
 DISTS := . $(sort $(dir $(wildcard plugins/*/setup.cfg) $(wildcard contrib/*/setup.cfg)))
 SETUP_FILES := setup.cfg requirements-dev.txt system-packages.txt $(wildcard plugins/*/setup.cfg) $(wildcard contrib/*/setup.cfg)
 PYTEST_ARGS ?=
+# The suite runs in parallel (pytest-xdist, whole modules per worker so their
+# shared servers stay shared), then the tests marked serial alone. Exit status 5
+# is "no test selected" (PYTEST_ARGS naming only parallel or only serial tests).
+TEST_WORKERS ?= 2
 
 .PHONY: serve test install lint bench clean
 
@@ -16,7 +20,8 @@ serve: $(BIN)/.installed
 # Lint first: a change that breaks the import contracts, the generated docs or
 # ruff fails the test run (and so CI, which runs exactly this).
 test: $(BIN)/.installed lint
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile -m "not serial" $(PYTEST_ARGS) || [ $$? -eq 5 ]
+	$(BIN)/python -m pytest -m serial $(PYTEST_ARGS) || [ $$? -eq 5 ]
 
 install: $(BIN)/.installed
 

@@ -150,3 +150,21 @@ def smtp_inbox() -> Any:
         yield inbox
     finally:
         controller.stop()
+
+
+#: Modules whose tests measure time against a deadline or load the machine on
+#: purpose: `make test` runs them after the parallel part, alone.
+SERIAL_MODULES = {
+    "tests/kernel/realtime/test_stream_lifetime.py",
+    "tests/e2e/test_slow_clients.py",
+    "tests/e2e/test_serve.py",
+    "tests/e2e/test_local_bus.py",
+    "tests/e2e/test_schema_under_load.py",
+    "tests/e2e/test_durability.py",
+}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if Path(item.fspath).resolve().relative_to(ROOT).as_posix() in SERIAL_MODULES:
+            item.add_marker(pytest.mark.serial)
