@@ -23,7 +23,17 @@ from typing import Any
 from bench.common import PYTHON, clean_env, median_of, report, wait_http_ok
 
 ADMIN = {"WORKEROS_ADMIN_EMAIL": "bench@wos.test", "WORKEROS_ADMIN_PASSWORD": "bench password 1234",
-         "WORKEROS_AUTH_SECRET": "b" * 40, "WORKEROS_LOG_ACCESS": "0", "WORKEROS_LOG_LEVEL": "warning"}
+         "WORKEROS_AUTH_SECRET": "b" * 40, "WORKEROS_LOG_ACCESS": "0", "WORKEROS_LOG_LEVEL": "warning",
+         "WORKEROS_SERVER_SHUTDOWN_TIMEOUT": "2"}
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)
 
 
 def _port() -> int:
@@ -42,7 +52,7 @@ def _start(kind: str, data_dir: Path, port: int) -> subprocess.Popen:
         argv = [PYTHON, "-m", "uvicorn", "workeros_asgi:app", "--port", str(port), "--log-level", "warning",
                 "--no-access-log", "--loop", "asyncio"]
     proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wait_http_ok(f"http://127.0.0.1:{port}/api/server/health", proc, timeout=120)
+    wait_http_ok(f"http://127.0.0.1:{port}/api/server/health", proc, timeout=300)
     return proc
 
 
@@ -82,8 +92,7 @@ def _throughput(kind: str, data_dir: Path, seconds: int, token: str) -> dict[str
         return {"health": _wrk(base + "/api/server/health", seconds, {}),
                 "list": _wrk(base + "/api/items/notes?limit=20", seconds, auth)}
     finally:
-        proc.terminate()
-        proc.wait(30)
+        _stop(proc)
 
 
 COLD = """
@@ -113,8 +122,7 @@ def _serve_boot(data_dir: Path) -> float:
     began = time.perf_counter()
     proc = _start("native", data_dir, port)
     took = time.perf_counter() - began
-    proc.terminate()
-    proc.wait(30)
+    _stop(proc)
     return took
 
 
@@ -131,8 +139,7 @@ def run(quick: bool = False) -> dict[str, Any]:
             token = _token(base)
             _seed(base, token)
         finally:
-            proc.terminate()
-            proc.wait(30)
+            _stop(proc)
         if shutil.which("wrk"):
             native = _throughput("native", data_dir, seconds, token)
             asgi = _throughput("asgi", data_dir, seconds, token)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import types
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -19,17 +20,19 @@ from workeros_asgi import ASGIApp
 
 from workeros.http.app import create_app
 from workeros.plugins import Plugins
-from workeros.sdk.testing import free_port
 
 
 @asynccontextmanager
 async def uvicorn_serving(asgi: Any) -> AsyncIterator[str]:
-    port = free_port()
-    config = uvicorn.Config(asgi, host="127.0.0.1", port=port, lifespan="on", log_level="warning",
-                            access_log=False)
+    # A socket bound to port 0 and handed to uvicorn: no window in which
+    # another process takes the port.
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(asgi, lifespan="on", log_level="warning", access_log=False)
     server = uvicorn.Server(config)
     server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]  # the test runner owns signals
-    task = asyncio.create_task(server.serve())
+    task = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started:
         if task.done():
             task.result()
@@ -40,6 +43,7 @@ async def uvicorn_serving(asgi: Any) -> AsyncIterator[str]:
     finally:
         server.should_exit = True
         await task
+        sock.close()
 
 
 @asynccontextmanager

@@ -29,7 +29,7 @@ def cli(data_dir: Path, *args: str, database_url: str | None = None) -> subproce
         argv += ["--database-url", database_url]
     env = {k: v for k, v in os.environ.items() if not k.startswith("WORKEROS_")}
     env.update(ENV)
-    return subprocess.run(argv, capture_output=True, text=True, env=env, timeout=120)
+    return subprocess.run(argv, capture_output=True, text=True, env=env, timeout=600)
 
 
 async def admin_session(url: str) -> aiohttp.ClientSession:
