@@ -179,4 +179,4 @@ def _ready(svc: Any) -> str | None:
 def workeros_register_auth_providers() -> list[AuthProvider]:
     return [AuthProvider(name=NAME, kind="credential", routes=lambda: routes,
                          factory=lambda svc: Directory(svc.settings), ready=_ready,
-                         description="LDAP / Active Directory")]
+                         start_url="/api/auth/ldap/login", description="LDAP / Active Directory")]

@@ -239,7 +239,15 @@ def _ready(svc: Any) -> str | None:
     return None
 
 
+def _entries(svc: Any) -> list[dict[str, Any]]:
+    """One sign-in button per configured identity provider."""
+    saml = svc.accounts.providers.get(NAME) if svc.accounts is not None else None
+    idps = saml.idps if saml is not None else {}
+    return [{"name": NAME, "idp": name, "type": "saml", "label": idp.label,
+             "start_url": f"/api/auth/saml/{name}/login"} for name, idp in sorted(idps.items())]
+
+
 @hookimpl
 def workeros_register_auth_providers() -> list[AuthProvider]:
     return [AuthProvider(name=NAME, kind="redirect", routes=lambda: routes, factory=lambda svc: Saml(svc.settings),
-                         ready=_ready, description="SAML 2.0 single sign-on")]
+                         ready=_ready, entries=_entries, description="SAML 2.0 single sign-on")]

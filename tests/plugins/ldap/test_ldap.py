@@ -228,6 +228,7 @@ async def test_listed_among_the_providers_and_503_when_not_configured(serve: Any
     async with serve() as api:
         listed = (await api.anonymous().get("/api/auth/providers")).data
         assert {"name": "ldap", "kind": "credential"} in [{k: p[k] for k in ("name", "kind")} for p in listed]
+        assert next(p for p in listed if p["name"] == "ldap")["start_url"] == "/api/auth/ldap/login"
     async with serve(**{"ldap.url": ""}) as api:
         r = await api.anonymous().get("/api/auth/providers")
         assert "ldap" not in [p["name"] for p in r.data]

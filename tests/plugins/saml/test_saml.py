@@ -237,6 +237,12 @@ async def test_listed_among_the_providers(serve: Any) -> None:
     async with serve() as api:
         listed = (await api.anonymous().get("/api/auth/providers")).data
         assert {"name": "saml", "kind": "redirect"} in [{k: p[k] for k in ("name", "kind")} for p in listed]
+        # One entry per identity provider, each with the route that starts its sign-in.
+        entries = [p for p in listed if p["name"] == "saml"]
+        assert entries and all(p["type"] == "saml" and p["start_url"] == f"/api/auth/saml/{p['idp']}/login"
+                               for p in entries)
+        async with api.client.get(entries[0]["start_url"], allow_redirects=False) as r:
+            assert r.status in (302, 303), await r.text()
     async with serve(**{"saml.idps": {"broken": {"entity_id": "x"}}}) as api:
         r = await api.anonymous().get("/api/auth/providers")
         assert "saml" not in [p["name"] for p in r.data]
