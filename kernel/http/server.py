@@ -47,6 +47,9 @@ def serve(settings: Settings, plugins: Plugins, *, reuse_port: bool = False) -> 
     _handle_signals_once(loop)
     AcceptErrors(float(settings["server.accept_error_log_interval"])).install(loop)
     main = loop.create_task(_run(settings, plugins, reuse_port=reuse_port))
+    supervisor = os.environ.get(SUPERVISOR_ENV)
+    if supervisor and supervisor.isdigit():
+        loop.create_task(_exit_with_supervisor(int(supervisor)))
     try:
         loop.run_until_complete(main)
     except (web.GracefulExit, KeyboardInterrupt):
@@ -70,6 +73,19 @@ def serve(settings: Settings, plugins: Plugins, *, reuse_port: bool = False) -> 
         loop.run_until_complete(loop.shutdown_asyncgens())
         loop.close()
     return 0
+
+
+#: Set by ``serve --workers N`` for its workers: the supervisor's process id.
+SUPERVISOR_ENV = "WORKEROS_SUPERVISOR_PID"
+
+
+async def _exit_with_supervisor(supervisor: int, every: float = 1.0) -> None:
+    """A worker whose supervisor is gone (killed with SIGKILL, crashed: its
+    signals never come) shuts down gracefully instead of serving on alone."""
+    while os.getppid() == supervisor:
+        await asyncio.sleep(every)
+    log.warning("the supervisor (process %s) is gone; shutting down", supervisor)
+    os.kill(os.getpid(), signal.SIGTERM)
 
 
 async def _run(settings: Settings, plugins: Plugins, *, reuse_port: bool) -> None:
@@ -257,7 +273,7 @@ def _supervise(settings: Settings, plugins: Plugins, workers: int) -> int:
     """Run migrations once, then start ``workers`` processes on one port
     (SO_REUSEPORT) and forward SIGTERM/SIGINT to them."""
     asyncio.run(_migrate_once(settings, plugins))
-    env = {**os.environ, "WORKEROS_DATABASE_MIGRATE_ON_START": "0"}
+    env = {**os.environ, "WORKEROS_DATABASE_MIGRATE_ON_START": "0", SUPERVISOR_ENV: str(os.getpid())}
     argv = [sys.executable, "-m", "workeros"]
     for flag, key in (("--config", "config"), ("--data-dir", "data_dir"), ("--plugins-dir", "plugins_dir")):
         if settings[key] is not None:

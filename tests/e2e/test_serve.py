@@ -75,6 +75,22 @@ def test_workers_share_one_port(tmp_path) -> None:
         assert server.terminate() == 0
 
 
+def test_workers_stop_when_their_supervisor_is_killed(tmp_path) -> None:
+    """SIGKILL leaves the supervisor no chance to signal its workers: they
+    notice it is gone and shut down instead of serving on alone."""
+    import psutil
+
+    with ServerProcess(data_dir=tmp_path, args=[], env={**ENV, "WORKEROS_SERVER_WORKERS": "2"}) as server:
+        workers = psutil.Process(server.proc.pid).children()
+        assert len(workers) == 2
+        server.proc.kill()
+        server.proc.wait(30)
+        gone, alive = psutil.wait_procs(workers, timeout=60)
+        for orphan in alive:
+            orphan.kill()
+        assert not alive, "workers kept serving after their supervisor was killed"
+
+
 def test_cli_plugins_json_and_version(tmp_path) -> None:
     env = {"WORKEROS_DATA_DIR": str(tmp_path), "WORKEROS_LOAD_PLUGINS": ",".join(FIRST_PARTY), "PATH": ""}
     out = subprocess.run([sys.executable, "-m", "workeros", "plugins", "--json"], capture_output=True, text=True,
