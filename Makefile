@@ -20,7 +20,7 @@ serve: $(BIN)/.installed
 # Lint first: a change that breaks the import contracts, the generated docs or
 # ruff fails the test run (and so CI, which runs exactly this).
 test: $(BIN)/.installed lint
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile -m "not serial" $(PYTEST_ARGS) || [ $$? -eq 5 ]
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile -m "not serial" --durations=30 $(PYTEST_ARGS) || [ $$? -eq 5 ]
 	$(BIN)/python -m pytest -m serial $(PYTEST_ARGS) || [ $$? -eq 5 ]
 
 install: $(BIN)/.installed
