@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import alembic
-from alembic import command
 from alembic.config import Config
+from alembic.runtime.environment import EnvironmentContext
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
@@ -64,6 +64,32 @@ def alembic_config(connection: Any = None, migrations: Migrations | None = None)
     return cfg
 
 
+#: Script directories by (script location, version locations): reading one
+#: imports every revision file of its chain, and a process (a test run, a
+#: supervisor) starts many apps on the same chains.
+_scripts: dict[tuple[str | None, str | None], ScriptDirectory] = {}
+
+
+def _script_directory(cfg: Config) -> ScriptDirectory:
+    key = (cfg.get_main_option("script_location"), cfg.get_main_option("version_locations"))
+    script = _scripts.get(key)
+    if script is None:
+        script = _scripts[key] = ScriptDirectory.from_config(cfg)
+    return script
+
+
+def _upgrade(cfg: Config, revision: str) -> None:
+    """``alembic upgrade`` (as ``alembic.command.upgrade`` runs it) with the
+    chain's script directory read once per process."""
+    script = _script_directory(cfg)
+
+    def steps(rev: Any, context: Any) -> Any:
+        return script._upgrade_revs(revision, rev)
+
+    with EnvironmentContext(cfg, script, fn=steps, as_sql=False, starting_rev=None, destination_rev=revision):
+        script.run_env()
+
+
 def version_table(migrations: Migrations | None) -> str:
     return VERSION_TABLE if migrations is None else f"{VERSION_TABLE}_{migrations.name}"
 
@@ -74,9 +100,9 @@ async def upgrade(db: Database, revision: str = "head", *, plugins: Plugins | No
     chains = plugin_migrations(plugins)
 
     def run(sync: Any) -> None:
-        command.upgrade(alembic_config(sync), revision)
+        _upgrade(alembic_config(sync), revision)
         for chain in chains:
-            command.upgrade(alembic_config(sync, chain), "heads")
+            _upgrade(alembic_config(sync, chain), "heads")
 
     async with db.transaction() as conn:
         await conn.run_sync(run)

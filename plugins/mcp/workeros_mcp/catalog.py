@@ -5,8 +5,9 @@ error as MCP content."""
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,6 +62,24 @@ class Entry:
         return out
 
 
+#: Input schemas already checked against their metaschema, by their JSON text:
+#: checking is slow (a metaschema walk) and the same tools are collected at
+#: every app start of a process.
+_checked: dict[str, Any] = {}
+
+
+def _validator(schema: Mapping[str, Any]) -> Any:
+    """A validator for ``schema``, after checking that ``schema`` is a valid JSON
+    Schema (once per distinct schema per process)."""
+    key = json.dumps(schema, sort_keys=True, default=str)
+    cls = _checked.get(key)
+    if cls is None:
+        cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
+        cls.check_schema(schema)
+        _checked[key] = cls
+    return cls(schema)
+
+
 class Catalog:
     """Every registered tool by name; two tools with one name is a startup
     error naming both plugins."""
@@ -73,9 +92,7 @@ class Catalog:
                 if tool.name in self.entries:
                     other = self.entries[tool.name].plugin
                     raise StartupError(f"Two MCP tools are named {tool.name!r}: plugins {other!r} and {plugin!r}")
-                cls = jsonschema.validators.validator_for(tool.input_schema, default=jsonschema.Draft202012Validator)
-                cls.check_schema(tool.input_schema)
-                self.entries[tool.name] = Entry(tool, plugin, cls(tool.input_schema))
+                self.entries[tool.name] = Entry(tool, plugin, _validator(tool.input_schema))
 
     @classmethod
     def of(cls, services: Services) -> Catalog:
