@@ -172,6 +172,13 @@ class _Connection(sqlite3.Connection):
         return super().cursor(factory)
 
 
+class _ExecutionContext(SQLiteDialect_pysqlite.execution_ctx_cls):  # type: ignore[misc,name-defined]
+    def create_server_side_cursor(self) -> Any:
+        """``sqlite3`` cursors already step through their rows as they are
+        fetched: a streamed read (an export) is a plain cursor."""
+        return self._dbapi_connection.cursor()
+
+
 class SQLiteDialect_inline(SQLiteDialect_pysqlite):  # noqa: N801 (SQLAlchemy's naming)
     """The standard library's ``sqlite3`` under SQLAlchemy's asyncio engine,
     called on the event loop's thread (no hop to a driver thread)."""
@@ -179,6 +186,8 @@ class SQLiteDialect_inline(SQLiteDialect_pysqlite):  # noqa: N801 (SQLAlchemy's 
     driver = "wos_inline"
     is_async = True
     supports_statement_cache = True
+    supports_server_side_cursors = True
+    execution_ctx_cls = _ExecutionContext
 
     @classmethod
     def get_pool_class(cls, url: Any) -> Any:
