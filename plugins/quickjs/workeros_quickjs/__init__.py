@@ -64,6 +64,8 @@ class _Worker:
         from quickjs_rs import ThreadWorker
 
         self.thread = ThreadWorker(name=name)
+        #: Whether the thread ever ran anything (it starts on first use).
+        self.started = False
         self.active = 0
         #: Prepared guests by memory budget; touched only on this worker's thread.
         self.spares: dict[int, list[Any]] = {}
@@ -81,6 +83,8 @@ class QuickJS:
 
     async def close(self) -> None:
         for worker in self.workers:
+            if not worker.started:
+                continue  # never started: closing would start it only to stop it
             spares = [guest for ready in worker.spares.values() for guest in ready]
             worker.spares.clear()
 
@@ -101,6 +105,7 @@ class QuickJS:
         worker = min(self.workers, key=lambda w: w.active)
         worker.active += 1
         try:
+            worker.started = True
             outcome = await worker.thread.run_async(
                 _invoke(self.driver, source, payload, timeout_ms / 1000, memory_mb, host,
                         asyncio.get_running_loop(), worker.spares))
@@ -111,6 +116,7 @@ class QuickJS:
     async def check_syntax(self, source: str) -> tuple[str, int, int] | None:
         """``None``, or the first syntax error as (message, line, column)."""
         worker = min(self.workers, key=lambda w: w.active)
+        worker.started = True
         return await worker.thread.run_async(_check(source))
 
 
