@@ -46,7 +46,8 @@ async def test_m2o_creates_the_field_and_a_foreign_key(api: Any) -> None:
     assert alias["relation"]["related_collection"] == "books" and alias["relation"]["related_field"] == "author"
     assert "books" not in await columns(api, "c_authors")
     r = await admin.get("/api/relations")
-    assert {(x["collection"], x["field"], x["kind"]) for x in r.data} == {
+    assert {(x["collection"], x["field"], x["kind"]) for x in r.data
+            if not x["collection"].startswith("wos_")} == {
         ("authors", "books", "o2m"), ("books", "author", "m2o")}
     assert (await admin.get("/api/relations/books/author")).data["kind"] == "m2o"
     assert [x["field"] for x in (await admin.get("/api/relations/authors")).data] == ["books"]
