@@ -160,7 +160,7 @@ async def test_drop_removes_table_metadata_and_relations(api: Any) -> None:
     # the m2o column stays a plain field on books, its relation is gone
     books = await collection(api, "books")
     assert field_of(books, "author")["relation"] is None
-    assert (await admin.get("/api/relations")).data == []
+    assert [x for x in (await admin.get("/api/relations")).data if not x["collection"].startswith("wos_")] == []
     assert [row["title"] for row in await items(api, "books")] == ["T"]
     r = await admin.post("/api/items/books", json={"title": "U", "author": 99})
     assert r.status == 200, r  # no foreign key any more

@@ -232,7 +232,7 @@ async def test_delete_m2o_relation_keeps_the_column(api: Any) -> None:
     assert "books" not in {f["field"] for f in (await collection(api, "authors"))["fields"]}
     assert [row["author"] for row in await items(api, "books")] == [1, 1, 2]
     assert (await admin.post("/api/items/books", json={"title": "X", "author": 99})).status == 200
-    assert (await admin.get("/api/relations")).data == []
+    assert [x for x in (await admin.get("/api/relations")).data if not x["collection"].startswith("wos_")] == []
     assert_error(await admin.delete("/api/relations/books/author"), 404, "NOT_FOUND")
 
 
@@ -242,7 +242,7 @@ async def test_deleting_the_m2o_field_drops_its_relation(api: Any) -> None:
     assert (await admin.delete("/api/fields/books/author")).status == 204
     assert "author" not in await columns(api, "c_books")
     assert "books" not in {f["field"] for f in (await collection(api, "authors"))["fields"]}
-    assert (await admin.get("/api/relations")).data == []
+    assert [x for x in (await admin.get("/api/relations")).data if not x["collection"].startswith("wos_")] == []
     assert (await admin.delete("/api/items/authors/1")).status == 204
 
 
