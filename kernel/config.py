@@ -46,6 +46,8 @@ KERNEL_KEYS: tuple[ConfigKey, ...] = (
               "SQLAlchemy-style URL; the scheme picks the dialect plugin"),
     ConfigKey("database.migrate_on_start", "bool", True, "Run system migrations when the server starts"),
     ConfigKey("database.pool_size", "int", 10, "Connections per process (PostgreSQL)"),
+    ConfigKey("database.pool_timeout", "float", 30.0,
+              "Seconds a request waits for a free database connection before it is answered 503"),
     ConfigKey("database.statement_timeout_ms", "int", 30000, "Server-side statement timeout (PostgreSQL)"),
     ConfigKey("log.level", "str", "info", "Log level", choices=("debug", "info", "warning", "error")),
     ConfigKey("log.format", "str", "text", "Log format", choices=("text", "json")),

@@ -61,6 +61,13 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return response
     except (asyncio.CancelledError, ConnectionResetError):
         raise
+    except sa_exc.TimeoutError:
+        # Every database connection of this process stayed busy for the pool's
+        # whole wait: the server is overloaded, the request may be retried.
+        log.warning("%s %s waited too long for a database connection; answered 503", request.method, request.path,
+                    extra={"request_id": request.get(REQUEST_ID)})
+        return error_response(errors.ServiceUnavailable("The server is busy; retry shortly", retry_after=1),
+                              request_id=request.get(REQUEST_ID))
     except sa_exc.DBAPIError as exc:
         if not schema_race(exc):
             log.exception("unhandled error in %s %s", request.method, request.path,

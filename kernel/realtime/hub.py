@@ -97,6 +97,16 @@ class Message:
             body += f',"reason":{dumps_str(self.reason)}'
         return body + "}"
 
+    def encoded(self, kind: str, build: Callable[[Message], bytes]) -> bytes:
+        """``build(self)``, computed once per message and ``kind``: a transport
+        whose frame is the same for every stream (SSE) encodes it once, and
+        every member of the group sends the same bytes."""
+        cache: dict[str, bytes] = self.__dict__.setdefault("_encoded", {})
+        frame = cache.get(kind)
+        if frame is None:
+            frame = cache[kind] = build(self)
+        return frame
+
 
 @dataclass(eq=False)
 class Subscription:

@@ -3,6 +3,7 @@ request ids, the body limit, health and the plugin listing."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 from aiohttp import web
@@ -11,7 +12,7 @@ from aiohttp.test_utils import TestClient
 from workeros import errors
 from workeros.accountability import Accountability
 from workeros.hookspecs import hookimpl
-from workeros.http.keys import ACCOUNTABILITY
+from workeros.http.keys import ACCOUNTABILITY, SERVICES
 
 
 class Routes:
@@ -175,3 +176,26 @@ async def test_plugin_listing_shows_load_errors_without_paths(make_server, tmp_p
         broken = next(p for p in data["plugins"] if p["name"] == "broken_on_import")
         assert broken["error"] == "RuntimeError: this fixture plugin is broken on purpose"
         assert str(tmp_path) not in str(data)
+
+
+async def test_a_request_that_finds_no_free_connection_is_answered_503(make_server) -> None:
+    """Every pooled connection busy for the pool's whole wait: a 503 in the
+    envelope with ``Retry-After`` (the server is overloaded), never a 500; the
+    next request, once connections are free, is served."""
+    settings = {"database.pool_size": 1, "database.pool_timeout": 0.3, "postgres.max_overflow": 0}
+    async with make_server(AdminEverywhere(), **settings) as server, TestClient(server) as client:
+        r = await client.post("/api/collections", json={"collection": "notes", "fields": [
+            {"field": "title", "type": "string"}]})
+        assert r.status in (200, 201), await r.text()
+        db = server.app[SERVICES].db
+        async with contextlib.AsyncExitStack() as held:
+            for _ in range(db.engine.pool.size() + db.engine.pool._max_overflow):
+                await held.enter_async_context(db.read())
+            r = await client.get("/api/items/notes")
+            body = await r.json()
+            assert r.status == 503, body
+            assert r.headers["Retry-After"] == "1"
+            assert body["errors"][0]["extensions"]["code"] == "SERVICE_UNAVAILABLE"
+            assert "pool" not in (await r.text()).lower()
+        r = await client.get("/api/items/notes")
+        assert r.status == 200, await r.text()

@@ -87,6 +87,7 @@ def create(url: str, settings: Any) -> PostgresDatabase:
         parsed,
         pool_size=settings["database.pool_size"],
         max_overflow=settings["postgres.max_overflow"],
+        pool_timeout=settings["database.pool_timeout"],
         pool_pre_ping=False,
         json_serializer=dumps_str,
         json_deserializer=loads,

@@ -105,6 +105,23 @@ class SqliteDatabase(Database):
                 callbacks = conn.info.pop(AFTER_COMMIT_KEY, [])
         await run_callbacks(callbacks)
 
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncConnection]:
+        if self.engine is self.write_engine:  # an in-memory database: one driver-thread engine
+            async with self.engine.connect() as conn:
+                yield conn
+            return
+        # Reads run on the event loop's thread and never wait: the connection
+        # goes back to the pool here, in this task. (SQLAlchemy's context
+        # manager closes it in a task of its own: one more task per read, and
+        # under load a connection held until that task's turn comes, which can
+        # exhaust the pool.)
+        conn = await self.engine.connect()
+        try:
+            yield conn
+        finally:
+            await conn.close()
+
     def _begin(self, conn: AsyncConnection) -> Any:
         conn.sync_connection.info[_WRITE] = True  # type: ignore[union-attr]
         return conn.begin()
@@ -216,6 +233,7 @@ def _engine(parsed: Any, settings: Any, synchronous_pragma: str, **connect_args:
         parsed,
         pool_size=settings["database.pool_size"],
         max_overflow=10,
+        pool_timeout=settings["database.pool_timeout"],
         json_serializer=dumps_str,
         json_deserializer=_json_loads,
         # sqlite3's timeout is SQLite's busy timeout: how long a writer waits for

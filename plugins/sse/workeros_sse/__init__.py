@@ -46,17 +46,63 @@ def _filter(request: web.Request) -> Any:
         raise InvalidQuery("filter is not valid JSON") from None
 
 
-async def _forward(resp: Any, sub: Any) -> None:
-    """Send what arrives on the subscription's queue until it is closed."""
+#: Messages written in one go when a subscriber's queue holds several.
+BATCH = 64
+#: Seconds a write may wait for a client that stopped reading before the
+#: connection is dropped (a stalled peer never drains the buffer).
+SEND_TIMEOUT = 120.0
+#: Bytes that may sit in the socket's send buffer before a write is awaited
+#: under the timeout above (below it a write never waits).
+WRITE_BUFFER = 64 * 1024
+
+
+def _frame(message: Any) -> bytes:
+    """The SSE frame of an item event: built once per message (every member of
+    a group is sent the same bytes). Event names and ids never hold line
+    breaks, and JSON text carries none unescaped: one ``data:`` line."""
+    head = f"id: {message.id}\r\n" if message.id is not None else ""
+    return f"{head}event: {message.event}\r\ndata: {message.json}\r\n\r\n".encode()
+
+
+def _closing(message: Any) -> bytes:
+    if (message.reason or "").startswith("expired"):
+        return b'event: expired\r\ndata: {"event":"expired","reason":"the access token expired"}\r\n\r\n'
+    return f"event: closed\r\ndata: {message.json}\r\n\r\n".encode()
+
+
+async def _write(request: web.Request, resp: Any, data: bytes) -> None:
+    transport = request.transport
+    if transport is None or transport.is_closing():
+        raise ConnectionResetError("the client went away")
+    if transport.get_write_buffer_size() + len(data) < WRITE_BUFFER:
+        await resp.write(data)  # goes straight to the socket's buffer: no wait
+        return
+    try:
+        async with asyncio.timeout(SEND_TIMEOUT):
+            await resp.write(data)
+    except TimeoutError:
+        resp.stop_streaming()
+        transport.abort()
+        raise
+
+
+async def _forward(request: web.Request, resp: Any, sub: Any) -> None:
+    """Send what arrives on the subscription's queue until it is closed; what
+    queued up meanwhile goes out in one write."""
+    queue = sub.queue
     while True:
-        message = await sub.queue.get()
-        if message.event == "closed":
-            if (message.reason or "").startswith("expired"):
-                await resp.send('{"event":"expired","reason":"the access token expired"}', event="expired")
-            else:
-                await resp.send(message.json, event="closed")
-            return
-        await resp.send(message.json, event=message.event, id=message.id)
+        message = await queue.get()
+        frames = []
+        while True:
+            if message.event == "closed":
+                frames.append(_closing(message))
+                await _write(request, resp, b"".join(frames))
+                return
+            frames.append(message.encoded("sse", _frame))
+            if queue.empty() or len(frames) >= BATCH:
+                break
+            message = queue.get_nowait()
+        await _write(request, resp, frames[0] if len(frames) == 1 else b"".join(frames))
 
 
 @routes.get("/{slug}")
@@ -83,7 +129,7 @@ async def stream(request: web.Request) -> web.StreamResponse:
                 # ends the subscription when the credential expires or is revoked,
                 # or at shutdown); this one waits for it or for the client going
                 # (seen at the next heartbeat at the latest).
-                forward = asyncio.ensure_future(_forward(resp, sub))
+                forward = asyncio.ensure_future(_forward(request, resp, sub))
                 gone = asyncio.ensure_future(resp.wait())
                 try:
                     done, _ = await asyncio.wait({forward, gone}, return_when=asyncio.FIRST_COMPLETED)
@@ -92,7 +138,7 @@ async def stream(request: web.Request) -> web.StreamResponse:
                 finally:
                     forward.cancel()
                     gone.cancel()
-        except (ConnectionResetError, asyncio.CancelledError):
+        except (ConnectionResetError, TimeoutError, asyncio.CancelledError):
             pass
     finally:
         hub.close_stream(lease)
