@@ -64,3 +64,12 @@ def test_example_tests_import_the_installed_copy(venv: PluginVenv) -> None:
                     cwd=ROOT / "examples" / "plugin-sqlar")
     assert done.returncode == 0, done.stderr
     assert "site-packages" in done.stdout and Path(done.stdout.strip()).is_file()
+
+
+@pytest.mark.parametrize("folder", sorted(p.parent.name for p in (ROOT / "examples").glob("*/setup.cfg")))
+def test_every_example_passes_the_check_from_its_source(folder: str) -> None:
+    from workeros.sdk import plugincheck
+
+    meta, described, findings = plugincheck.check(str(ROOT / "examples" / folder))
+    assert findings == [], findings
+    assert meta.name == f"workeros-{folder}" and described.hooks
