@@ -9,6 +9,7 @@ import the installed copy, not the source beside them."""
 from __future__ import annotations
 
 import os
+import shutil
 import site
 import subprocess
 import sys
@@ -39,10 +40,17 @@ class PluginVenv:
                               text=True, timeout=timeout)
 
     def install(self, *sources: Path) -> None:
-        """Build each source folder into a wheel and install it (no dependency
-        is fetched: they are the project's)."""
-        done = self.run("-m", "pip", "install", "-q", "--no-deps",
-                        *map(str, sources))
+        """Build each source folder into a wheel and install it, without its
+        dependencies (they are the project's). The build runs on a copy, so no
+        ``build/`` or ``*.egg-info`` is left in (or reused from) the source."""
+        copies = []
+        for source in sources:
+            copy = self.folder / "sources" / source.name
+            shutil.rmtree(copy, ignore_errors=True)
+            shutil.copytree(source, copy, ignore=shutil.ignore_patterns(
+                "build", "dist", "*.egg-info", "__pycache__", ".workeros"))
+            copies.append(str(copy))
+        done = self.run("-m", "pip", "install", "-q", "--no-deps", *copies)
         assert done.returncode == 0, done.stdout + done.stderr
 
     def workeros(self, *argv: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
