@@ -66,7 +66,27 @@ def _configure_json(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON")
 
 
+def _configure_plugins(parser: argparse.ArgumentParser) -> None:
+    _configure_json(parser)
+    actions = parser.add_subparsers(dest="plugins_action", metavar="action")
+    check = actions.add_parser("check", help="lint a plugin distribution before it is listed",
+                               description="Check a plugin distribution: its workeros entry points import, its "
+                               "hooks are valid against the specs, it carries the Framework :: workeros "
+                               "classifier and a version bound on workeros. Exit status 1 on any error.")
+    check.add_argument("dist", help="installed distribution name, .whl file or source folder with setup.cfg")
+    check.add_argument("--json", action="store_true", help="print JSON")
+    listing = actions.add_parser("listing", help="build a static plugin listing (JSON and HTML)",
+                                 description="Build a static listing of the installed plugins and those a curated "
+                                 "index names: index.json, index.html and one page per plugin.")
+    listing.add_argument("--index", help="curated index file (TOML or JSON, see docs/marketplace.md)")
+    listing.add_argument("--out", required=True, help="output folder")
+
+
 def _plugins(args: argparse.Namespace, ctx: CommandContext) -> int:
+    if args.plugins_action == "check":
+        return _plugins_check(args)
+    if args.plugins_action == "listing":
+        return _plugins_listing(args)
     from workeros.http.app import prepare
 
     _, registry = prepare(ctx.settings, ctx.plugins)
@@ -89,6 +109,60 @@ def _plugins(args: argparse.Namespace, ctx: CommandContext) -> int:
             print("    " + row["error"].rstrip().replace("\n", "\n    "))
     for warning in ctx.plugins.warnings:
         print(f"warning: {warning}", file=sys.stderr)
+    return 0
+
+
+def _plugins_check(args: argparse.Namespace) -> int:
+    from workeros.sdk import plugincheck
+
+    try:
+        meta, described, findings = plugincheck.check(args.dist)
+    except LookupError as exc:
+        return _failed(exc)
+    errors = [f for f in findings if f.level == "error"]
+    if args.json:
+        print(json.dumps({"distribution": meta.name, "version": meta.version, "ok": not errors,
+                          "hooks": described.hooks, "backends": described.backends,
+                          "settings": described.settings, "findings": plugincheck.findings_json(findings)},
+                         indent=2, default=str))
+    else:
+        print(f"{meta.name} {meta.version}: {len(described.hooks)} hooks, {len(described.backends)} backends, "
+              f"{len(described.settings)} settings")
+        for finding in findings:
+            print(f"  {finding.level}: [{finding.code}] " + finding.message.rstrip().replace("\n", "\n    "))
+        print("ok" if not errors else f"{len(errors)} error(s): not listable")
+    return 1 if errors else 0
+
+
+def _plugins_listing(args: argparse.Namespace) -> int:
+    from workeros.sdk import listing
+
+    try:
+        built = listing.build(Path(args.index) if args.index else None)
+        listing.write(built, Path(args.out))
+    except (listing.ListingIndexError, OSError) as exc:
+        return _failed(exc)
+    failing = [p["distribution"] for p in built["plugins"] if not p["listable"]]
+    print(f"{built['count']} plugins listed in {args.out}"
+          + (f"; failing the check: {', '.join(failing)}" if failing else ""))
+    return 0
+
+
+def _configure_new_plugin(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("name", help="plugin name (lower case; the distribution is workeros-plugin-NAME)")
+    parser.add_argument("--dir", default=".", help="create the distribution folder in this folder (default: .)")
+
+
+def _new_plugin(args: argparse.Namespace, ctx: CommandContext) -> int:
+    from workeros import __version__
+    from workeros.sdk import scaffold
+
+    try:
+        target = scaffold.write(args.name, Path(args.dir), __version__)
+    except (ValueError, OSError) as exc:
+        return _failed(exc)
+    print(f"created {target}\n  cd {target} && pip install -e '.[test]' && pytest\n"
+          f"  workeros plugins check {target}")
     return 0
 
 
@@ -379,7 +453,10 @@ def _remote_snapshot(url: str, token: str | None) -> dict[str, Any]:
 KERNEL_COMMANDS: list[Command] = [
     Command("serve", "Serve the API", run=_serve, configure=_configure_serve),
     Command("migrate", "Create or upgrade the system tables", run=_migrate, configure=_configure_database),
-    Command("plugins", "List plugins, their hooks and backends", run=_plugins, configure=_configure_json),
+    Command("plugins", "List plugins, their hooks and backends; check a plugin; build a listing", run=_plugins,
+            configure=_configure_plugins),
+    Command("new-plugin", "Create a plugin distribution to start from", run=_new_plugin,
+            configure=_configure_new_plugin),
     Command("config", "Print the effective settings and where each comes from", run=_config,
             configure=_configure_json),
     Command("schema", "Snapshot the schema, or diff or apply a snapshot", run=_schema, configure=_configure_schema),

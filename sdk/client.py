@@ -215,7 +215,8 @@ class Workeros:
     # -- the one way out ---------------------------------------------------------------
     async def request(self, method: str, path: str, *, params: Mapping[str, str] | None = None, json: Any = None,
                       data: Any = None, headers: Mapping[str, str] | None = None, auth: bool = True,
-                      envelope: bool = False, raw: bool = False) -> Any:
+                      envelope: bool = False, raw: bool = False,
+                      on_headers: Callable[[Mapping[str, str]], Any] | None = None) -> Any:
         """Send one request; return the envelope's ``data`` (``envelope``: the
         whole body; ``raw``: the bytes). 429/503 are retried; errors raise."""
         if auth and self.refresh_token and self.expires_at is not None \
@@ -227,10 +228,13 @@ class Workeros:
             sent = dict(headers or {})
             if auth and self.token and "Authorization" not in sent:
                 sent["Authorization"] = f"Bearer {self.token}"
-            async with self.session.request(method, self.url + path, params=params, json=json, data=data,
+            async with self.session.request(method, path if path.startswith("http") else self.url + path,
+                                            params=params, json=json, data=data() if callable(data) else data,
                                             headers=sent) as response:
                 body = await response.read()
                 status = response.status
+                if on_headers is not None and status < 400:
+                    on_headers(response.headers)
                 retry_after = response.headers.get("Retry-After")
                 content_type = response.content_type
             if status in RETRY_STATUSES and attempt < self.retries:
@@ -330,46 +334,65 @@ class Workeros:
 
     # -- files, functions, AI (the endpoints of DESIGN.md §6) -------------------------
     async def upload(self, file: str | Path | bytes, *, filename: str | None = None, title: str | None = None,
-                     folder: str | None = None, progress: Callable[[int, int], Any] | None = None) -> dict[str, Any]:
-        """``POST /api/files`` (multipart); ``progress(sent, total)`` as bytes go out."""
-        content = Path(file).read_bytes() if isinstance(file, (str, Path)) else file
-        name = filename or (Path(file).name if isinstance(file, (str, Path)) else "upload")
-        form = aiohttp.FormData()
-        if title:
-            form.add_field("title", title)
-        if folder:
-            form.add_field("folder", folder)
-        form.add_field("file", _Progress(content, progress) if progress else content, filename=name)
+                     folder: str | None = None, content_type: str | None = None,
+                     progress: Callable[[int, int], Any] | None = None) -> dict[str, Any]:
+        """``POST /api/files`` (multipart); returns the file's row.
+        ``progress(sent, total)`` is called as the bytes go out."""
+        content, name = _content(file, filename)
+
+        def form() -> aiohttp.FormData:  # a fresh body for each attempt (429/503 are retried)
+            data = aiohttp.FormData()
+            if title:
+                data.add_field("title", title)
+            if folder:
+                data.add_field("folder", folder)
+            body: Any = _pieces(content, progress) if progress else content
+            data.add_field("file", body, filename=name, content_type=content_type or "application/octet-stream")
+            return data
+
         return await self.request("POST", "/api/files", data=form)
 
     async def upload_tus(self, file: str | Path | bytes, *, filename: str | None = None, chunk_size: int = 5 << 20,
-                         progress: Callable[[int, int], Any] | None = None) -> str:
-        """A resumable upload (TUS 1.0.0 at ``/api/files/tus``); returns its URL."""
-        content = Path(file).read_bytes() if isinstance(file, (str, Path)) else file
-        name = filename or (Path(file).name if isinstance(file, (str, Path)) else "upload")
-        meta = "filename " + base64.b64encode(name.encode()).decode()
+                         progress: Callable[[int, int], Any] | None = None, resume: str | None = None,
+                         on_created: Callable[[str], Any] | None = None) -> dict[str, Any]:
+        """A resumable upload (TUS 1.0.0 at ``/api/files/tus``) sent in
+        ``chunk_size`` pieces; returns the file's row. ``on_created(url)`` gets
+        the upload's URL as soon as it exists; pass it back as ``resume`` to
+        continue an interrupted upload from the offset the server holds."""
+        content, name = _content(file, filename)
         tus = {"Tus-Resumable": "1.0.0"}
-        headers = {**tus, "Upload-Length": str(len(content)), "Upload-Metadata": meta}
-        if self.token:
-            headers["Authorization"] = f"Bearer {self.token}"
-        async with self.session.post(self.url + "/api/files/tus", headers=headers) as response:
-            if response.status >= 400:
-                raise _error(response.status, await response.read())
-            location = response.headers["Location"]
-        target = location if location.startswith("http") else self.url + location
-        offset = 0
+        if resume is None:
+            meta = "filename " + base64.b64encode(name.encode()).decode()
+            created: dict[str, str] = {}
+            await self.request("POST", "/api/files/tus", headers={
+                **tus, "Upload-Length": str(len(content)), "Upload-Metadata": meta}, raw=True,
+                on_headers=created.update)
+            target = created["Location"]
+            target = target if target.startswith("http") else self.url + target
+            if on_created:
+                on_created(target)
+            offset = 0
+        else:
+            target = resume
+            offset = int((await self._tus_head(target))["Upload-Offset"])
+        file_id: str | None = None
         while offset < len(content):
             chunk = content[offset:offset + chunk_size]
-            patch = {**tus, "Upload-Offset": str(offset), "Content-Type": "application/offset+octet-stream"}
-            if self.token:
-                patch["Authorization"] = f"Bearer {self.token}"
-            async with self.session.patch(target, data=chunk, headers=patch) as response:
-                if response.status >= 400:
-                    raise _error(response.status, await response.read())
-                offset = int(response.headers.get("Upload-Offset", offset + len(chunk)))
+            headers = {**tus, "Upload-Offset": str(offset), "Content-Type": "application/offset+octet-stream"}
+            answer: dict[str, str] = {}
+            await self.request("PATCH", target, data=chunk, headers=headers, raw=True, on_headers=answer.update)
+            offset = int(answer.get("Upload-Offset", offset + len(chunk)))
+            file_id = answer.get("Workeros-File-Id", file_id)
             if progress:
                 progress(offset, len(content))
-        return target
+        if file_id is None:
+            raise WorkerosError(409, "CONFLICT", "The upload was already complete; its file is not known here")
+        return await self.request("GET", f"/api/files/{file_id}")
+
+    async def _tus_head(self, url: str) -> dict[str, str]:
+        answer: dict[str, str] = {}
+        await self.request("HEAD", url, headers={"Tus-Resumable": "1.0.0"}, raw=True, on_headers=answer.update)
+        return answer
 
     def asset_url(self, file_id: str, **transform: Any) -> str:
         """``/api/assets/{id}`` with transform parameters (``width``,
@@ -377,12 +400,19 @@ class Workeros:
         query = urlencode({k: v for k, v in transform.items() if v is not None})
         return f"{self.url}/api/assets/{file_id}" + (f"?{query}" if query else "")
 
-    async def run_function(self, name: str, payload: Any = None, *, method: str = "POST") -> Any:
-        return await self.request(method, f"/api/functions/{name}/run", json=payload)
+    async def run_function(self, name: str, payload: Any = None, *, method: str = "POST",
+                           params: Mapping[str, str] | None = None) -> Any:
+        """Invoke a function (``/api/functions/{name}/run``); returns what it returned."""
+        return await self.request(method, f"/api/functions/{name}/run", params=params,
+                                  json=payload if method not in ("GET", "HEAD") else None)
 
     async def ai_query(self, prompt: str, *, collection: str | None = None, run: bool = False) -> dict[str, Any]:
-        return await self.request("POST", "/api/ai/query", json={"prompt": prompt, "collection": collection,
-                                                                 "run": run})
+        """``POST /api/ai/query``: the model's query plan (``plan``, ``explanation``,
+        ``usage``), and with ``run`` its ``rows``, read as the caller."""
+        body: dict[str, Any] = {"prompt": prompt, "run": run}
+        if collection is not None:
+            body["collection"] = collection
+        return await self.request("POST", "/api/ai/query", json=body)
 
     # -- realtime --------------------------------------------------------------------
     async def subscribe(self, collection: str, *, query: Mapping[str, Any] | None = None,
@@ -422,21 +452,19 @@ class Workeros:
                     yield Event(body["event"], body.get("data") or [], uid)
 
 
-class _Progress:
-    """Bytes handed to aiohttp in pieces, reporting how many went out."""
+def _content(file: str | Path | bytes, filename: str | None) -> tuple[bytes, str]:
+    if isinstance(file, (str, Path)):
+        return Path(file).read_bytes(), filename or Path(file).name
+    return bytes(file), filename or "upload"
 
-    def __init__(self, content: bytes, progress: Callable[[int, int], Any], piece: int = 1 << 16) -> None:
-        self.content, self.progress, self.piece, self.sent = content, progress, piece, 0
 
-    def __len__(self) -> int:
-        return len(self.content)
-
-    def read(self, size: int = -1) -> bytes:
-        size = self.piece if size < 0 else min(size, self.piece)
-        chunk = self.content[self.sent:self.sent + size]
-        self.sent += len(chunk)
-        self.progress(self.sent, len(self.content))
-        return chunk
+async def _pieces(content: bytes, progress: Callable[[int, int], Any], piece: int = 1 << 16) -> AsyncIterator[bytes]:
+    """The bytes in pieces, reporting how many went out."""
+    for start in range(0, len(content), piece):
+        yield content[start:start + piece]
+        progress(min(start + piece, len(content)), len(content))
+    if not content:
+        progress(0, 0)
 
 
 def _loads(body: bytes | str) -> Any:

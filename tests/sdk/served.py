@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -20,25 +21,35 @@ NODE_DIR = Path(__file__).resolve().parents[1] / "sdk_node"
 ACCESS_TOKEN_TTL = 3
 
 
-@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def served(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    """``workeros serve`` on a fresh database of the parameter's dialect, with
-    short-lived access tokens (so token expiry happens inside a test)."""
-    data_dir = tmp_path_factory.mktemp(f"served-{request.param}")
+DIALECTS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+@contextmanager
+def serving(dialect: str, data_dir: Path, extra_env: dict[str, str] | None = None) -> Iterator[ServerProcess]:
+    """``workeros serve`` on a fresh database of ``dialect``, with short-lived
+    access tokens (so token expiry happens inside a test)."""
     url = None
-    if request.param == "postgres":
+    if dialect == "postgres":
         asyncio.run(require_postgres())
         url = asyncio.run(create_pg_database())
     env = {"WORKEROS_AUTH_ACCESS_TOKEN_TTL": str(ACCESS_TOKEN_TTL), "WORKEROS_RATELIMIT_ENABLED": "0",
-           "WORKEROS_AUTH_PASSWORD_ARGON2_TIME_COST": "1", "WORKEROS_AUTH_PASSWORD_ARGON2_MEMORY_KIB": "8192"}
+           "WORKEROS_AUTH_PASSWORD_ARGON2_TIME_COST": "1", "WORKEROS_AUTH_PASSWORD_ARGON2_MEMORY_KIB": "8192",
+           **(extra_env or {})}
     server = ServerProcess(data_dir=data_dir, database_url=url, env=env, startup_timeout=120)
     try:
         with server:
-            server.dialect = request.param  # type: ignore[attr-defined]
+            server.dialect = dialect  # type: ignore[attr-defined]
             yield server
     finally:
         if url is not None:
             asyncio.run(drop_pg_database(url))
+
+
+@pytest.fixture(scope="module", params=DIALECTS)
+def served(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """``workeros serve`` on a fresh database of the parameter's dialect."""
+    with serving(request.param, tmp_path_factory.mktemp(f"served-{request.param}")) as server:
+        yield server
 
 
 def node_ready() -> Path:

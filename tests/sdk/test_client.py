@@ -1,8 +1,7 @@
 """The Python client against a real server on each dialect: items with the
 query language, batch writes, errors with their codes, login and refresh,
 GraphQL, realtime iteration (and a token refreshed mid-stream), 429 back-off,
-and the blocking facade. Files, functions and AI have their client methods
-(the endpoints of DESIGN.md §6) but no server plugin here yet to test them on."""
+and the blocking facade. Files, functions and AI: test_client_files.py."""
 
 from __future__ import annotations
 
