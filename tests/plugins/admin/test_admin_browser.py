@@ -1,6 +1,7 @@
 """The admin app in a real browser: Debian's Chromium driven by Playwright against
-``workeros serve`` in a child process (SQLite; every API path the app calls is
-covered on both dialects by the REST, flows, webhooks and MCP tests).
+``workeros serve`` in a child process (the main flow on SQLite and PostgreSQL, the
+rest on SQLite; every API path the app calls is covered on both dialects by the
+REST, files, flows, functions, webhooks, ai and MCP tests).
 
 One server and one browser per module; the first admin signs up through the
 browser on that fresh server (the ``admin`` fixture), and every test then works
@@ -82,9 +83,53 @@ def fake_model() -> Iterator[Any]:
         fake.stop()
 
 
+# The main flow (first admin, schema, data, a role with a row filter) runs on both
+# dialects; the other tests on SQLite (the API paths they use are tested on both by
+# their plugins' suites). One server per dialect, shared by the module's tests.
+BOTH_DIALECTS = {
+    "test_first_admin_sign_up_on_a_fresh_server",
+    "test_create_a_collection_with_fields_and_a_relation",
+    "test_add_edit_filter_and_delete_items",
+    "test_a_role_with_a_row_filter_and_a_user_who_sees_only_their_rows",
+}
+
+
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def dialect(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture(autouse=True)
+def _main_flow_on_both_dialects(request: pytest.FixtureRequest, dialect: str) -> None:
+    if dialect != "sqlite" and request.node.originalname not in BOTH_DIALECTS:
+        pytest.skip("runs on SQLite only (its API paths are tested on both dialects by its plugin's suite)")
+
+
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory, fake_model: Any) -> Iterator[ServerProcess]:
-    with ServerProcess(data_dir=tmp_path_factory.mktemp("admin"),
+def database_url(dialect: str) -> Iterator[str | None]:
+    if dialect == "sqlite":
+        yield None  # the server's default: SQLite in its data dir
+        return
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    from workeros.sdk.testing import create_pg_database, drop_pg_database, require_postgres
+
+    def run(make: Any) -> Any:  # on a thread of its own: Playwright's loop runs on this one
+        with ThreadPoolExecutor(1) as pool:
+            return pool.submit(lambda: asyncio.run(make())).result()
+
+    run(require_postgres)
+    url = run(create_pg_database)
+    try:
+        yield url
+    finally:
+        run(lambda: drop_pg_database(url))
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory, fake_model: Any, database_url: str | None) -> Iterator[ServerProcess]:
+    with ServerProcess(data_dir=tmp_path_factory.mktemp("admin"), database_url=database_url,
                        env={"WORKEROS_NETWORK_ALLOW_PRIVATE": "1",
                             # each test signs in afresh; the limiter has its own tests
                             "WORKEROS_RATELIMIT_LOGIN_PER_ACCOUNT": "0", "WORKEROS_RATELIMIT_LOGIN_PER_IP": "0",
@@ -106,8 +151,8 @@ def browser() -> Iterator[Any]:
 class Watched:
     """A page whose script errors, console errors and 5xx answers are collected."""
 
-    def __init__(self, context: Any, base: str) -> None:
-        self.context, self.base = context, base
+    def __init__(self, context: Any, base: str, shots: bool = True) -> None:
+        self.context, self.base, self.shots = context, base, shots
         self.page = context.new_page()
         self.problems: list[str] = []
         # 5xx answers the contract gives on purpose (a function's throw is 502
@@ -141,6 +186,8 @@ class Watched:
         return self.page
 
     def shot(self, name: str, full: bool = False) -> None:
+        if not self.shots:  # docs/admin shows the SQLite run's pages
+            return
         SHOTS.mkdir(parents=True, exist_ok=True)
         self.page.evaluate("window.scrollTo(0, 0)")
         self.page.wait_for_timeout(150)  # let the last render settle
@@ -155,10 +202,10 @@ class Watched:
 
 
 @pytest.fixture(scope="module")
-def admin(server: ServerProcess, browser: Any) -> dict[str, Any]:
+def admin(server: ServerProcess, browser: Any, dialect: str) -> dict[str, Any]:
     """The first admin, signed up through the browser on the fresh server."""
     context = browser.new_context(viewport={"width": 1280, "height": 800})
-    watched = Watched(context, server.url)
+    watched = Watched(context, server.url, shots=dialect == "sqlite")
     page = watched.page
     page.goto(server.url + "/admin/")
     page.get_by_role("tab", name="Create account").click()
@@ -188,11 +235,11 @@ def _signed_in_context(browser: Any, server: ServerProcess, tokens: dict[str, An
 
 
 @pytest.fixture
-def ui(browser: Any, server: ServerProcess, admin: dict[str, Any]) -> Iterator[Watched]:
+def ui(browser: Any, server: ServerProcess, admin: dict[str, Any], dialect: str) -> Iterator[Watched]:
     """A fresh browser context signed in as the admin (a fresh sign-in of its own)."""
     tokens = Http(server.url).login(EMAIL, PASSWORD)
     context = _signed_in_context(browser, server, tokens)
-    watched = Watched(context, server.url)
+    watched = Watched(context, server.url, shots=dialect == "sqlite")
     yield watched
     problems = watched.problems
     context.close()
@@ -301,6 +348,10 @@ def test_create_a_collection_with_fields_and_a_relation(ui: Watched, http: Http)
     message.wait_for()
     assert message.inner_text().strip()
     assert dialog.get_by_label("Field", exact=True).get_attribute("aria-invalid") == "true"
+    # file and vector are offered where their plugins are installed
+    offered = dialog.get_by_label("Type").locator("option").all_inner_texts()
+    installed = {p["name"] for p in http.ok("GET", "/api/server/plugins")["plugins"]}
+    assert ("file" in offered) == ("files" in installed) and ("vector" in offered) == ("vectors" in installed)
     dialog.get_by_role("button", name="Close").click()
     # The relation: an m2o field to authors.
     page.get_by_role("button", name="Add field").click()
