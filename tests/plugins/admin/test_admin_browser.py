@@ -674,6 +674,8 @@ def test_upload_an_image_and_see_its_thumbnail(ui: Watched, http: Http, tmp_path
     form.get_by_label("New folder").fill(folder)
     form.get_by_role("button", name="Create folder").click()
     page.get_by_role("link", name=folder).click()
+    # the page opened on the folder (uploads then go into it)
+    expect(page.get_by_role("link", name=folder)).to_have_attribute("aria-current", "page")
     page.set_input_files("#file-upload", [str(image), str(big)])
     uploads = page.get_by_role("list", name="Uploads")
     expect(uploads.locator(f"li[data-upload='{big.name}']")).to_contain_text("resumable")
