@@ -85,7 +85,7 @@ function Logs({ fn, version }) {
       <thead><tr><th scope="col">${t("functions.started")}</th><th scope="col">${t("functions.status")}</th><th scope="col">${t("functions.version")}</th>
         <th scope="col">${t("functions.duration")}</th><th scope="col">${t("functions.error")}</th><th scope="col">${t("functions.lines")}</th></tr></thead>
       <tbody>${(rows || []).map((l) => html`<tr data-log=${l.id} data-status=${l.status}>
-        <td>${fmt(l.started_at)}</td><td>${l.status}</td><td>${fmt(l.version)}</td><td>${fmt(l.duration_ms)}</td><td>${fmt(l.error)}</td>
+        <td>${fmt(l.started_at)}</td><td>${l.status}</td><td>${fmt(l.version)}</td><td>${typeof l.duration_ms === "number" ? l.duration_ms.toFixed(1) : fmt(l.duration_ms)}</td><td>${fmt(l.error)}</td>
         <td><pre class="log-lines">${(l.lines || []).map((line) => (typeof line === "string" ? line : JSON.stringify(line))).join("\n")}</pre></td></tr>`)}</tbody>
     </table>
     ${rows && !rows.length ? html`<${Notice}>${t("functions.no_logs")}<//>` : null}
