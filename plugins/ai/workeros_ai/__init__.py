@@ -13,6 +13,7 @@ Messages API (the ``anthropic`` SDK):
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -28,6 +29,7 @@ from workeros.api import (
     setting_or,
 )
 from workeros.hookspecs import hookimpl
+from workeros.hookspecs.admin import AdminPage
 from workeros.hookspecs.lifecycle import ConfigKey, ServiceEntry
 from workeros.hookspecs.mcp import McpTool, ToolContext
 
@@ -175,3 +177,9 @@ def workeros_register_mcp_tools() -> list[McpTool]:
                     "run": {"type": "boolean"}}, "required": ["collection", "csv"], "additionalProperties": False},
                 _tool_import, title="Import CSV", group="ai"),
     ]
+
+
+@hookimpl
+def workeros_register_admin_pages() -> list[AdminPage]:
+    # For every signed-in user: plans only cover what the asker may read.
+    return [AdminPage("ai", "nav.ai", str(Path(__file__).parent / "admin" / "ai.js"), icon="spark", order=15)]

@@ -11,6 +11,7 @@ from typing import Any
 
 from workeros.api import CoercionError, Field, FieldType, UUIDString, coerce
 from workeros.hookspecs import hookimpl
+from workeros.hookspecs.admin import AdminPage
 from workeros.hookspecs.data import SystemCollection, SystemRelation
 from workeros.hookspecs.lifecycle import ConfigKey, Migrations, ServiceEntry
 from workeros.hookspecs.mcp import McpTool
@@ -119,3 +120,10 @@ def workeros_register_transports() -> list[Transport]:
 @hookimpl
 def workeros_register_mcp_tools() -> list[McpTool]:
     return tools()
+
+
+@hookimpl
+def workeros_register_admin_pages() -> list[AdminPage]:
+    # Shown to whoever may read wos_files; what they may do there is the permissions'.
+    return [AdminPage("files", "nav.files", str(Path(__file__).parent / "admin" / "files.js"),
+                      icon="file", order=40, collection="wos_files")]

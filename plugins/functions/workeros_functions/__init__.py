@@ -26,6 +26,7 @@ from workeros.api import (
     services,
 )
 from workeros.hookspecs import hookimpl
+from workeros.hookspecs.admin import AdminPage
 from workeros.hookspecs.data import SystemCollection
 from workeros.hookspecs.lifecycle import ConfigKey, Migrations, ServiceEntry
 from workeros.hookspecs.transport import Transport
@@ -157,3 +158,9 @@ def workeros_register_transports() -> list[Transport]:
 @hookimpl
 def workeros_register_mcp_tools() -> list[Any]:
     return tools()
+
+
+@hookimpl
+def workeros_register_admin_pages() -> list[AdminPage]:
+    return [AdminPage("functions", "nav.functions", str(Path(__file__).parent / "admin" / "functions.js"),
+                      icon="code", order=55, admin_only=True)]

@@ -32,8 +32,9 @@ async def test_admin_serves_the_app_with_core_and_plugin_pages(api: Api) -> None
     assert r.status == 200 and r.headers["Content-Type"].startswith("text/html")
     html = r.raw.decode()
     pages = {p["name"]: p for p in _pages(html)}
-    # the core pages and those of the installed plugins (flows, webhooks), ordered
-    assert {"data", "schema", "access", "activity", "server", "flows", "webhooks"} <= set(pages)
+    # the core pages and those of the installed plugins (flows, webhooks, files, functions), ordered
+    assert {"data", "schema", "access", "activity", "server", "flows", "webhooks", "files", "functions"} <= set(pages)
+    assert pages["files"]["collection"] == "wos_files" and pages["functions"]["admin_only"] is True
     assert [p["order"] for p in _pages(html)] == sorted(p["order"] for p in _pages(html))
     assert pages["webhooks"]["admin_only"] is True and pages["data"]["admin_only"] is False
     # every module the page list and the import map name is served, as JavaScript
@@ -121,10 +122,17 @@ async def test_a_third_party_page_is_listed_and_served_with_its_files(make_serve
 
 async def test_pages_of_plugins_that_are_not_installed_do_not_appear(make_server: Callable[..., Any],
                                                                      wos_settings: Any) -> None:
-    settings = wos_settings.with_overrides(disable_plugins=["flows", "webhooks"])
+    contributed = {"flows": "flows", "webhooks": "webhooks", "files": "files", "functions": "functions", "ai": "ai"}
+    async with make_server(TestCallers()) as server, TestClient(server) as client:
+        listed = (await Api(client).as_admin().get("/api/server/plugins")).json["data"]["plugins"]
+        installed = {p["name"] for p in listed}
+        names = {p["name"] for p in _pages((await Api(client).get("/admin/")).raw.decode())}
+        assert {page for plugin, page in contributed.items() if plugin in installed} <= names
+    # (s3 goes too: without files it would be the only storage backend, and unconfigured)
+    settings = wos_settings.with_overrides(disable_plugins=[*contributed, "s3"])
     async with make_server(TestCallers(), settings=settings) as server, TestClient(server) as client:
-        names = [p["name"] for p in _pages((await Api(client).get("/admin/")).raw.decode())]
-        assert "flows" not in names and "webhooks" not in names and "data" in names
+        names = {p["name"] for p in _pages((await Api(client).get("/admin/")).raw.decode())}
+        assert not names & set(contributed.values()) and "data" in names
 
 
 @pytest.mark.parametrize(("pages", "message"), [

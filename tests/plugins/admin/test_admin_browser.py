@@ -1,6 +1,7 @@
 """The admin app in a real browser: Debian's Chromium driven by Playwright against
-``workeros serve`` in a child process (SQLite; every API path the app calls is
-covered on both dialects by the REST, flows, webhooks and MCP tests).
+``workeros serve`` in a child process (the main flow on SQLite and PostgreSQL, the
+rest on SQLite; every API path the app calls is covered on both dialects by the
+REST, files, flows, functions, webhooks, ai and MCP tests).
 
 One server and one browser per module; the first admin signs up through the
 browser on that fresh server (the ``admin`` fixture), and every test then works
@@ -16,6 +17,7 @@ import os
 import re
 import shutil
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -69,11 +71,70 @@ class Http:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    with ServerProcess(data_dir=tmp_path_factory.mktemp("admin"),
+def fake_model() -> Iterator[Any]:
+    """The fake Messages API the ai plugin's tests use (a real HTTP server on loopback)."""
+    from tests.plugins.ai.conftest import FakeAnthropic
+
+    fake = FakeAnthropic()
+    fake.start()
+    try:
+        yield fake
+    finally:
+        fake.stop()
+
+
+# The main flow (first admin, schema, data, a role with a row filter) runs on both
+# dialects; the other tests on SQLite (the API paths they use are tested on both by
+# their plugins' suites). One server per dialect, shared by the module's tests.
+BOTH_DIALECTS = {
+    "test_first_admin_sign_up_on_a_fresh_server",
+    "test_create_a_collection_with_fields_and_a_relation",
+    "test_add_edit_filter_and_delete_items",
+    "test_a_role_with_a_row_filter_and_a_user_who_sees_only_their_rows",
+}
+
+
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def dialect(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture(autouse=True)
+def _main_flow_on_both_dialects(request: pytest.FixtureRequest, dialect: str) -> None:
+    if dialect != "sqlite" and request.node.originalname not in BOTH_DIALECTS:
+        pytest.skip("runs on SQLite only (its API paths are tested on both dialects by its plugin's suite)")
+
+
+@pytest.fixture(scope="module")
+def database_url(dialect: str) -> Iterator[str | None]:
+    if dialect == "sqlite":
+        yield None  # the server's default: SQLite in its data dir
+        return
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    from workeros.sdk.testing import create_pg_database, drop_pg_database, require_postgres
+
+    def run(make: Any) -> Any:  # on a thread of its own: Playwright's loop runs on this one
+        with ThreadPoolExecutor(1) as pool:
+            return pool.submit(lambda: asyncio.run(make())).result()
+
+    run(require_postgres)
+    url = run(create_pg_database)
+    try:
+        yield url
+    finally:
+        run(lambda: drop_pg_database(url))
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory, fake_model: Any, database_url: str | None) -> Iterator[ServerProcess]:
+    with ServerProcess(data_dir=tmp_path_factory.mktemp("admin"), database_url=database_url,
                        env={"WORKEROS_NETWORK_ALLOW_PRIVATE": "1",
                             # each test signs in afresh; the limiter has its own tests
-                            "WORKEROS_RATELIMIT_LOGIN_PER_ACCOUNT": "0", "WORKEROS_RATELIMIT_LOGIN_PER_IP": "0"}, startup_timeout=90) as proc:
+                            "WORKEROS_RATELIMIT_LOGIN_PER_ACCOUNT": "0", "WORKEROS_RATELIMIT_LOGIN_PER_IP": "0",
+                            "WORKEROS_AI_API_KEY": "sk-ant-test-key", "WORKEROS_AI_BASE_URL": fake_model.url,
+                            "WORKEROS_AI_MAX_RETRIES": "0"}, startup_timeout=90) as proc:
         yield proc
 
 
@@ -90,26 +151,43 @@ def browser() -> Iterator[Any]:
 class Watched:
     """A page whose script errors, console errors and 5xx answers are collected."""
 
-    def __init__(self, context: Any, base: str) -> None:
-        self.context, self.base = context, base
+    def __init__(self, context: Any, base: str, shots: bool = True) -> None:
+        self.context, self.base, self.shots = context, base, shots
         self.page = context.new_page()
         self.problems: list[str] = []
+        # 5xx answers the contract gives on purpose (a function's throw is 502
+        # FUNCTION_ERROR), by status and path, allowed by the test that causes them.
+        self.expected: set[tuple[int, str]] = set()
         self.page.on("pageerror", lambda e: self.problems.append(f"script error: {e}"))
         self.page.on("console", self._console)
-        self.page.on("response", lambda r: r.status >= 500 and self.problems.append(f"{r.status} from {r.url}"))
+        self.page.on("response", self._response)
+
+    def expect_status(self, status: int, path: str) -> None:
+        self.expected.add((status, path))
+
+    def _response(self, response: Any) -> None:
+        if response.status >= 500 and (response.status, urllib.parse.urlsplit(response.url).path) not in self.expected:
+            self.problems.append(f"{response.status} from {response.url}")
 
     def _console(self, message: Any) -> None:
         # Chromium logs every 4xx answer to fetch() as "Failed to load resource";
         # those are the API's refusals the app shows as messages (tested below).
         # Anything else logged as an error is a failure.
-        if message.type == "error" and "Failed to load resource: the server responded with a status of 4" not in message.text:
-            self.problems.append(f"console error: {message.text}")
+        text = message.text
+        if message.type != "error" or "Failed to load resource: the server responded with a status of 4" in text:
+            return
+        if any(f"status of {status}" in text and path in (message.location or {}).get("url", "")
+               for status, path in self.expected):
+            return
+        self.problems.append(f"console error: {text}")
 
     def goto(self, hash_: str) -> Any:
         self.page.goto(f"{self.base}/admin/#/{hash_}")
         return self.page
 
     def shot(self, name: str, full: bool = False) -> None:
+        if not self.shots:  # docs/admin shows the SQLite run's pages
+            return
         SHOTS.mkdir(parents=True, exist_ok=True)
         self.page.evaluate("window.scrollTo(0, 0)")
         self.page.wait_for_timeout(150)  # let the last render settle
@@ -124,10 +202,10 @@ class Watched:
 
 
 @pytest.fixture(scope="module")
-def admin(server: ServerProcess, browser: Any) -> dict[str, Any]:
+def admin(server: ServerProcess, browser: Any, dialect: str) -> dict[str, Any]:
     """The first admin, signed up through the browser on the fresh server."""
     context = browser.new_context(viewport={"width": 1280, "height": 800})
-    watched = Watched(context, server.url)
+    watched = Watched(context, server.url, shots=dialect == "sqlite")
     page = watched.page
     page.goto(server.url + "/admin/")
     page.get_by_role("tab", name="Create account").click()
@@ -157,11 +235,11 @@ def _signed_in_context(browser: Any, server: ServerProcess, tokens: dict[str, An
 
 
 @pytest.fixture
-def ui(browser: Any, server: ServerProcess, admin: dict[str, Any]) -> Iterator[Watched]:
+def ui(browser: Any, server: ServerProcess, admin: dict[str, Any], dialect: str) -> Iterator[Watched]:
     """A fresh browser context signed in as the admin (a fresh sign-in of its own)."""
     tokens = Http(server.url).login(EMAIL, PASSWORD)
     context = _signed_in_context(browser, server, tokens)
-    watched = Watched(context, server.url)
+    watched = Watched(context, server.url, shots=dialect == "sqlite")
     yield watched
     problems = watched.problems
     context.close()
@@ -270,6 +348,10 @@ def test_create_a_collection_with_fields_and_a_relation(ui: Watched, http: Http)
     message.wait_for()
     assert message.inner_text().strip()
     assert dialog.get_by_label("Field", exact=True).get_attribute("aria-invalid") == "true"
+    # file and vector are offered where their plugins are installed
+    offered = dialog.get_by_label("Type").locator("option").all_inner_texts()
+    installed = {p["name"] for p in http.ok("GET", "/api/server/plugins")["plugins"]}
+    assert ("file" in offered) == ("files" in installed) and ("vector" in offered) == ("vectors" in installed)
     dialog.get_by_role("button", name="Close").click()
     # The relation: an m2o field to authors.
     page.get_by_role("button", name="Add field").click()
@@ -439,7 +521,9 @@ def test_a_role_with_a_row_filter_and_a_user_who_sees_only_their_rows(
     form.get_by_role("button", name="Sign in").click()
     nav = own.get_by_role("navigation", name="Sections")
     nav.wait_for()
-    assert "Flows" not in nav.inner_text() and "Webhooks" not in nav.inner_text()  # admin-only plugin pages
+    shown = nav.inner_text()
+    assert "Flows" not in shown and "Webhooks" not in shown and "Functions" not in shown  # admin-only plugin pages
+    assert "Files" not in shown  # bound to wos_files, which this role may not read
     own.goto(f"{server.url}/admin/#/data/{slug}")
     own.get_by_text("Page 1 of 1 · 2 items").wait_for()
     texts = " ".join(own.locator("tbody tr").all_inner_texts())
@@ -564,3 +648,201 @@ def test_keyboard_reaches_the_skip_link_and_the_menu(ui: Watched) -> None:
             break
     page.keyboard.press("Enter")
     page.get_by_role("heading", name="Schema").wait_for()
+
+
+def _png(path: Path, size: tuple[int, int] = (320, 200), colour: tuple[int, int, int] = (200, 30, 60)) -> Path:
+    from PIL import Image
+
+    Image.new("RGB", size, colour).save(path, "PNG")
+    return path
+
+
+def _installed(http: Http, name: str) -> bool:
+    return any(p["name"] == name for p in http.ok("GET", "/api/server/plugins")["plugins"])
+
+
+def test_upload_an_image_and_see_its_thumbnail(ui: Watched, http: Http, tmp_path: Path) -> None:
+    if not _installed(http, "files"):
+        pytest.skip("the files plugin is not installed")
+    folder = _unique("photos")
+    image = _png(tmp_path / f"{_unique('sunset')}.png")
+    # Over the resumable threshold (8 MiB): sent through TUS in parts.
+    big = tmp_path / f"{_unique('archive')}.bin"
+    big.write_bytes(os.urandom(9 * 1024 * 1024 + 123))
+    page = ui.goto("files")
+    form = page.get_by_role("form", name="New folder")
+    form.get_by_label("New folder").fill(folder)
+    form.get_by_role("button", name="Create folder").click()
+    page.get_by_role("link", name=folder).click()
+    # the page opened on the folder (uploads then go into it)
+    expect(page.get_by_role("link", name=folder)).to_have_attribute("aria-current", "page")
+    page.set_input_files("#file-upload", [str(image), str(big)])
+    uploads = page.get_by_role("list", name="Uploads")
+    expect(uploads.locator(f"li[data-upload='{big.name}']")).to_contain_text("resumable")
+    expect(uploads.get_by_text("Uploaded.")).to_have_count(2, timeout=60000)
+    tile = page.locator(f"li[data-file='{image.name}']")
+    thumb = tile.locator("img.thumb")
+    thumb.wait_for()
+    # The thumbnail is the transform URL's answer, decoded by the browser.
+    page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=thumb.element_handle())
+    assert thumb.evaluate("img => [img.naturalWidth, img.naturalHeight]") == [160, 160]
+    assert thumb.get_attribute("src").startswith("blob:")
+    ui.check_labels()
+    ui.shot("files")
+    rows = {f["filename_download"]: f for f in http.ok("GET", "/api/files?limit=-1")}
+    assert rows[image.name]["type"] == "image/png" and rows[image.name]["width"] == 320
+    assert rows[big.name]["filesize"] == big.stat().st_size
+    import hashlib
+    assert rows[big.name]["checksum"] == "sha256:" + hashlib.sha256(big.read_bytes()).hexdigest()
+    folder_id = next(f["id"] for f in http.ok("GET", "/api/folders?limit=-1") if f["name"] == folder)
+    assert rows[image.name]["folder"] == folder_id and rows[big.name]["folder"] == folder_id
+    # Details: retitle the image; the API's answer is what the library shows.
+    tile.get_by_role("button").click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_label("Title").fill("Evening sky")
+    dialog.get_by_role("button", name="Save").click()
+    page.locator(f"li[data-file='{image.name}']", has_text="Evening sky").wait_for()
+    assert http.ok("GET", f"/api/files/{rows[image.name]['id']}")["title"] == "Evening sky"
+
+
+def test_item_editor_uploads_a_file_and_edits_o2m_and_m2m(ui: Watched, http: Http, tmp_path: Path) -> None:
+    if not _installed(http, "files"):
+        pytest.skip("the files plugin is not installed")
+    authors, books, tags = _unique("authors"), _unique("books"), _unique("tags")
+    http.ok("POST", "/api/collections", {"collection": authors, "fields": [{"field": "name", "type": "string"}]})
+    http.ok("POST", "/api/collections", {"collection": tags, "fields": [{"field": "label", "type": "string"}]})
+    http.ok("POST", "/api/collections", {"collection": books, "fields": [
+        {"field": "title", "type": "string"}, {"field": "cover", "type": "file"}]})
+    # books.author (m2o) with its other side, authors.books (o2m)
+    http.ok("POST", "/api/relations", {"collection": books, "field": "author", "related_collection": authors,
+                                       "one_field": "books"})
+    http.ok("POST", "/api/relations", {"kind": "m2m", "collection": books, "field": "tags", "related_collection": tags})
+    ada = http.ok("POST", f"/api/items/{authors}", {"name": "Ada"})
+    book = http.ok("POST", f"/api/items/{books}", {"title": "Notes"})
+    other = http.ok("POST", f"/api/items/{books}", {"title": "Sketches"})
+    maths, _ = http.ok("POST", f"/api/items/{tags}", [{"label": "maths"}, {"label": "history"}])
+
+    page = ui.goto(f"data/{books}/{book['id']}")
+    cover = page.locator("fieldset[data-file-field=cover]")
+    cover.get_by_label("Upload a file").set_input_files(str(_png(tmp_path / "cover.png", (64, 48))))
+    thumb = cover.locator("img.thumb")
+    thumb.wait_for()
+    page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=thumb.element_handle())
+    page.get_by_role("button", name="Save").click()
+    page.get_by_text("Saved.").wait_for()
+    saved = http.ok("GET", f"/api/items/{books}/{book['id']}?fields=cover.filename_download,cover.width")
+    assert saved["cover"] == {"filename_download": "cover.png", "width": 64}
+    # many-to-many: link a tag, through a junction row
+    tagging = page.locator("fieldset[data-relation=tags]")
+    tagging.get_by_label("Link an item to tags").select_option(label=f"maths (#{maths['id']})")
+    tagging.get_by_role("button", name="Link", exact=True).click()
+    tagging.locator("li", has_text="maths").wait_for()
+    ui.check_labels()
+    ui.shot("item-editor-relations", full=True)
+    linked = http.ok("GET", f"/api/items/{books}/{book['id']}?fields=tags.*")["tags"]
+    assert len(linked) == 1
+    # one-to-many, from the author: link both books, then unlink one
+    page.goto(f"{ui.base}/admin/#/data/{authors}/{ada['id']}")
+    written = page.locator("fieldset[data-relation=books]")
+    for title, row in (("Notes", book), ("Sketches", other)):
+        written.get_by_label("Link an item to books").select_option(label=f"{title} (#{row['id']})")
+        written.get_by_role("button", name="Link", exact=True).click()
+        written.locator("li", has_text=title).wait_for()
+    written.locator("li", has_text="Sketches").get_by_role("button", name=re.compile("^Unlink")).click()
+    expect(written.locator("li[data-related]")).to_have_count(1)
+    assert http.ok("GET", f"/api/items/{books}/{book['id']}")["author"] == ada["id"]
+    assert http.ok("GET", f"/api/items/{books}/{other['id']}")["author"] is None
+
+
+def test_functions_editor_run_and_logs(ui: Watched, http: Http) -> None:
+    if not _installed(http, "functions"):
+        pytest.skip("the functions plugin is not installed")
+    name = _unique("greet").replace("_", "-")
+    page = ui.goto("functions")
+    form = page.get_by_role("form", name="New function")
+    form.get_by_label("Function name").fill(name)
+    form.get_by_role("button", name="Create function").click()
+    page.get_by_role("heading", name=re.compile(f"^{name}")).wait_for()
+    code = page.get_by_label("Code")
+    # A syntax error is refused with the line, shown beside the code; nothing is saved.
+    code.fill("export default async function (req, ctx) {\n  return {;\n}\n")
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator(".field.code .field-error")).to_contain_text("Line 2")
+    assert "return {;" not in http.ok("GET", f"/api/functions/{name}")["code"]
+    code.fill("export default async function (req, ctx) {\n"
+              "  ctx.log('greeting', req.body.name);\n"
+              "  if (req.body.name === 'nobody') throw new Error('no one to greet');\n"
+              "  return { greeting: `hello ${req.body.name}`, method: req.method, q: req.query.x ?? null };\n}\n")
+    page.get_by_role("button", name="Save").click()
+    page.get_by_text("Saved.").wait_for()
+    run = page.get_by_role("form", name="Run with a sample request")
+    run.get_by_label("Query string").fill("x=1")
+    run.get_by_label("Body (JSON)").fill('{"name": "Ada"}')
+    run.get_by_role("button", name="Run", exact=True).click()
+    result = page.get_by_test_id("function-result")
+    result.wait_for()
+    assert json.loads(result.inner_text()) == {"greeting": "hello Ada", "method": "POST", "q": "1"}
+    log = page.locator("tr[data-status=ok]").first
+    for _ in range(50):  # the log row is written as the call ends, beside its answer
+        if log.count():
+            break
+        page.get_by_role("button", name="Refresh logs").click()
+        page.wait_for_timeout(200)
+    assert "greeting Ada" in log.inner_text()
+    # A throw is the API's FUNCTION_ERROR (502), shown as its message.
+    ui.expect_status(502, f"/api/functions/{name}/run")
+    run.get_by_label("Body (JSON)").fill('{"name": "nobody"}')
+    run.get_by_role("button", name="Run", exact=True).click()
+    expect(run.get_by_role("alert")).to_contain_text("no one to greet")
+    for _ in range(50):
+        if page.locator("tr[data-status=error]").count():
+            break
+        page.get_by_role("button", name="Refresh logs").click()
+        page.wait_for_timeout(200)
+    page.locator("tr[data-status=error]").first.wait_for()
+    ui.check_labels()
+    ui.shot("functions", full=True)
+
+
+def test_ask_ai_shows_the_plan_then_runs_or_rejects_it(ui: Watched, http: Http, fake_model: Any) -> None:
+    if not _installed(http, "ai"):
+        pytest.skip("the ai plugin is not installed")
+    slug = _books(http, [{"title": "Dune", "pages": 412}, {"title": "Emma", "pages": 90}, {"title": "Ulysses", "pages": 730}])
+    fake_model.reset()
+    fake_model.answer({"plan": {"collection": slug, "filter": {"pages": {"_gt": 100}}, "sort": ["-pages"],
+                                "fields": ["title", "pages"]}, "explanation": "Books longer than 100 pages, longest first."})
+    page = ui.goto("ai")
+    page.get_by_label("Question", exact=True).fill("Which books have more than 100 pages?")
+    page.get_by_label("Collection", exact=True).select_option(slug)
+    page.get_by_role("button", name="Show the plan").click()
+    plan = page.get_by_test_id("ai-plan")
+    plan.wait_for()
+    assert page.get_by_test_id("plan-collection").inner_text() == slug
+    assert json.loads(page.get_by_test_id("plan-filter").inner_text()) == {"pages": {"_gt": 100}}
+    assert "longest first" in plan.inner_text()
+    assert page.get_by_test_id("ai-rows").count() == 0  # nothing read before the user runs it
+    sent = fake_model.requests[-1]["body"]["messages"]
+    assert sent == [{"role": "user", "content": "Which books have more than 100 pages?"}]
+    ui.check_labels()
+    ui.shot("ask-ai")
+    plan.get_by_role("button", name="Run the plan").click()
+    rows = page.get_by_test_id("ai-rows")
+    rows.wait_for()
+    assert rows.locator("tbody tr td:first-child").all_inner_texts() == ["Ulysses", "Dune"]
+    # A second question: rejected, nothing is read.
+    fake_model.answer({"plan": {"collection": slug}, "explanation": "All books."})
+    page.get_by_role("button", name="Show the plan").click()
+    page.get_by_test_id("ai-plan").wait_for()
+    page.get_by_role("button", name="Reject").click()
+    page.get_by_text("The plan was rejected; nothing was read.").wait_for()
+    assert page.get_by_test_id("ai-plan").count() == 0 and page.get_by_test_id("ai-rows").count() == 0
+    # The model failing is the API's error, readable in the page.
+    from tests.plugins.ai.conftest import Status
+
+    fake_model.answer(Status(500))
+    ui.expect_status(502, "/api/ai/query")
+    page.get_by_role("button", name="Show the plan").click()
+    alert = page.locator("section[aria-labelledby=ai-title] > .error[role=alert]")
+    alert.wait_for()
+    assert alert.inner_text().strip()
+    fake_model.reset()

@@ -1,5 +1,5 @@
 // The admin app's shell: sign-in gate, menu of registered pages, hash routing, lazy pages.
-import { html, render, t, api, session, useState, useEffect, useRef, ErrorBox } from "workeros-admin";
+import { html, render, t, api, session, useState, useEffect, useRef, ErrorBox, loadSchema } from "workeros-admin";
 
 const PAGES = JSON.parse(document.getElementById("wos-pages").textContent);
 const loaded = new Map();
@@ -15,14 +15,23 @@ function route() {
   return { name: parts[0] || "", params: parts.slice(1) };
 }
 
+/** Who is signed in (with `admin`), and which pages bound to a collection they may read.
+ * All of it is asked at once: the read checks go out beside /api/users/me (an admin's
+ * answers are simply not used), so a first load waits one round trip, not two. */
+function whoAndReadable() {
+  const me = Promise.all([api("GET", "/api/users/me").then((r) => r.data),
+    api("GET", "/api/roles").then((r) => r.data, () => [])]) // /api/roles answers only admins
+    .then(([user, roles]) => ({ ...user, admin: !!roles.find((r) => r.id === user.role && r.admin_access) }));
+  const readable = Promise.all(PAGES.map((p) => (!p.collection || p.admin_only ? Promise.resolve(!p.admin_only)
+    : api("GET", `/api/items/${encodeURIComponent(p.collection)}?limit=1`).then(() => true, () => false))));
+  me.catch(() => {}); // awaited by the app; a failure is shown there
+  return { me, readable };
+}
+
 /** Pages bound to a collection appear only to callers who may read it. */
-async function visiblePages(me) {
+async function visiblePages(me, readable) {
   if (me.admin) return PAGES;
-  const checks = await Promise.all(PAGES.map(async (p) => {
-    if (p.admin_only) return false;
-    if (!p.collection) return true;
-    try { await api("GET", `/api/items/${encodeURIComponent(p.collection)}?limit=1`); return true; } catch { return false; }
-  }));
+  const checks = await readable;
   return PAGES.filter((_, i) => checks[i]);
 }
 
@@ -65,13 +74,12 @@ function App() {
     if (!signedIn) return;
     (async () => {
       try {
-        // Both at once; /api/roles answers only admins.
-        const [user, roles] = await Promise.all([api("GET", "/api/users/me").then((r) => r.data),
-          api("GET", "/api/roles").then((r) => r.data, () => [])]);
-        const admin = !!roles.find((r) => r.id === user.role && r.admin_access);
-        const who = { ...user, admin };
+        const asked = early || whoAndReadable();
+        early = null;
+        const who = await asked.me;
+        const visible = await visiblePages(who, asked.readable);
         setMe(who);
-        setPages(await visiblePages(who));
+        setPages(visible);
       } catch (e) { setError(e); }
     })();
   }, [signedIn]);
@@ -98,6 +106,13 @@ function App() {
   </div>`;
 }
 
-// Signed in, the page in the address is fetched while the session is checked.
-if (session.signedIn) { const first = PAGES.find((p) => p.name === route().name); if (first) load(first).catch(() => {}); }
+// Signed in, the page in the address and the schema most pages start from are fetched
+// while the session is checked.
+let early = null;
+if (session.signedIn) {
+  early = whoAndReadable();
+  const first = PAGES.find((p) => p.name === route().name) || PAGES[0];
+  if (first) load(first).catch(() => {});
+  if (!first || ["data", "schema"].includes(first.name)) loadSchema().catch(() => {});
+}
 render(html`<${App}/>`, document.getElementById("app"));

@@ -97,6 +97,101 @@ export async function api(method, path, body, { auth = true, retry = true } = {}
   return res.json();
 }
 
+// -- files: uploads with progress, TUS for large files, images fetched with the token ----
+/** Files larger than this go up through TUS (resumable, in chunks); smaller ones as multipart. */
+export const TUS_ABOVE = 8 * 1024 * 1024;
+const TUS_CHUNK = 4 * 1024 * 1024;
+
+/** One XMLHttpRequest (fetch cannot report upload progress); answers {status, headers, body}. */
+function send(method, url, body, headers, onProgress) {
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open(method, url);
+    for (const [k, v] of Object.entries(headers)) xhr.setRequestHeader(k, v);
+    if (onProgress) xhr.upload.onprogress = (e) => e.lengthComputable && onProgress(e.loaded, e.total);
+    xhr.onload = () => {
+      let parsed = null;
+      try { parsed = xhr.responseText ? JSON.parse(xhr.responseText) : null; } catch { /* not JSON */ }
+      resolve({ status: xhr.status, header: (name) => xhr.getResponseHeader(name), body: parsed });
+    };
+    xhr.onerror = () => reject(new ApiError(0, [{ message: t("error.network") }]));
+    xhr.send(body);
+  });
+}
+
+/** Like send(), with the session's token, refreshed once when it expired; non-2xx throws ApiError. */
+async function sendAuthed(method, url, body, headers, onProgress) {
+  for (let attempt = 0; ; attempt++) {
+    const res = await send(method, url, body, { ...headers, ...(tokens ? { Authorization: `Bearer ${tokens.access_token}` } : {}) }, onProgress);
+    if (res.status === 401 && attempt === 0 && tokens && res.body?.errors?.[0]?.extensions?.code === "TOKEN_EXPIRED") { await refresh(); continue; }
+    if (res.status >= 200 && res.status < 300) return res;
+    throw new ApiError(res.status, res.body?.errors || [{ message: t("error.status", { status: res.status }) }]);
+  }
+}
+
+const b64 = (text) => btoa(String.fromCharCode(...new TextEncoder().encode(text)));
+
+/** Upload a File: multipart below TUS_ABOVE, TUS 1.0.0 above (resumes from the server's
+ * offset after a dropped chunk). `onProgress(sent, total)`; answers the new file row. */
+export async function uploadFile(file, { title, folder, onProgress } = {}) {
+  if (file.size <= TUS_ABOVE) {
+    const form = new FormData();
+    if (title) form.append("title", title);
+    if (folder) form.append("folder", folder);
+    form.append("file", file, file.name);
+    const res = await sendAuthed("POST", "/api/files", form, {}, onProgress);
+    return res.body.data;
+  }
+  const meta = [["filename", file.name], ["filetype", file.type || "application/octet-stream"],
+    ...(title ? [["title", title]] : []), ...(folder ? [["folder", folder]] : [])].map(([k, v]) => `${k} ${b64(v)}`).join(",");
+  const tus = { "Tus-Resumable": "1.0.0" };
+  const created = await sendAuthed("POST", "/api/files/tus", null, { ...tus, "Upload-Length": String(file.size), "Upload-Metadata": meta });
+  const location = created.header("Location");
+  let offset = 0; let fileId = null; let retries = 0;
+  while (offset < file.size) {
+    const chunk = file.slice(offset, offset + TUS_CHUNK);
+    try {
+      const res = await sendAuthed("PATCH", location, chunk, { ...tus, "Upload-Offset": String(offset), "Content-Type": "application/offset+octet-stream" },
+        (sent) => onProgress && onProgress(offset + sent, file.size));
+      offset = Number(res.header("Upload-Offset"));
+      fileId = res.header("Workeros-File-Id") || fileId;
+      retries = 0;
+    } catch (err) {
+      if ((err.status && err.status !== 409) || ++retries > 3) throw err;
+      // A dropped connection or an offset mismatch: ask the server where the upload stands.
+      offset = Number((await sendAuthed("HEAD", location, null, tus)).header("Upload-Offset"));
+    }
+  }
+  onProgress && onProgress(file.size, file.size);
+  return (await api("GET", `/api/files/${fileId}`)).data;
+}
+
+/** URL of a file's bytes, transformed when `params` are given (width, height, fit, format…). */
+export function assetUrl(id, params = {}) {
+  return `/api/assets/${encodeURIComponent(id)}${qs(params)}`;
+}
+
+/** An image from /api/assets, fetched with the session's token (an <img src> could not send it). */
+export function AssetImage({ id, params, alt, ...rest }) {
+  const [src, setSrc] = useState(null);
+  const [failed, setFailed] = useState(false);
+  const url = assetUrl(id, params);
+  useEffect(() => {
+    let live = true; let made = null;
+    setFailed(false);
+    (async () => {
+      let res = await fetch(url, { headers: tokens ? { Authorization: `Bearer ${tokens.access_token}` } : {} });
+      if (res.status === 401 && tokens) { await refresh(); res = await fetch(url, { headers: { Authorization: `Bearer ${tokens?.access_token}` } }); }
+      if (!res.ok) throw new Error(String(res.status));
+      made = URL.createObjectURL(await res.blob());
+      if (live) setSrc(made); else URL.revokeObjectURL(made);
+    })().catch(() => live && setFailed(true));
+    return () => { live = false; if (made) URL.revokeObjectURL(made); };
+  }, [url]);
+  if (failed) return html`<span class="thumb-missing" role="img" aria-label=${alt}>—</span>`;
+  return src ? html`<img src=${src} alt=${alt} ...${rest}/>` : html`<span class="thumb-loading" role="img" aria-label=${alt}></span>`;
+}
+
 /** Query string from an object; objects (filter) become JSON. */
 export function qs(params) {
   const out = new URLSearchParams();
@@ -162,9 +257,15 @@ export function useLoad(fn, deps = []) {
 }
 
 let schemaCache = null;
-/** Collections with their fields (GET /api/collections), cached until `fresh`. */
+let schemaAsked = 0;
+/** Collections with their fields (GET /api/collections), cached until `fresh` (an answer
+ * asked for in the last two seconds — as on a first load, where the app asks early — is
+ * fresh; the app forgets it on every schema change it makes). */
 export async function loadSchema(fresh = false) {
-  if (!schemaCache || fresh) schemaCache = api("GET", "/api/collections").then((r) => r.data);
+  if (!schemaCache || (fresh && Date.now() - schemaAsked > 2000)) {
+    schemaAsked = Date.now();
+    schemaCache = api("GET", "/api/collections").then((r) => r.data);
+  }
   try { return await schemaCache; } catch (e) { schemaCache = null; throw e; }
 }
 export function forgetSchema() { schemaCache = null; }

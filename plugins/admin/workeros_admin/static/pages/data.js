@@ -1,9 +1,10 @@
 // Data: a table per collection (paging, sort, columns, search, filter builder with its DSL
-// JSON, live updates), the item editor (relational pickers), revisions with diff and restore,
-// and restoring a whole collection to a time.
+// JSON, live updates), the item editor (relational pickers, file uploads, one-to-many and
+// many-to-many editors), revisions with diff and restore, and restoring a whole collection
+// to a time.
 import {
   html, page, t, api, qs, subscribe, useState, useEffect, useRef, useLoad, Input, Select, ErrorBox, Notice,
-  FilterBuilder, loadSchema, navigate, fmt,
+  FilterBuilder, loadSchema, navigate, fmt, uploadFile, AssetImage,
 } from "workeros-admin";
 
 const NUMERIC = ["integer", "bigint", "float", "decimal"];
@@ -127,7 +128,134 @@ function RelationPicker({ field, value, onChange, schema }) {
   </div>`;
 }
 
+const isImage = (file) => /^image\/(png|jpeg|gif|webp|avif|tiff|bmp)$/.test(file?.type || "");
+
+/** A `file` field: the chosen file (a thumbnail for images), upload a new one, pick one
+ * from the library, or clear it. */
+function FilePicker({ field, value, onChange, error }) {
+  const [progress, setProgress] = useState(null);
+  const [actionError, setActionError] = useState(null);
+  const [current] = useLoad(() => (value ? api("GET", `/api/files/${encodeURIComponent(value)}`).then((r) => r.data, () => null) : Promise.resolve(null)), [value]);
+  const [library, libraryError] = useLoad(() => api("GET", `/api/files${qs({ sort: "-uploaded_on", limit: 100, fields: "id,title,filename_download,type" })}`).then((r) => r.data), [value]);
+  const upload = async (file) => {
+    setActionError(null); setProgress(0);
+    try { const row = await uploadFile(file, { onProgress: (sent, total) => setProgress(total ? sent / total : 1) }); onChange(row.id); }
+    catch (err) { setActionError(err); }
+    setProgress(null);
+  };
+  const id = `file-${field.field}`;
+  const message = error && error.field === field.field ? error.message : null;
+  return html`<fieldset class="file-field" data-file-field=${field.field}>
+    <legend>${field.field} <small>${t("data.file_field")}${field.nullable ? "" : " *"}</small></legend>
+    ${current ? html`<div class="file-current">
+      ${isImage(current) ? html`<${AssetImage} id=${current.id} params=${{ width: 96, height: 96, fit: "cover", format: "webp" }} alt=${current.title || current.filename_download} class="thumb"/>` : null}
+      <span>${current.title || current.filename_download}</span></div>` : value ? html`<span class="mono">${value}</span>` : html`<span>${t("data.no_file")}</span>`}
+    <div class="inline-form">
+      <div class="field"><label for=${`${id}-upload`}>${t("data.upload_file")}</label>
+        <input id=${`${id}-upload`} type="file" onChange=${(e) => { const f = e.target.files[0]; e.target.value = ""; if (f) upload(f); }}/></div>
+      <div class="field"><label for=${`${id}-pick`}>${t("data.pick_file")}</label>
+        <select id=${`${id}-pick`} name=${field.field} value=${value ?? ""} onChange=${(e) => onChange(e.target.value || null)}>
+          <option value="">—</option>
+          ${value && !(library || []).some((f) => f.id === value) ? html`<option value=${value}>${current?.filename_download || value}</option>` : null}
+          ${(library || []).map((f) => html`<option value=${f.id}>${f.title || f.filename_download}</option>`)}
+        </select></div>
+    </div>
+    ${progress !== null ? html`<progress max="1" value=${progress} aria-label=${t("data.uploading")}></progress>` : null}
+    ${message ? html`<span class="field-error">${message}</span>` : null}
+    <${ErrorBox} error=${actionError || libraryError}/>
+  </fieldset>`;
+}
+
+function labelOf(target, row) {
+  const shown = labelField(target);
+  const pk = target?.primary_key || "id";
+  return shown && row[shown] !== null && row[shown] !== undefined ? `${row[shown]} (#${row[pk]})` : `#${row[pk]}`;
+}
+
+/** One-to-many: the related items whose foreign key points at this item; link one more
+ * (its key is set to this item) or unlink one (its key set to null). */
+function O2MEditor({ field, id, schema, pk }) {
+  const rel = field.relation;
+  const target = schema.find((c) => c.collection === rel.related_collection);
+  const tpk = target?.primary_key || "id";
+  const shown = labelField(target);
+  const fields = [tpk, rel.related_field, ...(shown ? [shown] : [])].join(",");
+  const [linked, error, reload] = useLoad(() => api("GET", `/api/items/${rel.related_collection}${qs({ filter: { [rel.related_field]: { _eq: id } }, fields, limit: 200, sort: tpk })}`).then((r) => r.data), [id]);
+  const [others, othersError, reloadOthers] = useLoad(() => api("GET", `/api/items/${rel.related_collection}${qs({ fields, limit: 200, sort: tpk })}`).then((r) => r.data), [id]);
+  const [choice, setChoice] = useState("");
+  const [actionError, setActionError] = useState(null);
+  const set = async (key, value) => {
+    setActionError(null);
+    try { await api("PATCH", `/api/items/${rel.related_collection}/${encodeURIComponent(key)}`, { [rel.related_field]: value }); setChoice(""); reload(); reloadOthers(); }
+    catch (err) { setActionError(err); }
+  };
+  const linkedKeys = new Set((linked || []).map((r) => String(r[tpk])));
+  const candidates = (others || []).filter((r) => !linkedKeys.has(String(r[tpk])));
+  return html`<fieldset class="relation-editor" data-relation=${field.field}>
+    <legend>${field.field} <small>${t("data.o2m", { related: rel.related_collection })}</small></legend>
+    <ul class="list">${(linked || []).map((r) => html`<li data-related=${r[tpk]}>
+      <a href=${`#/data/${rel.related_collection}/${encodeURIComponent(r[tpk])}`}>${labelOf(target, r)}</a>
+      <button type="button" class="link danger" onClick=${() => set(r[tpk], null)}>${t("data.unlink")}<span class="sr"> ${labelOf(target, r)}</span></button>
+    </li>`)}</ul>
+    ${linked && !linked.length ? html`<p class="hint">${t("data.none_linked")}</p>` : null}
+    <div class="inline-form">
+      <${Select} label=${t("data.link_item", { field: field.field })} value=${choice} onChange=${setChoice}
+        options=${[{ value: "", label: "—" }, ...candidates.map((r) => ({ value: String(r[tpk]), label: labelOf(target, r) }))]}/>
+      <button type="button" disabled=${!choice} onClick=${() => set(candidates.find((r) => String(r[tpk]) === choice)[tpk], id)}>${t("data.link")}</button>
+      <a class="button" href=${`#/data/${rel.related_collection}/+`}>${t("data.new_related", { collection: rel.related_collection })}</a>
+    </div>
+    <${ErrorBox} error=${error || othersError || actionError}/>
+  </fieldset>`;
+}
+
+/** Many-to-many: rows of the junction collection link this item to related items; add a
+ * link (a junction row) or remove one. */
+function M2MEditor({ field, id, schema }) {
+  const rel = field.relation;
+  const target = schema.find((c) => c.collection === rel.related_collection);
+  const junction = schema.find((c) => c.collection === rel.junction_collection);
+  const tpk = target?.primary_key || "id";
+  const jpk = junction?.primary_key || "id";
+  const shown = labelField(target);
+  const fields = [tpk, ...(shown ? [shown] : [])].join(",");
+  const [links, error, reload] = useLoad(() => api("GET", `/api/items/${rel.junction_collection}${qs({
+    filter: { [rel.junction_field]: { _eq: id } }, fields: [jpk, rel.junction_related_field].join(","), limit: 200, sort: jpk })}`).then((r) => r.data), [id]);
+  const [others, othersError] = useLoad(() => api("GET", `/api/items/${rel.related_collection}${qs({ fields, limit: 200, sort: tpk })}`).then((r) => r.data), [id]);
+  const [choice, setChoice] = useState("");
+  const [actionError, setActionError] = useState(null);
+  const byKey = new Map((others || []).map((r) => [String(r[tpk]), r]));
+  const linkedKeys = new Set((links || []).map((l) => String(l[rel.junction_related_field])));
+  const add = async () => {
+    setActionError(null);
+    try { await api("POST", `/api/items/${rel.junction_collection}`, { [rel.junction_field]: id, [rel.junction_related_field]: byKey.get(choice)[tpk] }); setChoice(""); reload(); }
+    catch (err) { setActionError(err); }
+  };
+  const remove = async (link) => {
+    setActionError(null);
+    try { await api("DELETE", `/api/items/${rel.junction_collection}/${encodeURIComponent(link[jpk])}`); reload(); } catch (err) { setActionError(err); }
+  };
+  return html`<fieldset class="relation-editor" data-relation=${field.field}>
+    <legend>${field.field} <small>${t("data.m2m", { related: rel.related_collection, junction: rel.junction_collection })}</small></legend>
+    <ul class="list">${(links || []).map((l) => {
+      const key = l[rel.junction_related_field]; const row = byKey.get(String(key));
+      const label = row ? labelOf(target, row) : `#${key}`;
+      return html`<li data-related=${key}>
+        <a href=${`#/data/${rel.related_collection}/${encodeURIComponent(key)}`}>${label}</a>
+        <button type="button" class="link danger" onClick=${() => remove(l)}>${t("data.unlink")}<span class="sr"> ${label}</span></button>
+      </li>`;
+    })}</ul>
+    ${links && !links.length ? html`<p class="hint">${t("data.none_linked")}</p>` : null}
+    <div class="inline-form">
+      <${Select} label=${t("data.link_item", { field: field.field })} value=${choice} onChange=${setChoice}
+        options=${[{ value: "", label: "—" }, ...(others || []).filter((r) => !linkedKeys.has(String(r[tpk]))).map((r) => ({ value: String(r[tpk]), label: labelOf(target, r) }))]}/>
+      <button type="button" disabled=${!choice} onClick=${add}>${t("data.link")}</button>
+    </div>
+    <${ErrorBox} error=${error || othersError || actionError}/>
+  </fieldset>`;
+}
+
 function FieldInput({ field, value, onChange, error, schema }) {
+  if (field.type === "file") return html`<${FilePicker} field=${field} value=${value} onChange=${onChange} error=${error}/>`;
   if (field.relation && field.relation.related_collection && schema.some((c) => c.collection === field.relation.related_collection)) {
     return html`<${RelationPicker} field=${field} value=${value} onChange=${onChange} schema=${schema}/>`;
   }
@@ -195,6 +323,10 @@ function Editor({ slug, id, collection, schema }) {
   }, [slug, id, tick]);
   const editable = collection.fields.filter((f) => !f.primary_key && !["alias", "o2m", "m2m"].includes(f.type)
     && !["date_created", "date_updated", "user_created", "user_updated"].includes(f.special));
+  // o2m and m2m fields are edited through their related (or junction) collection's items.
+  const related = collection.fields.filter((f) => f.relation && ["o2m", "m2m"].includes(f.relation.kind)
+    && schema.some((c) => c.collection === f.relation.related_collection)
+    && (f.relation.kind === "o2m" || schema.some((c) => c.collection === f.relation.junction_collection)));
   const save = async (e) => {
     e.preventDefault(); setError(null); setSaved(null);
     const body = {};
@@ -222,6 +354,12 @@ function Editor({ slug, id, collection, schema }) {
         ${creating ? null : html`<button type="button" class="danger" onClick=${remove}>${t("common.delete")}</button>`}
       </div>
     </form>
+    ${creating || !related.length ? null : html`<section aria-labelledby="rel-title" class="relations">
+      <h2 id="rel-title">${t("data.related_items")}</h2>
+      ${related.map((f) => (f.relation.kind === "o2m"
+        ? html`<${O2MEditor} key=${f.field} field=${f} id=${item[pk]} schema=${schema}/>`
+        : html`<${M2MEditor} key=${f.field} field=${f} id=${item[pk]} schema=${schema}/>`))}
+    </section>`}
     ${creating ? null : html`<${Revisions} slug=${slug} id=${id} current=${item} onRestored=${() => setTick(tick + 1)}/>`}
   </div>`;
 }

@@ -32,7 +32,8 @@ function FieldForm({ collection, field, collections, onDone }) {
   const [nullable, setNullable] = useState(field ? field.nullable : true);
   const [unique, setUnique] = useState(field?.unique || false);
   const [dflt, setDflt] = useState(field?.default ?? "");
-  const [extra, setExtra] = useState({ dimensions: field?.options?.dimensions || "" });
+  const [extra, setExtra] = useState({ dimensions: field?.options?.dimensions || "", metric: field?.options?.metric || "cosine",
+    source: field?.options?.source || "" });
   const [error, setError] = useState(null);
   // file and vector fields exist only where their plugins are installed.
   const [plugins] = useLoad(() => api("GET", "/api/server/plugins").then((r) => r.data.plugins.map((p) => p.name)).catch(() => []));
@@ -47,7 +48,11 @@ function FieldForm({ collection, field, collections, onDone }) {
         if (!editing || type !== field.type) body.type = type;
         if (dflt !== "" && dflt !== null) body.default = ["integer", "bigint", "float", "decimal"].includes(type) ? Number(dflt) : type === "boolean" ? dflt === "true" : dflt;
         else if (editing && field.default !== null) body.default = null;
-        if (type === "vector" && extra.dimensions) body.dimensions = Number(extra.dimensions);
+        if (type === "vector" && !editing) {
+          if (extra.dimensions) body.dimensions = Number(extra.dimensions);
+          body.metric = extra.metric;
+          if (extra.source) body.source = extra.source;
+        }
         if (type === "m2o") delete body.type;
         if (editing) await api("PATCH", `/api/fields/${collection}/${field.field}`, body);
         else await api("POST", `/api/fields/${collection}`, body);
@@ -60,7 +65,10 @@ function FieldForm({ collection, field, collections, onDone }) {
     <${Select} label=${t("schema.field_type")} name="type" value=${type} onChange=${setType} options=${known} disabled=${editing && type === "m2o"}/>
     ${type === "m2o" ? html`<${Select} label=${t("schema.related_collection")} name="related" value=${related} onChange=${setRelated}
         options=${[...collections.map((c) => c.collection), "wos_users"]} disabled=${editing}/>` : null}
-    ${type === "vector" ? html`<${Input} label=${t("schema.dimensions")} name="dimensions" type="number" value=${extra.dimensions} onInput=${(v) => setExtra({ ...extra, dimensions: v })} error=${error}/>` : null}
+    ${type === "vector" ? html`<${Input} label=${t("schema.dimensions")} name="dimensions" type="number" value=${extra.dimensions} onInput=${(v) => setExtra({ ...extra, dimensions: v })} error=${error}/>
+      <${Select} label=${t("schema.metric")} name="metric" value=${extra.metric} onChange=${(v) => setExtra({ ...extra, metric: v })} options=${["cosine", "l2", "ip"]}/>
+      <${Input} label=${t("schema.source")} name="source" value=${extra.source} onInput=${(v) => setExtra({ ...extra, source: v })} error=${error}/>` : null}
+    ${type === "file" ? html`<p class="hint">${t("schema.file_hint")}</p>` : null}
     <${Input} label=${t("schema.default")} name="default" value=${dflt} onInput=${setDflt} error=${error}/>
     <${Input} label=${t("schema.nullable")} name="nullable" type="checkbox" value=${nullable} onInput=${setNullable}/>
     <${Input} label=${t("schema.unique")} name="unique" type="checkbox" value=${unique} onInput=${setUnique}/>
