@@ -213,17 +213,18 @@ class UsearchStore:
     async def nearest(self, collection: Any, field: Any, vector: Sequence[float], *, limit: int
                       ) -> list[tuple[Any, float]]:
         index = await self._current(collection, field)
-        if not index.labels:
-            return []
-        count = min(int(limit), len(index.labels))
-        query = np.asarray(vector, dtype=np.float32)
-        if count > index.graph.expansion_search:
-            matches = await asyncio.to_thread(index.graph.search, query, count)
-        else:
-            matches = index.graph.search(query, count)
-        keys = index.keys
-        return [(keys[int(label)], float(d)) for label, d in zip(matches.keys, matches.distances, strict=True)
-                if int(label) in keys]
+        async with index.lock:  # no catch-up changes the graph while it is searched
+            if not index.labels:
+                return []
+            count = min(int(limit), len(index.labels))
+            query = np.asarray(vector, dtype=np.float32)
+            if count > index.graph.expansion_search:
+                matches = await asyncio.to_thread(index.graph.search, query, count)
+            else:
+                matches = index.graph.search(query, count)
+            keys = index.keys
+            return [(keys[int(label)], float(d)) for label, d in zip(matches.keys, matches.distances, strict=True)
+                    if int(label) in keys]
 
     def memory_bytes(self) -> int:
         """Bytes the indexes hold (graphs and vectors)."""
