@@ -82,6 +82,16 @@ class Bridge:
         await self.services.items.delete(self.acc, self._slug(slug), key)
         return None
 
+    async def _db_nearest(self, slug: Any, body: Any = None) -> Any:
+        """``ctx.db.items(slug).nearest({vector | text, limit, filter, fields})``:
+        the search of ``POST /api/vectors/{slug}/search``, as the caller."""
+        if not isinstance(body, Mapping):
+            raise InvalidPayload("nearest(query) takes an object: {vector} or {text}, and limit, filter, fields")
+        search = self.services.get("vector_search")
+        if search is None:
+            raise ServiceUnavailable("Vector search is not installed (the vectors plugin)")
+        return jsonable(await search.search(self.acc, self._slug(slug), dict(body)))
+
     # -- ctx.fetch ------------------------------------------------------------------------------
     async def _fetch(self, url: Any, init: Any = None) -> Any:
         init = init or {}
@@ -134,4 +144,4 @@ class Bridge:
         return {"sent": recipients}
 
 
-NAMES = ("db.read", "db.create", "db.update", "db.delete", "fetch", "email")
+NAMES = ("db.read", "db.create", "db.update", "db.delete", "db.nearest", "fetch", "email")

@@ -39,6 +39,7 @@ function items(slug) {
     create: (data) => call("db.create", [slug, data]),
     update: (key, data) => call("db.update", [slug, key, data]),
     delete: (key) => call("db.delete", [slug, key]),
+    nearest: (query) => call("db.nearest", [slug, query === undefined ? {} : query]),
   });
 }
 

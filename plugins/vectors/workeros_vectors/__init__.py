@@ -2,9 +2,11 @@
 
 - the ``vector`` field type (``{"type": "vector", "dimensions": 384, "metric":
   "cosine", "source": "body"}``), stored in the row's own column;
-- vector stores: ``sqlite-vec`` (``vec0`` tables in the SQLite file), ``pgvector``
-  (HNSW; an exact scan with a startup warning where the extension is missing),
-  ``exact`` (NumPy over the permitted rows, any dialect);
+- vector stores: ``usearch`` (an in-process HNSW index kept in step by a change
+  log; the default on SQLite), ``sqlite-vec`` (``vec0`` tables in the SQLite
+  file), ``pgvector`` (HNSW; the usearch store, else an exact scan, with a
+  startup warning where the extension is missing), ``exact`` (NumPy over the
+  permitted rows, any dialect);
 - ``POST /api/vectors/{slug}/search``, the ``vector_search`` and ``vector_upsert``
   MCP tools, and ``services.get("vector_search")`` for other plugins;
 - an OpenAI-compatible embedder filling ``source`` fields and embedding ``text``
@@ -32,6 +34,7 @@ from workeros.hookspecs.vectors import EmbedderBackend, VectorBackend
 from . import stores
 from .embedders import LocalEmbedder, OpenAIEmbedder, wordllama_missing
 from .field import VECTOR, vector_fields
+from .hnsw import open_usearch, usearch_missing
 from .search import VectorSearch, embed
 
 
@@ -55,16 +58,29 @@ def workeros_register_config_keys() -> list[ConfigKey]:
                   "Without vectors.embedder_url, embed with the local WordLlama model when it is installed"),
         ConfigKey("vectors.embedder_dimensions", "int", None,
                   "Dimensions asked of the embedder (models that can shorten their vectors)"),
+        ConfigKey("vectors.index_connectivity", "int", 16,
+                  "usearch store: links per node of the HNSW graph (more: better recall, more memory)"),
+        ConfigKey("vectors.index_ef_construction", "int", 128,
+                  "usearch store: candidates considered while adding a vector to the graph"),
+        ConfigKey("vectors.index_ef_search", "int", 128,
+                  "usearch store: candidates considered per search (more: better recall, slower)"),
+        ConfigKey("vectors.index_dtype", "str", "f32",
+                  "usearch store: how the graph holds vectors (f32, f16, i8); results are ranked by the rows' "
+                  "own float64 vectors either way"),
     ]
 
 
 @hookimpl
 def workeros_register_vector_stores() -> list[VectorBackend]:
     return [
+        VectorBackend(name="usearch", factory=open_usearch, priority=20, dialects=("sqlite",),
+                      check=usearch_missing,
+                      description="In-process HNSW index (usearch) kept in step by a change log"),
         VectorBackend(name="sqlite-vec", factory=stores.open_sqlite_vec, priority=10, dialects=("sqlite",),
                       check=stores.sqlite_vec_missing, description="vec0 tables in the SQLite database file"),
         VectorBackend(name="pgvector", factory=stores.open_pgvector, priority=10, dialects=("postgres",),
-                      description="pgvector HNSW (exact scan when the extension is missing)"),
+                      description="pgvector HNSW (the usearch store, else an exact scan, when the extension is "
+                                  "missing)"),
         VectorBackend(name="exact", factory=stores.open_exact, priority=0,
                       description="Exact scan of the permitted rows with NumPy; no index"),
     ]

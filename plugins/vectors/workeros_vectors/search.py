@@ -38,6 +38,8 @@ from workeros.api import (
 from .field import coerce_vector, distances, vector_fields
 
 MAX_ROUNDS = 6
+#: Filtered searches count their rows up to at least this many (sizes the first over-fetch).
+COUNT_AT_LEAST = 2001
 
 
 def _and(*filters: Any) -> Any:
@@ -125,10 +127,8 @@ class VectorSearch:
         filter_ = body.get("filter")
         if filter_ is not None and not isinstance(filter_, dict):
             raise InvalidPayload("'filter' must be an object")
-        pk = collection.primary_key
-        scope = _and(filter_, {field.name: {"_nnull": True}})
-        reader.node(c, rule, Query(fields=(pk, field.name)))
-        where = reader.where(c, rule, Query(filter=scope))
+        reader.node(c, rule, Query(fields=(collection.primary_key, field.name)))
+        where = sa.and_(reader.where(c, rule, Query(filter=filter_)), c.column(field.name).is_not(None))
         limit = self._limit(body.get("limit"))
         fields = _names(body.get("fields"), "fields")
         vector = await self.query_vector(field, body)
@@ -136,11 +136,15 @@ class VectorSearch:
         if store is None or not store.indexed(collection, field):
             ranked = await self._exact(c, field, where, vector, limit)
         else:
-            candidates = await self._count_upto(c, where, self.exact_threshold + 1)
+            if rule.filter is None and not filter_:
+                candidates = await self._total(c, field)  # every vector of the field
+            else:
+                # Counted up to a bound: enough to choose the path and to size the first over-fetch.
+                candidates = await self._count_upto(c, where, max(self.exact_threshold + 1, COUNT_AT_LEAST))
             if candidates <= self.exact_threshold:
                 ranked = await self._exact(c, field, where, vector, limit)
             else:
-                ranked = await self._indexed(acc, c, field, scope, where, vector, limit, candidates)
+                ranked = await self._indexed(c, field, where, vector, limit, candidates)
         return await self._rows(acc, collection, fields, filter_, ranked)
 
     async def _exact(self, c: Any, field: Any, where: Any, vector: Sequence[float],
@@ -161,12 +165,16 @@ class VectorSearch:
             dist = distances(matrix, vector, _metric(field))
         return _top(keys, dist, limit)
 
-    async def _indexed(self, acc: Accountability, collection: Any, field: Any, scope: Any, where: Any,
-                       vector: Sequence[float], limit: int, candidates: int) -> list[tuple[Any, float]]:
-        pk, store = collection.primary_key, self.services.vectors
+    async def _indexed(self, collection: Any, field: Any, where: Any, vector: Sequence[float], limit: int,
+                       candidates: int) -> list[tuple[Any, float]]:
+        """Candidates from the store's index, kept when ``where`` (the caller's
+        row filter and the filter) accepts them, ranked by the rows' own
+        vectors; more candidates while too few pass."""
+        store = self.services.vectors
         total = await self._total(collection, field)
-        selectivity = max(candidates / max(total, 1), 1e-6)
+        selectivity = min(1.0, max(candidates / max(total, 1), 1e-6))
         k = min(total, max(limit * 2, math.ceil(limit / selectivity * 1.5)))
+        raw = sa.type_coerce(collection.column(field.name), sa.LargeBinary())
         for _ in range(MAX_ROUNDS):
             if k > total / 2:
                 break
@@ -174,11 +182,17 @@ class VectorSearch:
             if not proposed:
                 return []
             keys = [key for key, _ in proposed]
-            rows, _ = await self.services.items.query(acc, collection.name, Query(
-                fields=(pk, field.name), filter=_and(scope, {pk: {"_in": keys}}), limit=len(keys)))
+            async with self.services.db.read() as conn:
+                rows = []
+                for start in range(0, len(keys), 1000):
+                    rows += (await conn.execute(sa.select(collection.pk_column, raw).where(
+                        where, collection.pk_column.in_(keys[start:start + 1000])))).all()
             if len(rows) >= limit or len(proposed) < k:
-                matrix = np.array([r[field.name] for r in rows], dtype=np.float64)
-                return _top([r[pk] for r in rows], distances(matrix, vector, _metric(field)), limit)
+                if not rows:
+                    return []
+                rows.sort(key=lambda r: r[0])  # ties by primary key, as the exact scan
+                matrix = np.frombuffer(b"".join(bytes(r[1]) for r in rows), dtype="<f8").reshape(len(rows), -1)
+                return _top([r[0] for r in rows], distances(matrix, vector, _metric(field)), limit)
             # Too few passed: the filter is more selective near this vector than overall.
             seen = max(len(rows), 1) / len(proposed)
             k = min(total, max(k * 4, math.ceil(limit / seen * 1.5)))

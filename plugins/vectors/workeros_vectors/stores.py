@@ -269,12 +269,19 @@ def open_exact(settings: Any, database: Database) -> ExactStore:
 
 
 async def open_pgvector(settings: Any, database: Database) -> Any:
-    """pgvector when ``CREATE EXTENSION vector`` works here, else the exact
-    scan with a warning."""
+    """pgvector when ``CREATE EXTENSION vector`` works here; else, with a
+    warning, the in-process usearch index where it is installed, or the exact
+    scan."""
+    from .hnsw import open_usearch, usearch_missing
+
     try:
         async with database.transaction() as conn:
             await conn.exec_driver_sql("CREATE EXTENSION IF NOT EXISTS vector")
     except Exception as exc:  # no extension files, or no privilege to create it
+        if usearch_missing() is None:
+            log.warning("pgvector is not available on this PostgreSQL server (%s); vector searches use the "
+                        "in-process usearch index instead", type(exc).__name__)
+            return await open_usearch(settings, database)
         log.warning("pgvector is not available on this PostgreSQL server (%s); vector searches use an exact "
                     "scan of the permitted rows instead of an HNSW index", type(exc).__name__)
         return ExactStore(database)

@@ -28,14 +28,17 @@ def _docs_model(metric: str = "cosine") -> tuple[Any, Any]:
 
 
 async def test_the_store_serving_each_dialect(api: Any, wos_dialect: str, caplog: Any) -> None:
+    from workeros_vectors.hnsw import usearch_missing
+
     store = api.server.app[SERVICES].vectors
+    fallback = "exact" if usearch_missing() else "usearch"
     if wos_dialect == "sqlite":
-        assert store.name == ("exact" if stores.sqlite_vec_missing() else "sqlite-vec")
+        assert store.name == (fallback if usearch_missing() is None or stores.sqlite_vec_missing() else "sqlite-vec")
         return
     async with api.server.app[SERVICES].db.read() as conn:
         available = (await conn.execute(sa.text(
             "SELECT count(*) FROM pg_available_extensions WHERE name = 'vector'"))).scalar()
-    assert store.name == ("pgvector" if available else "exact")
+    assert store.name == ("pgvector" if available else fallback)
     if not available:
         assert any("pgvector is not available" in r.getMessage() for r in caplog.get_records("setup")
                    if r.levelno == logging.WARNING)

@@ -1,0 +1,203 @@
+"""The usearch store (an in-process HNSW index kept in step by a change log)
+over real HTTP on both dialects, with ``vectors.exact_threshold`` 0 so every
+search takes the index path: oracle order and distances per metric, filtered
+and row-permission-filtered searches returning ``limit`` rows, refused input
+writing nothing (not even a change-log entry), updates and deletes seen at
+once by this instance and by a second instance on the same database, and
+export/import keeping vectors. Also ``ctx.db.items(slug).nearest`` in a
+function, as the caller."""
+
+from __future__ import annotations
+
+import math
+import random
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from aiohttp.test_utils import TestClient
+from callers import Api, TestCallers
+
+from tests.plugins.vectors.test_vectors import DIM, _grant_owner_rows, expected, fill, make_docs, rand_vector
+from workeros.api import SERVICES
+
+INDEXED = {"vectors.backend": "usearch", "vectors.exact_threshold": 0}
+
+
+@pytest.fixture
+def indexed(make_server: Any) -> Any:
+    from contextlib import asynccontextmanager
+
+    @asynccontextmanager
+    async def run(**overrides: Any) -> Any:
+        async with make_server(TestCallers(), **{**INDEXED, **overrides}) as server, \
+                TestClient(server) as client:
+            assert server.app[SERVICES].vectors.name == "usearch"
+            yield Api(client), server.app[SERVICES]
+
+    return run
+
+
+async def _changes(services: Any) -> int:
+    async with services.db.read() as conn:
+        return int((await conn.execute(sa.text("SELECT count(*) FROM wos_vec_changes"))).scalar())
+
+
+@pytest.mark.parametrize("metric", ["cosine", "l2", "ip"])
+async def test_index_path_matches_the_oracle_for_each_metric(indexed: Any, metric: str) -> None:
+    async with indexed() as (api, services):
+        admin = api.as_admin()
+        rng = random.Random(f"usearch-{metric}")
+        await make_docs(admin, metric)
+        docs = await fill(admin, 200, rng)
+        for _ in range(4):
+            q = rand_vector(rng)
+            r = await admin.post("/api/vectors/docs/search", json={"vector": q, "limit": 7, "fields": ["id"]})
+            assert r.status == 200, r
+            want = expected(docs, metric, q, 7)
+            assert [row["id"] for row in r.data] == [k for k, _ in want]
+            assert [row["$distance"] for row in r.data] == pytest.approx([d for _, d in want], abs=1e-9)
+        # The filter applies before ranking: a quarter of the rows, still `limit` of them.
+        q = rand_vector(rng)
+        r = await admin.post("/api/vectors/docs/search", json={"vector": q, "limit": 9, "fields": ["id"],
+                                                               "filter": {"n": {"_gte": 150}}})
+        assert [row["id"] for row in r.data] == [k for k, _ in expected([d for d in docs if d["n"] >= 150],
+                                                                        metric, q, 9)]
+        assert services.vectors.indexes, "the index path ran"
+        assert services.vectors.memory_bytes() > 0, [(k, i.graph.memory_usage, len(i.graph)) for k, i in services.vectors.indexes.items()]
+
+
+async def test_a_role_owning_five_percent_gets_limit_rows_from_the_index(indexed: Any) -> None:
+    async with indexed() as (api, _):
+        admin = api.as_admin()
+        await make_docs(admin)
+        rng = random.Random(55)
+        docs = await fill(admin, 400, rng, owner=lambda i: "u1" if i % 20 == 0 else "other")
+        role = await _grant_owner_rows(admin)
+        mine = [d for d in docs if d["owner"] == "u1"]
+        caller = api.as_role(role, user="u1")
+        for _ in range(3):
+            q = rand_vector(rng)
+            r = await caller.post("/api/vectors/docs/search", json={"vector": q, "limit": 10})
+            assert r.status == 200, r
+            assert [row["id"] for row in r.data] == [k for k, _ in expected(mine, "cosine", q, 10)]
+        r = await caller.post("/api/vectors/docs/search", json={"vector": q, "limit": 30})
+        assert sorted(row["id"] for row in r.data) == sorted(d["id"] for d in mine)
+        # A filter on top of the row filter: 10 of the 20.
+        r = await caller.post("/api/vectors/docs/search", json={"vector": q, "limit": 10,
+                                                                "filter": {"n": {"_lt": 200}}})
+        assert [row["id"] for row in r.data] == [k for k, _ in expected([d for d in mine if d["n"] < 200],
+                                                                        "cosine", q, 10)]
+
+
+async def test_refused_input_writes_nothing_not_even_a_log_entry(indexed: Any) -> None:
+    async with indexed() as (api, services):
+        admin = api.as_admin()
+        await make_docs(admin)
+        await fill(admin, 5, random.Random(1))
+        before = await _changes(services)
+        assert before == 5
+        for bad in ([1.0] * (DIM - 1), [1.0] * (DIM - 1) + ["x"], [0.0] * DIM):
+            r = await admin.post("/api/items/docs", json=[{"title": "ok", "embedding": [1.0] * DIM},
+                                                          {"title": "bad", "embedding": bad}])
+            assert (r.status, r.code) == (400, "INVALID_PAYLOAD"), r
+        r = await admin.post("/api/items/docs", data=b'{"title": "nan", "embedding": [NaN,1,1,1,1,1,1,1]}',
+                             headers={"Content-Type": "application/json"})
+        assert r.status == 400, r
+        assert await _changes(services) == before
+        assert len((await admin.get("/api/items/docs")).data) == 5
+        r = await admin.post("/api/vectors/docs/search", json={"vector": [1.0] * DIM, "limit": 50})
+        assert len(r.data) == 5
+
+
+async def test_updates_and_deletes_are_seen_at_once_here_and_by_another_instance(indexed: Any) -> None:
+    async with indexed() as (api, _), indexed() as (other, _):
+        admin, admin2 = api.as_admin(), None
+        await make_docs(admin, "l2")
+        docs = await fill(admin, 300, random.Random(3))
+        # The second instance loads the collection the first one created.
+        await other.as_admin().get("/api/collections/docs")
+        admin2 = other.as_admin()
+        q = [5.0] * DIM
+        for caller in (admin, admin2):  # both build their index now
+            r = await caller.post("/api/vectors/docs/search", json={"vector": q, "limit": 1})
+            assert r.status == 200, r
+        target = docs[7]["id"] if r.data[0]["id"] != docs[7]["id"] else docs[8]["id"]
+        assert (await admin.patch(f"/api/items/docs/{target}", json={"embedding": [4.9] * DIM})).status == 200
+        for caller in (admin, admin2):
+            r = await caller.post("/api/vectors/docs/search", json={"vector": q, "limit": 2})
+            assert r.data[0]["id"] == target, r
+            assert r.data[0]["$distance"] == pytest.approx(math.sqrt(DIM * 0.01))
+        assert (await admin2.delete(f"/api/items/docs/{target}")).status == 204
+        for caller in (admin, admin2):
+            r = await caller.post("/api/vectors/docs/search", json={"vector": q, "limit": 2})
+            assert target not in [row["id"] for row in r.data]
+        nulled = r.data[0]["id"]
+        await admin.patch(f"/api/items/docs/{nulled}", json={"embedding": None})
+        created = (await admin2.post("/api/items/docs", json={"title": "new", "embedding": [5.0] * DIM})).data
+        for caller in (admin, admin2):
+            r = await caller.post("/api/vectors/docs/search", json={"vector": q, "limit": 400, "fields": ["id"]})
+            ids = [row["id"] for row in r.data]
+            assert ids[0] == created["id"] and nulled not in ids and target not in ids and len(ids) == 299
+            assert len(set(ids)) == len(ids)
+
+
+async def test_export_import_keeps_vectors_in_the_index(indexed: Any, make_server: Any, tmp_path: Any,
+                                                        wos_dialect: str) -> None:
+    from tests.kernel.snapshot.conftest import instance_settings
+    from workeros.schema import transfer
+    from workeros.sdk.testing import create_pg_database, drop_pg_database
+
+    async with indexed() as (api, services):
+        admin = api.as_admin()
+        await make_docs(admin, "l2")
+        docs = await fill(admin, 40, random.Random(9))
+        archive = tmp_path / "export.zip"
+        await transfer.export_archive(services, archive)
+    url = f"sqlite:///{tmp_path / 'b.db'}" if wos_dialect == "sqlite" else await create_pg_database()
+    try:
+        settings = instance_settings(url, tmp_path / "b")
+        async with make_server(TestCallers(), settings=settings, **INDEXED) as server, TestClient(server) as client:
+            b = server.app[SERVICES]
+            assert b.vectors.name == "usearch"
+            await transfer.import_archive(b, archive)
+            q = rand_vector(random.Random(1))
+            r = await Api(client).as_admin().post("/api/vectors/docs/search", json={"vector": q, "limit": 4})
+            assert [row["id"] for row in r.data] == [k for k, _ in expected(docs, "l2", q, 4)]
+            # Written after the import, through the items service: in the index at once.
+            new = (await Api(client).as_admin().post("/api/items/docs", json={"embedding": q})).data
+            r = await Api(client).as_admin().post("/api/vectors/docs/search", json={"vector": q, "limit": 1})
+            assert r.data[0]["id"] == new["id"] and r.data[0]["$distance"] == 0.0
+    finally:
+        if wos_dialect != "sqlite":
+            await drop_pg_database(url)
+
+
+NEAREST = """
+export default async function (req, ctx) {
+  try { return {rows: await ctx.db.items("docs").nearest(req.body)}; }
+  catch (e) { return {code: e.code, message: e.message}; }
+}"""
+
+
+async def test_functions_search_through_ctx_db_as_the_caller(indexed: Any) -> None:
+    async with indexed() as (api, services):
+        if services.get("functions") is None:
+            pytest.skip("the functions plugin is not installed")
+        admin = api.as_admin()
+        await make_docs(admin)
+        rng = random.Random(21)
+        docs = await fill(admin, 60, rng, owner=lambda i: "u1" if i % 4 == 0 else "x")
+        role = await _grant_owner_rows(admin)
+        r = await admin.post("/api/functions", json={"name": "near", "code": NEAREST, "public": True})
+        assert r.status == 201, r
+        q = rand_vector(rng)
+        for caller, pool in ((admin, docs), (api.as_role(role, user="u1"), [d for d in docs if d["owner"] == "u1"])):
+            body = {"vector": q, "limit": 5, "fields": ["id", "title"]}
+            fn = await caller.post("/api/functions/near/run", json=body)
+            rest = await caller.post("/api/vectors/docs/search", json=body)
+            assert fn.status == 200 and rest.status == 200, (fn, rest)
+            assert fn.data == {"rows": rest.data}
+            assert [row["id"] for row in fn.data["rows"]] == [k for k, _ in expected(pool, "cosine", q, 5)]
+        fn = await admin.post("/api/functions/near/run", json={"vector": [1.0, 2.0]})
+        assert fn.data["code"] == "INVALID_PAYLOAD", fn
