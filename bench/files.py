@@ -8,7 +8,7 @@ JPEG against Pillow doing the same in this process.
     process on loopback, driven by the same aiohttp client (16 connections,
     ``WOS_BENCH_FILES_SECONDS`` each, default 5; ``--quick`` 1). The assets are
     public (a ``public`` read permission on ``wos_files``), so no sign-in runs
-    per request on either side.
+    per request on either side, and neither server writes an access log.
 (b) Uploading ``WOS_BENCH_UPLOAD_MB`` (default 200; ``--quick`` 50) MB through
     ``POST /api/files``: the server's peak RSS growth, sampled every 10 ms.
 (c) First transform of a 4000x3000 JPEG to width 800 (a new file each time, so
@@ -54,9 +54,9 @@ def _port() -> int:
         return s.getsockname()[1]
 
 
-def _start(argv: list[str], ready: str) -> subprocess.Popen:
+def _start(argv: list[str], ready: str, **env: str) -> subprocess.Popen:
     log = tempfile.TemporaryFile()
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=log, env=clean_env())
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=log, env=clean_env(**env))
     try:
         wait_http_ok(ready, proc, timeout=60)
     except Exception:
@@ -114,7 +114,9 @@ class Workeros:
         self.port = _port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.proc = _start([PYTHON, "-m", "workeros", "serve", "--port", str(self.port), "--data-dir",
-                            str(data_dir)], self.base + "/api/server/health")
+                            str(data_dir)], self.base + "/api/server/health",
+                           # Neither server writes an access log line per request.
+                           WORKEROS_LOG_ACCESS="false")
         self.token = ""
 
     async def setup(self) -> None:
