@@ -206,7 +206,10 @@ async def _send_local(request: web.Request, path: Any, render: Any, headers: dic
         response, start, count = _response(request, headers, mime, size)
         await response.prepare(request)
         if count and request.method != "HEAD":
-            await _sendfile(request, response, handle, start, count)
+            try:
+                await _sendfile(request, response, handle, start, count)
+            except ConnectionError:
+                return _gone(response)
         await response.write_eof()
         return response
     finally:
@@ -222,7 +225,11 @@ async def _sendfile(request: web.Request, response: web.StreamResponse, handle: 
     if transport.get_extra_info("socket") is not None and transport.get_extra_info("sslcontext") is None:
         # The headers are already written; asyncio waits for the transport's
         # buffer to empty before handing the socket to os.sendfile.
-        await asyncio.get_running_loop().sendfile(transport, handle, start, count)
+        try:
+            await asyncio.get_running_loop().sendfile(transport, handle, start, count)
+        except (ConnectionError, RuntimeError) as exc:  # RuntimeError: the transport closed meanwhile
+            # The client went away mid-transfer: as a write through aiohttp would say it.
+            raise ConnectionResetError("The client went away") from exc
         return
     # TLS, or a runtime without a socket (ASGI, Lambda): through the writer.
     while count > 0:
@@ -259,11 +266,22 @@ async def _send_stream(request: web.Request, files: Any, storage: Any, key: str,
             raise ServiceUnavailable("The transformed image is being rebuilt; retry", retry_after=1) from None
     await response.prepare(request)
     if body is not None:
-        if first:
-            await response.write(first)
-        async for chunk in body:
-            await response.write(chunk)
+        try:
+            if first:
+                await response.write(first)
+            async for chunk in body:
+                await response.write(chunk)
+        except ConnectionError:
+            await body.aclose()  # lets go of the store's connection
+            return _gone(response)
     await response.write_eof()
+    return response
+
+
+def _gone(response: web.StreamResponse) -> web.StreamResponse:
+    """The client went away mid-body: nothing is wrong on this side (no error
+    logged), and the connection is not used again."""
+    response.force_close()
     return response
 
 
