@@ -6,9 +6,11 @@ JPEG against Pillow doing the same in this process.
     transformed asset (``?width=800``), each against a bare aiohttp server
     answering ``web.FileResponse`` with the same bytes, both in their own
     process on loopback, driven by the same aiohttp client (16 connections,
-    ``WOS_BENCH_FILES_SECONDS`` each, default 5; ``--quick`` 1). The assets are
+    ``WOS_BENCH_FILES_SECONDS`` each, default 5; ``--quick`` 1, taken in 10
+    (``--quick`` 4) alternating rounds so a change in the machine's load falls
+    on both sides), with each server's CPU time per request. The assets are
     public (a ``public`` read permission on ``wos_files``), so no sign-in runs
-    per request on either side.
+    per request on either side, and neither server writes an access log.
 (b) Uploading ``WOS_BENCH_UPLOAD_MB`` (default 200; ``--quick`` 50) MB through
     ``POST /api/files``: the server's peak RSS growth, sampled every 10 ms.
 (c) First transform of a 4000x3000 JPEG to width 800 (a new file each time, so
@@ -54,9 +56,9 @@ def _port() -> int:
         return s.getsockname()[1]
 
 
-def _start(argv: list[str], ready: str) -> subprocess.Popen:
+def _start(argv: list[str], ready: str, **env: str) -> subprocess.Popen:
     log = tempfile.TemporaryFile()
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=log, env=clean_env())
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=log, env=clean_env(**env))
     try:
         wait_http_ok(ready, proc, timeout=60)
     except Exception:
@@ -90,7 +92,8 @@ def _photo(width: int, height: int, seed: int) -> bytes:
     return out.getvalue()
 
 
-async def _load(url: str, seconds: float, connections: int = 16) -> float:
+async def _load(url: str, seconds: float, connections: int = 16) -> tuple[int, float]:
+    """Requests completed in ``seconds`` of load, and the time taken."""
     import aiohttp
 
     done = 0
@@ -106,7 +109,30 @@ async def _load(url: str, seconds: float, connections: int = 16) -> float:
 
         start = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(connections)))
-        return done / (time.perf_counter() - start)
+        return done, time.perf_counter() - start
+
+
+def _cpu(pid: int) -> float:
+    import psutil
+
+    times = psutil.Process(pid).cpu_times()
+    return times.user + times.system
+
+
+async def _compare(sides: dict[str, tuple[str, int]], seconds: float, rounds: int) -> dict[str, dict[str, float]]:
+    """Load each side in turn, ``rounds`` times, so a change in the machine's
+    load falls on both: requests/s over all rounds, and the server's CPU time
+    per request (which the load of other processes does not inflate)."""
+    totals = {name: [0, 0.0, 0.0] for name in sides}
+    for _ in range(rounds):
+        for name, (url, pid) in sides.items():
+            cpu = _cpu(pid)
+            done, took = await _load(url, seconds / rounds)
+            totals[name][0] += done
+            totals[name][1] += took
+            totals[name][2] += _cpu(pid) - cpu
+    return {name: {"rps": done / took, "cpu_us": cpu / max(done, 1) * 1e6}
+            for name, (done, took, cpu) in totals.items()}
 
 
 class Workeros:
@@ -114,7 +140,9 @@ class Workeros:
         self.port = _port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.proc = _start([PYTHON, "-m", "workeros", "serve", "--port", str(self.port), "--data-dir",
-                            str(data_dir)], self.base + "/api/server/health")
+                            str(data_dir)], self.base + "/api/server/health",
+                           # Neither server writes an access log line per request.
+                           WORKEROS_LOG_ACCESS="false")
         self.token = ""
 
     async def setup(self) -> None:
@@ -171,6 +199,7 @@ async def _bench(quick: bool) -> dict[str, Any]:
     seconds = float(os.environ.get("WOS_BENCH_FILES_SECONDS", 1 if quick else 5))
     upload_mb = int(os.environ.get("WOS_BENCH_UPLOAD_MB", 50 if quick else 200))
     runs = 2 if quick else 5
+    rounds_load = 4 if quick else 10
     out: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -193,13 +222,17 @@ async def _bench(quick: bool) -> dict[str, Any]:
                 port = _port()
                 bare = _start([PYTHON, "-c", BARE_SERVER, str(port), str(path)], f"http://127.0.0.1:{port}/health")
                 try:
-                    base_rps = await _load(f"http://127.0.0.1:{port}/f", seconds)
-                    ours = await _load(url, seconds)
+                    got = await _compare({"bare": (f"http://127.0.0.1:{port}/f", bare.pid),
+                                          "ours": (url, server.proc.pid)}, seconds, rounds=rounds_load)
                 finally:
                     _stop(bare)
-                ratio = ours / base_rps
-                print(f"  asset {label:<22} {ours:8.0f} req/s   FileResponse {base_rps:8.0f} req/s   ratio {ratio:.2f}x")
-                results[label] = {"rps": ours, "baseline_rps": base_rps, "ratio": ratio, "bytes": path.stat().st_size}
+                ours, base = got["ours"], got["bare"]
+                ratio = ours["rps"] / base["rps"]
+                print(f"  asset {label:<22} {ours['rps']:8.0f} req/s   FileResponse {base['rps']:8.0f} req/s   "
+                      f"ratio {ratio:.2f}x   server CPU/request {ours['cpu_us']:.0f} vs {base['cpu_us']:.0f} us")
+                results[label] = {"rps": ours["rps"], "baseline_rps": base["rps"], "ratio": ratio,
+                                  "cpu_us": ours["cpu_us"], "baseline_cpu_us": base["cpu_us"],
+                                  "bytes": path.stat().st_size}
             out["assets"] = results
 
             # (b) a large upload: peak RSS growth of the server

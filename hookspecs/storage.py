@@ -25,6 +25,11 @@ class Storage(Protocol):
     async def exists(self, key: str) -> bool:
         """Whether an object is stored under ``key``."""
 
+    # Optional: ``def local_path(self, key: str) -> os.PathLike | None`` — a
+    # backend whose objects are regular files on this machine returns the
+    # object's path (whether or not it exists yet), so readers can use it in
+    # place (``sendfile``, decoding an image) instead of streaming it.
+
 
 @dataclass(frozen=True)
 class StorageBackend(Backend):

@@ -49,6 +49,11 @@ class FsStorage:
     def path(self, key: str) -> Path:
         return self.root / check_key(key)
 
+    def local_path(self, key: str) -> Path:
+        """Every object is a file on this machine: assets are sent from it with
+        ``sendfile`` and transforms decode it in place."""
+        return self.path(key)
+
     async def put(self, key: str, chunks: AsyncIterator[bytes], *, content_type: str | None = None) -> int:
         target = self.path(key)
         await asyncio.to_thread(target.parent.mkdir, parents=True, exist_ok=True)

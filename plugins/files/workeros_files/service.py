@@ -40,10 +40,10 @@ from workeros.api import (
 
 from .images import SOURCE_TYPES, Transformer, header_size
 from .sniff import HEAD, sniff
-from .tables import files as files_table
 from .tables import variants as variants_table
 
 log = logging.getLogger("workeros.files")
+_FILE_ID = "wos_file_id"
 
 COLLECTION = "wos_files"
 #: Fields a client may set on a file row; the rest is measured by the server.
@@ -90,6 +90,24 @@ async def measure(chunks: AsyncIterator[bytes], measured: Measured, max_size: in
         yield chunk
 
 
+@dataclass(frozen=True)
+class AssetSettings:
+    """The ``assets.*`` settings, read once at start (they are per process)."""
+
+    transforms: str
+    presets: Mapping[str, Any]
+    max_dimension: int
+    max_pixels: int
+    cache_control_public: str
+    cache_control_private: str
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> AssetSettings:
+        age = settings["assets.cache_max_age"]
+        return cls(settings["assets.transforms"], settings["assets.presets"] or {}, settings["assets.max_dimension"],
+                   settings["assets.max_pixels"], f"public, max-age={age}", f"private, max-age={age}")
+
+
 class FilesService:
     def __init__(self, services: Services) -> None:
         self.services = services
@@ -97,9 +115,10 @@ class FilesService:
         self.max_size: int = settings["files.max_size"]
         self.transformer = Transformer(settings["assets.transform_concurrency"])
         self._storages: dict[str, Any] = {}
-        #: Stored rows by id (bounded): a file's bytes, type and checksum never
-        #: change, so only the visibility check runs per asset request.
-        self._rows: dict[str, dict] = {}
+        self.assets = AssetSettings.from_settings(settings)
+        #: Statements reading a whole file row under a read rule without a row
+        #: filter, by schema and rule (the file id is a bound parameter).
+        self._row_statements: dict[tuple[Any, ...], Any] = {}
         #: Rendered variants by cache key (immutable until the file is deleted).
         self._variants: dict[str, dict] = {}
         self._opened: list[Any] = []
@@ -202,7 +221,7 @@ class FilesService:
         mime = sniff(bytes(measured.head[:HEAD]))
         width = height = None
         if mime in SOURCE_TYPES:
-            path = storage.path(key) if hasattr(storage, "path") else None
+            path = self.local_path(storage, key)
             size = header_size(path if path is not None else io.BytesIO(bytes(measured.head)))
             if size is not None:
                 width, height = size
@@ -237,11 +256,7 @@ class FilesService:
         if not isinstance(data, Mapping):
             raise InvalidPayload("Expected an object")
         values = self.client_values(data)
-        self._rows.pop(str(file_id), None)
-        try:
-            return await self.services.items.update(acc, COLLECTION, file_id, values, query)
-        finally:
-            self._rows.pop(str(file_id), None)
+        return await self.services.items.update(acc, COLLECTION, file_id, values, query)
 
     async def delete(self, acc: Accountability, file_ids: list[Any]) -> None:
         """Delete rows (under the caller's delete rule) and then their bytes and
@@ -255,8 +270,6 @@ class FilesService:
                                           .where(variants_table.c.file.in_(ids)))).all() if ids else []
             await w.conn.execute(variants_table.delete().where(variants_table.c.file.in_(ids)))
         by_id = {r["id"]: r for r in rows}
-        for file_id in by_id:
-            self._rows.pop(file_id, None)
         for row in rows:
             storage = await _maybe(self.storage(row["storage"]))
             if storage is not None:
@@ -268,23 +281,41 @@ class FilesService:
                 await _quietly(storage.delete(variant_key))
 
     async def stored_row(self, acc: Accountability, file_id: str) -> dict:
-        """The whole row of a file the caller may read (404 otherwise): the
-        visibility check is the caller's; the columns are the service's."""
+        """The whole row of a file the caller may read, in one read: the row
+        filter is the caller's read rule on ``wos_files``, the columns are the
+        service's (an asset needs its type and checksum even when the caller may
+        not select them). 404 when it does not exist or is not visible."""
+        reader = await self.services.items.reader(acc)
         try:
-            await self.services.items.get(acc, COLLECTION, file_id, Query(fields=("id",)))
-        except Forbidden:
+            c, rule = reader.collection(COLLECTION)
+            pk = coerce("uuid", file_id)
+        except (Forbidden, CoercionError):
             raise NotFound(f"File {str(file_id)[:80]!r} not found") from None
-        cached = self._rows.get(file_id)
-        if cached is not None:
-            return cached
+        if rule.filter is None:
+            cache_key = (id(reader.schema), reader.schema.version, id(rule))
+            stmt = self._row_statements.get(cache_key)
+            if stmt is None:
+                if len(self._row_statements) >= 256:
+                    self._row_statements.clear()
+                stmt = sa.select(c.table).where(c.pk_column == sa.bindparam(_FILE_ID)).limit(1)
+                # The rule is held so its id stays unique while the entry lives.
+                self._row_statements[cache_key] = stmt, rule
+            else:
+                stmt = stmt[0]
+        else:
+            stmt = sa.select(c.table).where(c.pk_column == sa.bindparam(_FILE_ID),
+                                            reader.where(c, rule, None)).limit(1)
         async with self.services.db.read() as conn:
-            row = (await conn.execute(sa.select(files_table).where(files_table.c.id == file_id))).mappings().first()
+            row = (await conn.execute(stmt, {_FILE_ID: pk})).mappings().first()
         if row is None:
             raise NotFound(f"File {str(file_id)[:80]!r} not found")
-        if len(self._rows) >= 10_000:
-            self._rows.pop(next(iter(self._rows)))
-        self._rows[file_id] = found = dict(row)
-        return found
+        return dict(row)
+
+    def local_path(self, storage: Any, key: str) -> Any:
+        """The object's path when ``storage`` keeps objects as files on this
+        machine (see :class:`workeros.hookspecs.storage.Storage`), else None."""
+        local = getattr(storage, "local_path", None)
+        return local(key) if local is not None else None
 
     # -- cached variants --------------------------------------------------------------------
     async def variant(self, key: str) -> dict | None:

@@ -5,8 +5,12 @@ object, no row and no unfinished multipart upload."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import logging
 import os
+
+from callers import TEST_CALLER_HEADER
 
 from .conftest import upload
 
@@ -41,3 +45,22 @@ async def test_cut_off_in_the_middle_leaves_nothing(booted) -> None:
             assert await backend.keys() == []
         else:
             assert not backend.root.exists() or not [p for p in backend.root.rglob("*") if p.is_file()]
+
+
+async def test_a_client_going_away_mid_download(booted, caplog) -> None:
+    """A client that stops reading and closes the connection mid-body is no
+    error of the server's: nothing logged, the next request answered."""
+    data = os.urandom(24 * 1024 * 1024)  # more than the socket buffers hold
+    async with booted() as (admin, _):
+        row = (await upload(admin, data, filename="big.bin")).data
+        url = f"/api/assets/{row['id']}"
+        caplog.set_level(logging.ERROR)
+        for _ in range(3):
+            response = await admin.client.get(url, headers={TEST_CALLER_HEADER: "admin"})
+            assert response.status == 200
+            assert len(await response.content.readexactly(65536)) == 65536
+            response.close()  # drops the connection
+        await asyncio.sleep(0.5)
+        got = await admin.get(url, headers={"Range": "bytes=0-99"})
+        assert got.status == 206 and got.raw == data[:100]
+        assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
