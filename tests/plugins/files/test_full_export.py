@@ -102,8 +102,8 @@ async def check_restored(admin: Api, source: dict[str, Any], backend: str) -> No
         assert await storage.exists(f"files/{file_id}")
     rows = await ok(await admin.get("/api/files", params={"fields": "storage"}))
     assert {row["storage"] for row in rows} == {backend}
-    # The restored instance runs its plugins' content: the function answers,
-    # a transformed image is rendered from the moved bytes.
+    # A transformed image is rendered from the moved bytes (variants are not
+    # carried: they are rendered again).
     photo = next(i for i, d in source["files"].items() if d != BYTES)
     assert (await admin.get(f"/api/assets/{photo}", params={"width": "40"})).status == 200
 
