@@ -1,11 +1,18 @@
 """Runtimes: the ASGI adapter under uvicorn against ``workeros serve`` (native
-aiohttp) on the same database and machine, and the Lambda handler's cold
-start against ``workeros serve``'s boot to a healthy answer.
+aiohttp) on the same database and machine, the Lambda handler's cold start
+against ``workeros serve``'s boot to a healthy answer, and N instances on one
+PostgreSQL (Redis as the bus) against one.
 
 Throughput is measured with wrk (GET of a small item list and of the health
 check, 32 connections); both servers are started the same way, one after the
 other, with the same SQLite database. Ratios are ASGI / native (target >= 0.8)
 and Lambda cold start / serve boot.
+
+Many instances: 1, 2 and 3 ``workeros serve`` processes on one PostgreSQL
+database, loaded by three wrk clients at once (one connection pool each, the
+clients spread over the instances: client-side balancing, so no proxy process
+competes for the cores). The same three clients load the single instance, the
+baseline. Ratios are N instances / one.
 """
 
 from __future__ import annotations
@@ -44,8 +51,8 @@ def _port() -> int:
         return s.getsockname()[1]
 
 
-def _start(kind: str, data_dir: Path, port: int) -> subprocess.Popen:
-    env = clean_env(**ADMIN, WORKEROS_DATA_DIR=str(data_dir))
+def _start(kind: str, data_dir: Path, port: int, **extra_env: str) -> subprocess.Popen:
+    env = clean_env(**ADMIN, WORKEROS_DATA_DIR=str(data_dir), **extra_env)
     if kind == "native":
         argv = [PYTHON, "-m", "workeros", "--data-dir", str(data_dir), "serve", "--port", str(port)]
     else:
@@ -74,12 +81,19 @@ def _seed(base: str, token: str) -> None:
     call("/api/items/notes", [{"title": f"note {i}"} for i in range(20)])
 
 
-def _wrk(url: str, seconds: int, headers: dict[str, str]) -> float:
-    argv = ["wrk", "-t2", "-c32", f"-d{seconds}s", "--latency"]
+def _wrk(url: str, seconds: int, headers: dict[str, str], threads: int = 2, connections: int = 32) -> float:
+    argv = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency"]
     for k, v in headers.items():
         argv += ["-H", f"{k}: {v}"]
     out = subprocess.run([*argv, url], capture_output=True, text=True, check=True).stdout
-    return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    # Count only answers that succeeded: a 429 or 5xx is quick, not throughput.
+    failed = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    if failed:
+        total = int(re.search(r"(\d+) requests in", out).group(1))
+        print(f"  {url}: {failed.group(1)} of {total} answers were not 2xx (not counted)")
+        rate *= 1 - int(failed.group(1)) / max(total, 1)
+    return rate
 
 
 def _throughput(kind: str, data_dir: Path, seconds: int, token: str) -> dict[str, float]:
@@ -126,6 +140,70 @@ def _serve_boot(data_dir: Path) -> float:
     return took
 
 
+CLIENTS = 3
+
+
+def _postgres_and_redis() -> bool:
+    import socket
+
+    for port in (5432, 6379):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=2).close()
+        except OSError:
+            return False
+    return True
+
+
+def _spread_load(bases: list[str], seconds: int, token: str) -> float:
+    """Requests/s of ``CLIENTS`` wrk clients at once, client i on instance i mod N."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    auth = {"Authorization": f"Bearer {token}"}
+    with ThreadPoolExecutor(CLIENTS) as pool:
+        rates = list(pool.map(lambda i: _wrk(bases[i % len(bases)] + "/api/items/notes?limit=20", seconds, auth,
+                                             threads=1, connections=12), range(CLIENTS)))
+    return sum(rates)
+
+
+def _instances(seconds: int) -> dict[str, Any]:
+    """1, 2, 3 instances on one PostgreSQL database with Redis as the bus."""
+    from bench.rest import bench_database
+
+    out: dict[str, Any] = {}
+    with bench_database("postgres") as (url, work):
+        env = {"WORKEROS_DATABASE_URL": url, "WORKEROS_REALTIME_BUS": "redis",
+               "WORKEROS_REDIS_PREFIX": f"wos-bench-{work.name}:", "WORKEROS_DATABASE_POOL_SIZE": "10"}
+        procs: list[subprocess.Popen] = []
+        bases: list[str] = []
+        try:
+            samples: dict[int, list[float]] = {1: [], 2: [], 3: []}
+            for n in (1, 2, 3):
+                while len(procs) < n:  # one at a time: the first one migrates the database
+                    port = _port()
+                    procs.append(_start("native", work / f"i{len(procs)}", port, **env))
+                    bases.append(f"http://127.0.0.1:{port}")
+                if n == 1:
+                    token = _token(bases[0])
+                    _seed(bases[0], token)
+                    _spread_load(bases, 2, token)  # warm up
+                samples[n].append(_spread_load(bases, seconds, token))
+            # Again in the other order (the idle instances stay up), so a change
+            # of the machine's load during the run does not favour one side.
+            for n in (3, 2, 1):
+                samples[n].append(_spread_load(bases[:n], seconds, token))
+            rates = {n: sum(v) / len(v) for n, v in samples.items()}
+            out["instances_samples_rps"] = samples
+            print("  samples (req/s, forward then reverse): "
+                  + "; ".join(f"{n}: {', '.join(f'{x:.0f}' for x in v)}" for n, v in samples.items()))
+            for n in (2, 3):
+                out[f"instances_{n}_rps"] = report(f"{n} instances (PostgreSQL) list req/s vs one", rates[n],
+                                                   rates[1], unit="r/s")
+        finally:
+            for proc in procs:
+                _stop(proc)
+    return out
+
+
 def run(quick: bool = False) -> dict[str, Any]:
     seconds = 3 if quick else 10
     runs = 2 if quick else 5
@@ -148,6 +226,10 @@ def run(quick: bool = False) -> dict[str, Any]:
                                                     native[name], unit="r/s")
         else:
             print("  wrk not installed: ASGI throughput skipped")
+        if shutil.which("wrk") and _postgres_and_redis():
+            result.update(_instances(seconds))
+        else:
+            print("  wrk, PostgreSQL or Redis missing: the many-instance throughput is skipped")
         boot, _ = median_of(lambda: _serve_boot(data_dir), runs)
         colds = [_lambda_cold(data_dir) for _ in range(runs)]
         cold = sorted(c["cold"] for c in colds)[len(colds) // 2]

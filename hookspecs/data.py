@@ -17,13 +17,16 @@ its SQL type and how a JSON value is coerced to it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 from . import hookspec
 
 if TYPE_CHECKING:
+    import sqlalchemy as sa
+    from sqlalchemy.ext.asyncio import AsyncConnection
+
     from workeros.schema.field_types import FieldType
     from workeros.schema.model import Field
 
@@ -123,4 +126,84 @@ def workeros_register_field_types() -> Sequence[FieldType]:
         def workeros_register_field_types():
             return [FieldType("file", sql=lambda o: UUIDString(), coerce=coerce_uuid,
                               references="wos_files", ordered=False)]
+    """
+
+
+class ArchiveWriter(Protocol):
+    """Where an export section writes its own members (a ZIP archive)."""
+
+    async def write(self, member: str, chunks: AsyncIterator[bytes]) -> int:
+        """Add ``member`` (a ``/``-separated name inside the section's folder)
+        with the streamed bytes; return its size."""
+
+
+class ArchiveReader(Protocol):
+    """The archive being imported, as a section reads it."""
+
+    def members(self) -> list[str]:
+        """The section's member names (without its folder prefix)."""
+
+    def read(self, member: str) -> AsyncIterator[bytes]:
+        """Stream a member's bytes (checked against the archive's CRC as they
+        are read: a damaged member raises ``InvalidPayload``)."""
+
+
+#: ``restore`` returns this: undoes what the section wrote outside the database
+#: (the kernel calls it when the import fails after the section ran).
+Undo = Callable[[], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class ExportSection:
+    """A plugin's part of a full export (``workeros export --full``).
+
+    ``name``
+        The section's name (usually the plugin's): its members live under
+        ``sections/<name>/`` in the archive.
+    ``tables``
+        The plugin's ``wos_*`` tables whose rows travel, parents before
+        children. Rows are written like the kernel's system data and loaded in
+        the import's transaction (the target's rows of these tables are
+        replaced). Leave out what is short-lived or rebuilt on demand.
+    ``export``
+        ``export(services, conn, writer) -> dict`` (may be awaitable): write
+        content that is not rows (file objects) through ``writer``, reading
+        the database on ``conn`` (the export's snapshot). Its return value is
+        kept in the manifest and handed back to ``restore``.
+    ``restore``
+        ``restore(services, conn, reader, summary) -> Undo``: put that content
+        back, inside the import's transaction (``conn``; the section's tables
+        are loaded by then). If it fails it removes what it wrote itself; the
+        returned ``Undo`` is called when a later step fails.
+    """
+
+    name: str
+    tables: Sequence[sa.Table] = ()
+    export: Callable[[Any, AsyncConnection, ArchiveWriter], Awaitable[dict[str, Any]]] | None = None
+    restore: Callable[[Any, AsyncConnection, ArchiveReader, dict[str, Any]], Awaitable[Undo]] | None = None
+
+
+@hookspec
+def workeros_register_export_sections() -> Sequence[ExportSection]:
+    """Add a plugin's tables and stored content to full exports.
+
+    Called by ``workeros export --full`` and ``workeros import`` (and
+    :func:`workeros.api.export_archive` with ``full=True``), once per export or
+    import. On export, each section's tables are written to
+    ``sections/<name>/<table>.jsonl`` and then its ``export`` runs; on import,
+    an archive naming a section no installed plugin provides is refused before
+    anything is written, and otherwise each section's rows are loaded and its
+    ``restore`` runs inside the import's one transaction (all or nothing, with
+    ``Undo`` for what lives outside the database). Two plugins registering one
+    name is an error.
+
+    :return: export sections. Not firstresult.
+
+    .. versionadded:: 0.2
+
+    Example::
+
+        @hookimpl
+        def workeros_register_export_sections():
+            return [ExportSection("webhooks", tables=[webhooks_table])]
     """

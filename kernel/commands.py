@@ -341,6 +341,9 @@ def _configure_export(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", help="archive to write (a ZIP file)")
     parser.add_argument("--no-secrets", dest="secrets", action="store_false",
                         help="leave out password hashes, TOTP secrets, API keys and the token-signing secret")
+    parser.add_argument("--full", action="store_true",
+                        help="also carry every plugin's data: webhooks, flows, functions, file rows and the "
+                             "stored file objects")
     _progress_option(parser)
     _configure_database(parser)
 
@@ -357,7 +360,7 @@ def _export(args: argparse.Namespace, ctx: CommandContext) -> int:
     bar = _Bar(args.progress, "export")
     try:
         manifest = _with_services(args, ctx, lambda services: transfer.export_archive(
-            services, args.file, secrets=args.secrets, progress=bar))
+            services, args.file, secrets=args.secrets, progress=bar, full=args.full))
     except (WorkerosError, OSError) as exc:
         return _failed(exc)
     finally:
@@ -365,6 +368,8 @@ def _export(args: argparse.Namespace, ctx: CommandContext) -> int:
     rows = sum(entry["rows"] for entry in manifest["collections"].values())
     print(f"exported {len(manifest['collections'])} collections ({rows} rows) and "
           f"{len(manifest['system'])} system tables to {args.file}")
+    if manifest["sections"]:
+        print(f"with the data of: {_describe_sections(manifest)}")
     if args.secrets:
         print(SECRETS_WARNING.format(file=args.file), file=sys.stderr)
     else:
@@ -373,8 +378,21 @@ def _export(args: argparse.Namespace, ctx: CommandContext) -> int:
     return 0
 
 
+def _describe_sections(manifest: dict[str, Any]) -> str:
+    parts = []
+    for name, entry in sorted(manifest["sections"].items()):
+        rows = sum(t["rows"] for t in (entry.get("tables") or {}).values())
+        content = entry.get("content") or {}
+        extra = f", {content['objects']} objects" if "objects" in content else ""
+        parts.append(f"{name} ({rows} rows{extra})")
+    return ", ".join(parts)
+
+
 def _configure_import(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", help="archive written by 'workeros export'")
+    parser.add_argument("--full", action="store_true",
+                        help="refuse an archive written without --full (the whole instance is expected); "
+                             "plugin data and files in an archive are restored either way")
     _progress_option(parser)
     _configure_database(parser)
 
@@ -390,13 +408,15 @@ def _import(args: argparse.Namespace, ctx: CommandContext) -> int:
     bar = _Bar(args.progress, "import")
     try:
         manifest = _with_services(args, ctx, lambda services: transfer.import_archive(
-            services, args.file, progress=bar))
+            services, args.file, progress=bar, full=args.full))
     except (WorkerosError, OSError, zipfile.BadZipFile) as exc:
         return _failed(exc)
     finally:
         bar.close()
     rows = sum(entry["rows"] for entry in manifest["collections"].values())
     print(f"imported {len(manifest['collections'])} collections ({rows} rows) from {args.file}")
+    if manifest.get("sections"):
+        print(f"with the data of: {_describe_sections(manifest)}")
     return 0
 
 

@@ -214,8 +214,12 @@ def parse(doc: Any, services: Services | None = None) -> Wanted:
     items = doc.get("relations") or []
     if not isinstance(items, list):
         raise InvalidPayload("snapshot: 'relations' must be a list")
+    # Relations may point at system collections (a file field at wos_files);
+    # those are the instance's, never the snapshot's.
+    system = frozenset(n for n, c in services.schema.current().collections.items() if c.system) \
+        if services is not None else frozenset()
     for item in items:
-        row = _parse_relation(item, collections)
+        row = _parse_relation(item, collections, system)
         if row.key in relations:
             raise InvalidPayload(f"snapshot: relation {row.key[0]}.{row.key[1]} appears twice")
         relations[row.key] = row
@@ -278,7 +282,8 @@ def _parse_collection(item: Any) -> WantedCollection:
                             note=_note(item, name), meta=_meta(item, name))
 
 
-def _parse_relation(item: Any, collections: Mapping[str, WantedCollection]) -> RelationRow:
+def _parse_relation(item: Any, collections: Mapping[str, WantedCollection],
+                    system: frozenset[str] = frozenset()) -> RelationRow:
     if not isinstance(item, Mapping):
         raise InvalidPayload("snapshot: each relation must be an object")
     extra = set(item) - {"collection", "field", "related_collection", "one_field", "junction_field", "on_delete",
@@ -286,9 +291,12 @@ def _parse_relation(item: Any, collections: Mapping[str, WantedCollection]) -> R
     if extra:
         raise InvalidPayload(f"snapshot: unknown relation property {sorted(extra)[0]!r}")
     many, one = item.get("collection"), item.get("related_collection")
-    if many not in collections or one not in collections:
+    if many not in collections or (one not in collections and one not in system):
         raise InvalidPayload(f"snapshot: relation {str(many)[:64]}.{str(item.get('field'))[:64]} names a "
                              "collection the snapshot does not define")
+    if one in system and item.get("one_field") is not None:
+        raise InvalidPayload(f"snapshot: relation {many}.{str(item.get('field'))[:64]}: system collection "
+                             f"{one} has no alias fields")
     field_name = item.get("field")
     many_fields = {f.name: f for f in collections[many].fields}
     if field_name not in many_fields or many_fields[field_name].alias:

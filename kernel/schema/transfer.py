@@ -26,8 +26,20 @@ transaction; REPEATABLE READ on PostgreSQL). Import runs in one schema
 transaction: collections and fields first, then the rows, then relations (their
 foreign keys are checked against the loaded rows, as pg_dump does), then system
 data; a failure leaves the instance as it was. New system tables join the
-archive automatically; a later service can carry other content (files) by
-adding its own members and listing them under ``sections`` in the manifest.
+archive automatically.
+
+A **full** export (``full=True``, ``workeros export --full``) also carries what
+plugins own, through :func:`workeros.hookspecs.data.workeros_register_export_sections`::
+
+    sections/<name>/<table>.jsonl   rows of the plugin's tables (webhooks, flows,
+                                    functions, file rows, ...)
+    sections/<name>/...             the section's own content (file objects)
+
+listed under ``sections`` in the manifest. Import restores whatever the archive
+holds: each section's rows in the same transaction, then its content (written
+outside the database, and removed again if the import fails after all). An
+archive naming a section no installed plugin provides is refused before
+anything is written.
 """
 
 from __future__ import annotations
@@ -38,6 +50,7 @@ import decimal
 import logging
 import os
 import zipfile
+import zlib
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Protocol
@@ -49,7 +62,8 @@ from workeros import __version__
 from workeros.accountability import Accountability
 from workeros.db.tables import metadata
 from workeros.db.tables.schema import settings as t_settings
-from workeros.errors import Conflict, InvalidPayload
+from workeros.errors import Conflict, InvalidPayload, StartupError
+from workeros.plugins import await_me_maybe
 from workeros.schema import snapshot
 from workeros.schema.catalog import VERSION_KEY, load
 from workeros.schema.changes import Changes
@@ -58,6 +72,7 @@ from workeros.schema.model import Collection
 from workeros.serialize import dumps, loads
 
 if TYPE_CHECKING:
+    from workeros.hookspecs.data import ExportSection, Undo
     from workeros.services import Services
 
 log = logging.getLogger("workeros.transfer")
@@ -118,6 +133,86 @@ async def _write_member(archive: zipfile.ZipFile, name: str, rows: AsyncIterator
     return count
 
 
+# -- plugin sections (full exports) ------------------------------------------------------------
+
+CHUNK = 1 << 20
+
+
+def export_sections(services: Services) -> dict[str, ExportSection]:
+    """The export sections the installed plugins register, by name."""
+    found: dict[str, ExportSection] = {}
+    for info, entries in services.plugins.collect("workeros_register_export_sections"):
+        for entry in entries:
+            if entry.name in found:
+                raise StartupError(f"two plugins register the export section {entry.name!r} "
+                                   f"(the second is {info.distribution})")
+            found[entry.name] = entry
+    return found
+
+
+def _section_prefix(name: str) -> str:
+    return f"sections/{name}/content/"
+
+
+def _section_table_member(name: str, table: sa.Table) -> str:
+    return f"sections/{name}/tables/{table.name}.jsonl"
+
+
+class _ArchiveWriter:
+    """A section's view of the archive being written (``ArchiveWriter``)."""
+
+    def __init__(self, archive: zipfile.ZipFile, prefix: str) -> None:
+        self.archive = archive
+        self.prefix = prefix
+
+    async def write(self, member: str, chunks: AsyncIterator[bytes]) -> int:
+        size = 0
+        with self.archive.open(self.prefix + member, "w", force_zip64=True) as out:
+            async for chunk in chunks:
+                await asyncio.to_thread(out.write, chunk)
+                size += len(chunk)
+        return size
+
+
+def _damaged(member: str, exc: BaseException) -> InvalidPayload:
+    return InvalidPayload(f"the archive is damaged: {member} cannot be read ({exc.__class__.__name__})")
+
+
+#: What reading a damaged member raises (a CRC mismatch, a truncated or
+#: garbled deflate stream).
+DAMAGE = (zipfile.BadZipFile, zlib.error, EOFError)
+
+
+class _ArchiveReader:
+    """A section's view of the archive being imported (``ArchiveReader``)."""
+
+    def __init__(self, archive: zipfile.ZipFile, prefix: str) -> None:
+        self.archive = archive
+        self.prefix = prefix
+
+    def members(self) -> list[str]:
+        return [n[len(self.prefix):] for n in self.archive.namelist()
+                if n.startswith(self.prefix) and not n.endswith("/")]
+
+    async def read(self, member: str) -> AsyncIterator[bytes]:
+        name = self.prefix + member
+        try:
+            stream = self.archive.open(name)
+        except KeyError:
+            raise InvalidPayload(f"export is incomplete: {name} is missing") from None
+        except DAMAGE as exc:
+            raise _damaged(name, exc) from None
+        with stream:
+            while True:
+                try:
+                    chunk = await asyncio.to_thread(stream.read, CHUNK)
+                except DAMAGE as exc:
+                    raise _damaged(name, exc) from None
+                if not chunk:
+                    return
+                yield chunk
+
+
 #: What ``secrets=False`` leaves out: API keys (their hashes sign callers in),
 #: the generated token-signing secret, and per user the password hash and TOTP
 #: secret (those users set a new password by reset; TOTP is off).
@@ -140,17 +235,23 @@ def _export_query(table: sa.Table, secrets: bool) -> sa.Select:
 
 
 async def export_archive(services: Services, path: str | Path, *, secrets: bool = True,
-                         progress: Progress | None = None) -> dict[str, Any]:
+                         progress: Progress | None = None, full: bool = False) -> dict[str, Any]:
     """Write the archive to ``path`` (atomically: a partial file is renamed
     when complete), readable by its owner only (mode 0600: it holds password
-    hashes and keys unless ``secrets`` is False). Returns the manifest."""
+    hashes and keys unless ``secrets`` is False). ``full`` adds every plugin's
+    export section (its tables and stored content: file objects). Returns the
+    manifest."""
     path = Path(path)
+    if full and not secrets:
+        raise InvalidPayload("a full export carries plugin tables as they are (webhook and function "
+                             "settings included): it cannot leave secrets out")
+    sections = export_sections(services) if full else {}
     partial = path.with_name(path.name + ".partial")
     manifest: dict[str, Any] = {
         "format": FORMAT, "version": VERSION, "workeros": __version__,
         "created_at": dt.datetime.now(dt.UTC).isoformat().replace("+00:00", "Z"),
         "dialect": services.db.dialect, "collections": {}, "system": {}, "sections": {},
-        "secrets": secrets,
+        "secrets": secrets, "full": full,
     }
     try:
         fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -168,6 +269,8 @@ async def export_archive(services: Services, path: str | Path, *, secrets: bool 
                               for c in catalog.schema.collections.values()]
                     counts += [sa.select(sa.func.count()).select_from(_export_query(t, secrets).subquery())
                                for t in tables]
+                    counts += [sa.select(sa.func.count()).select_from(t)
+                               for section in sections.values() for t in section.tables]
                     progress.start(sum([(await conn.execute(q)).scalar() or 0 for q in counts]))
                 for name, collection in sorted(catalog.schema.collections.items()):
                     columns = [collection.column(f.name) for f in collection.scalar_fields()]
@@ -180,6 +283,8 @@ async def export_archive(services: Services, path: str | Path, *, secrets: bool 
                     rows = await _write_member(archive, member, _stream_rows(conn, _export_query(table, secrets)),
                                                progress)
                     manifest["system"][table.name] = {"file": member, "rows": rows}
+                for name, section in sorted(sections.items()):
+                    manifest["sections"][name] = await _export_section(services, conn, archive, section, progress)
             archive.writestr("manifest.json", dumps(manifest))
         partial.replace(path)
     except BaseException:
@@ -188,6 +293,20 @@ async def export_archive(services: Services, path: str | Path, *, secrets: bool 
     log.info("exported %s collections and %s system tables to %s", len(manifest["collections"]),
              len(manifest["system"]), path)
     return manifest
+
+
+async def _export_section(services: Services, conn: AsyncConnection, archive: zipfile.ZipFile,
+                          section: ExportSection, progress: Progress | None) -> dict[str, Any]:
+    entry: dict[str, Any] = {"tables": {}}
+    for table in section.tables:
+        member = _section_table_member(section.name, table)
+        query = sa.select(table).order_by(*table.primary_key.columns)
+        rows = await _write_member(archive, member, _stream_rows(conn, query), progress)
+        entry["tables"][table.name] = {"file": member, "rows": rows}
+    if section.export is not None:
+        writer = _ArchiveWriter(archive, _section_prefix(section.name))
+        entry["content"] = await await_me_maybe(section.export(services, conn, writer))
+    return entry
 
 
 # -- import --------------------------------------------------------------------------------
@@ -223,10 +342,17 @@ async def _read_batches(archive: zipfile.ZipFile, member: str) -> AsyncIterator[
         stream = archive.open(member)
     except KeyError:
         raise InvalidPayload(f"export is incomplete: {member} is missing") from None
+    except DAMAGE as exc:
+        raise _damaged(member, exc) from None
     with stream:
         batches = _batches(stream)
         while True:
-            batch = await asyncio.to_thread(next, batches, None)
+            try:
+                batch = await asyncio.to_thread(next, batches, None)
+            except DAMAGE as exc:
+                raise _damaged(member, exc) from None
+            except ValueError as exc:  # a line that is not JSON
+                raise InvalidPayload(f"{member}: not a JSON line ({str(exc)[:80]})") from None
             if batch is None:
                 return
             yield batch
@@ -288,28 +414,83 @@ async def _load_collection(changes: Changes, archive: zipfile.ZipFile, name: str
     return count
 
 
+async def _load_rows(services: Services, changes: Changes, archive: zipfile.ZipFile, table: sa.Table, member: str,
+                     progress: Progress | None) -> None:
+    async for batch in _read_batches(archive, member):
+        if not all(isinstance(row, dict) for row in batch):
+            raise InvalidPayload(f"{member}: expected one object per line")
+        rows = [{k: _revive(table.c[k], v) for k, v in row.items() if k in table.c} for row in batch]
+        await changes.conn.execute(table.insert(), rows)
+        if progress is not None:
+            progress.advance(len(rows))
+    await services.db.advance_sequence(changes.conn, table)
+
+
 async def _load_system(services: Services, changes: Changes, archive: zipfile.ZipFile, system: dict[str, Any],
                        progress: Progress | None = None) -> None:
     tables = [t for t in system_tables() if t.name in system]
     for table in reversed(tables):
         await changes.conn.execute(table.delete().where(_system_rows_filter(table)))
     for table in tables:
-        member = system[table.name]["file"]
-        async for batch in _read_batches(archive, member):
-            rows = [{k: _revive(table.c[k], v) for k, v in row.items() if k in table.c} for row in batch]
-            await changes.conn.execute(table.insert(), rows)
-            if progress is not None:
-                progress.advance(len(rows))
-        await services.db.advance_sequence(changes.conn, table)
+        await _load_rows(services, changes, archive, table, system[table.name]["file"], progress)
+
+
+def _wanted_sections(services: Services, manifest: dict[str, Any]) -> dict[str, tuple[ExportSection, dict]]:
+    """The archive's sections matched with the installed plugins' (refused,
+    before anything is written, when one is not installed here)."""
+    listed = manifest.get("sections") or {}
+    if not isinstance(listed, dict) or not all(isinstance(e, dict) for e in listed.values()):
+        raise InvalidPayload("not a workeros export: malformed sections in the manifest")
+    if not listed:
+        return {}
+    installed = export_sections(services)
+    missing = sorted(set(listed) - set(installed))
+    if missing:
+        raise InvalidPayload(f"the archive holds data of {', '.join(m[:40] for m in missing)}, which no installed "
+                             "plugin provides here: install it first")
+    out: dict[str, tuple[ExportSection, dict]] = {}
+    for name, entry in listed.items():
+        section = installed[name]
+        known = {t.name for t in section.tables}
+        unknown = sorted(set(entry.get("tables") or {}) - known)
+        if unknown:
+            raise InvalidPayload(f"the archive's {name} section has tables this version does not know: "
+                                 f"{', '.join(u[:40] for u in unknown)}")
+        out[name] = (section, entry)
+    return out
+
+
+async def _check_sections_empty(changes: Changes, sections: dict[str, tuple[ExportSection, dict]]) -> None:
+    for section, _ in sections.values():
+        for table in section.tables:
+            if (await changes.conn.execute(sa.select(sa.func.count()).select_from(table))).scalar():
+                raise Conflict(f"Import needs an empty instance: this one already has rows in {table.name}")
+
+
+async def _load_section_rows(services: Services, changes: Changes, archive: zipfile.ZipFile,
+                             section: ExportSection, entry: dict, progress: Progress | None) -> None:
+    tables = entry.get("tables") or {}
+    for table in section.tables:
+        if table.name in tables:
+            await _load_rows(services, changes, archive, table, tables[table.name]["file"], progress)
 
 
 async def import_archive(services: Services, path: str | Path, accountability: Accountability | None = None,
-                         *, progress: Progress | None = None) -> dict[str, Any]:
-    """Restore an archive into this (empty) instance, all or nothing. Returns
-    the manifest with the row counts loaded."""
+                         *, progress: Progress | None = None, full: bool = False) -> dict[str, Any]:
+    """Restore an archive into this (empty) instance, all or nothing: its
+    plugin sections too, when it has them. ``full`` refuses an archive written
+    without them. Returns the manifest with the row counts loaded."""
     acc = accountability or Accountability.system()
-    with zipfile.ZipFile(path) as archive:
+    try:
+        archive = zipfile.ZipFile(path)
+    except zipfile.BadZipFile:
+        raise InvalidPayload("not a workeros export: not a ZIP archive (or a truncated one)") from None
+    with archive:
         manifest = _read_manifest(archive)
+        if full and not manifest.get("full"):
+            raise InvalidPayload("not a full export: it was written without --full (no plugin data, no files)")
+        sections = _wanted_sections(services, manifest)
+        undos: list[Undo] = []
         try:
             doc = loads(archive.read("schema.json"))
         except KeyError:
@@ -321,9 +502,12 @@ async def import_archive(services: Services, path: str | Path, accountability: A
 
         async def work(changes: Changes) -> None:
             await _check_empty(changes)
+            await _check_sections_empty(changes, sections)
             if progress is not None:
                 progress.start(sum(int(e.get("rows") or 0) for part in ("collections", "system")
-                                   for e in (manifest.get(part) or {}).values()))
+                                   for e in (manifest.get(part) or {}).values())
+                               + sum(int(t.get("rows") or 0) for _, entry in sections.values()
+                                     for t in (entry.get("tables") or {}).values()))
             bare = snapshot.Wanted(
                 collections={n: snapshot.WantedCollection(
                     name=w.name, pk=w.pk, fields=[f for f in w.fields if not f.alias], adopted=w.adopted,
@@ -337,9 +521,25 @@ async def import_archive(services: Services, path: str | Path, accountability: A
                     raise InvalidPayload(f"export is inconsistent: {entry['file']} has {loaded} rows, "
                                          f"the manifest says {entry['rows']}")
                 await services.db.advance_sequence(changes.conn, changes.schema.collections[name].table)
-            await snapshot.apply(changes, wanted, services)
+            # System and plugin rows before the relations: a user collection's
+            # foreign keys may point at them (a file field at wos_files).
             await _load_system(services, changes, archive, manifest.get("system") or {}, progress)
+            for section, entry in sections.values():
+                await _load_section_rows(services, changes, archive, section, entry, progress)
+            await snapshot.apply(changes, wanted, services)
+            for section, entry in sections.values():
+                if section.restore is not None:
+                    reader = _ArchiveReader(archive, _section_prefix(section.name))
+                    undos.append(await section.restore(services, changes.conn, reader, entry.get("content") or {}))
 
-        await services.schema.change(acc, work, action="import")
+        try:
+            await services.schema.change(acc, work, action="import")
+        except BaseException:
+            for undo in reversed(undos):
+                try:
+                    await undo()
+                except Exception:
+                    log.exception("undoing a partial import")
+            raise
     return manifest
 

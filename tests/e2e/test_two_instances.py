@@ -5,15 +5,14 @@ other — over the PostgreSQL bus, and again over Redis."""
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import pytest
 
+from tests.e2e.instances import CREDS, read_json, sse_events
 from workeros.sdk.testing import ServerProcess, create_pg_database, drop_pg_database, require_postgres
 
 BUSES = {
@@ -38,32 +37,13 @@ async def pair(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[
         await drop_pg_database(url)
 
 
-async def _json(response: aiohttp.ClientResponse) -> Any:
-    return json.loads(await response.read())
-
-
-async def _sse_events(response: aiohttp.ClientResponse) -> AsyncIterator[tuple[str, Any]]:
-    event, data = "message", []
-    while True:
-        line = (await response.content.readline()).decode().rstrip("\r\n")
-        if line == "":
-            if data:
-                yield event, json.loads("\n".join(data))
-            event, data = "message", []
-        elif line.startswith("event:"):
-            event = line[6:].strip()
-        elif line.startswith("data:"):
-            data.append(line[5:].strip())
-
-
 async def test_schema_and_items_travel_between_instances(pair: tuple[ServerProcess, ServerProcess]) -> None:
     a, b = pair
     async with aiohttp.ClientSession() as http:
-        creds = {"email": "admin@example.com", "password": "correct horse battery"}
-        async with http.post(a.url + "/api/auth/sign-up", json=creds) as r:
+        async with http.post(a.url + "/api/auth/sign-up", json=CREDS) as r:
             assert r.status in (200, 201), await r.text()
-        async with http.post(b.url + "/api/auth/login", json={**creds, "mode": "json"}) as r:
-            token = (await _json(r))["data"]["access_token"]
+        async with http.post(b.url + "/api/auth/login", json={**CREDS, "mode": "json"}) as r:
+            token = (await read_json(r))["data"]["access_token"]
         auth = {"Authorization": f"Bearer {token}"}
 
         # a schema change on A is visible on B (B's cache reloads from the bus)
@@ -81,7 +61,7 @@ async def test_schema_and_items_travel_between_instances(pair: tuple[ServerProce
         async with http.get(b.url + "/api/realtime/items/notes?fields=title", headers=auth,
                             timeout=aiohttp.ClientTimeout(total=30)) as stream:
             assert stream.status == 200
-            events = _sse_events(stream)
+            events = sse_events(stream)
             assert (await asyncio.wait_for(anext(events), 10))[0] == "ready"
             async with http.post(a.url + "/api/items/notes", headers=auth,
                                  json={"title": "hello", "secret": "s"}) as r:
@@ -94,7 +74,7 @@ async def test_schema_and_items_travel_between_instances(pair: tuple[ServerProce
             assert r.status == 200, await r.text()
         for _ in range(100):
             async with http.get(a.url + "/api/items/memos", headers=auth) as r:
-                status, body = r.status, await _json(r)
+                status, body = r.status, await read_json(r)
             if status == 200:
                 break
             await asyncio.sleep(0.05)

@@ -10,7 +10,9 @@ by its first bytes:
 - PostgreSQL with ``pg_dump`` on the PATH: a ``pg_dump`` custom-format archive
   (one snapshot), restored with ``pg_restore``;
 - PostgreSQL without it (or ``--logical``): the export archive of ``workeros
-  export`` (one REPEATABLE READ snapshot), which also restores into SQLite.
+  export`` (one REPEATABLE READ snapshot), which also restores into SQLite;
+- ``--full``: the archive of ``workeros export --full``, with the plugins'
+  tables and the stored file objects (restored into the target's storage).
 
 Restore refuses a database that already holds workeros tables, and a SQLite
 file that exists: it fills an empty data dir or database, nothing else.
@@ -112,19 +114,21 @@ async def _run(*argv: str) -> None:
 
 
 async def backup(settings: Settings, plugins: Any, out: Path, *, logical: bool = False,
-                 services: Any = None) -> str:
+                 services: Any = None, full: bool = False) -> str:
     """Write a backup of the configured database to ``out`` (atomically;
-    mode 0600). Returns the kind written: ``sqlite``, ``pg_dump`` or ``export``."""
+    mode 0600). Returns the kind written: ``sqlite``, ``pg_dump`` or
+    ``export``. ``full`` (implies ``logical``) adds the plugins' tables and the
+    file objects."""
     url = settings["database.url"]
     out = out.resolve()
     out.parent.mkdir(parents=True, exist_ok=True)
     source = sqlite_path(url)
-    if logical or (source is None and shutil.which("pg_dump") is None):
+    if full or logical or (source is None and shutil.which("pg_dump") is None):
         if services is not None:  # inside the server: its own services
-            await export_archive(services, out)
+            await export_archive(services, out, full=full)
         else:
             async def work(opened: Any) -> None:
-                await export_archive(opened, out)
+                await export_archive(opened, out, full=full)
 
             await _with_services(settings, plugins, work)
         return "export"
@@ -234,6 +238,8 @@ def _configure_backup(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="file to write")
     parser.add_argument("--logical", action="store_true",
                         help="write an export archive (restorable into either dialect) instead of a native copy")
+    parser.add_argument("--full", action="store_true",
+                        help="write a full export archive: also the plugins' tables and the stored file objects")
     _database_option(parser)
 
 
@@ -245,7 +251,7 @@ def _configure_restore(parser: argparse.ArgumentParser) -> None:
 def _backup_command(args: argparse.Namespace, ctx: CommandContext) -> int:
     settings = ctx.settings.with_overrides(database__url=args.database_url)
     try:
-        kind = asyncio.run(backup(settings, ctx.plugins, Path(args.out), logical=args.logical))
+        kind = asyncio.run(backup(settings, ctx.plugins, Path(args.out), logical=args.logical, full=args.full))
     except (BackupError, WorkerosError, OSError, sqlite3.Error) as exc:
         print(f"error: {getattr(exc, 'message', exc)}", file=sys.stderr)
         return 1

@@ -12,13 +12,13 @@ from typing import Any
 from workeros.api import CoercionError, Field, FieldType, UUIDString, coerce
 from workeros.hookspecs import hookimpl
 from workeros.hookspecs.admin import AdminPage
-from workeros.hookspecs.data import SystemCollection, SystemRelation
+from workeros.hookspecs.data import ExportSection, SystemCollection, SystemRelation
 from workeros.hookspecs.lifecycle import ConfigKey, Migrations, ServiceEntry
 from workeros.hookspecs.mcp import McpTool
 from workeros.hookspecs.storage import StorageBackend
 from workeros.hookspecs.transport import Transport
 
-from . import assets, routes
+from . import assets, routes, transfer
 from .fs import FsStorage
 from .mcp_tools import tools
 from .service import FilesService
@@ -61,6 +61,11 @@ def workeros_register_config_keys() -> list[ConfigKey]:
 @hookimpl
 def workeros_register_migrations() -> list[Migrations]:
     return [Migrations("files", str(Path(__file__).parent / "migrations"))]
+
+
+@hookimpl
+def workeros_register_export_sections() -> list[ExportSection]:
+    return [transfer.SECTION]
 
 
 @hookimpl

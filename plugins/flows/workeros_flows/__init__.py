@@ -25,12 +25,13 @@ from workeros.api import (
 )
 from workeros.hookspecs import hookimpl
 from workeros.hookspecs.admin import AdminPage
-from workeros.hookspecs.data import SystemCollection
+from workeros.hookspecs.data import ExportSection, SystemCollection
 from workeros.hookspecs.lifecycle import ConfigKey, Migrations, ServiceEntry
 from workeros.hookspecs.transport import Transport
 
 from .mcp_tools import tools
 from .service import FlowsService, Scheduler, parse_page
+from .tables import flows as flows_table
 
 __all__ = ["FlowsService", "Scheduler"]
 
@@ -116,6 +117,12 @@ def workeros_register_admin_pages() -> list[AdminPage]:
 @hookimpl
 def workeros_register_config_keys() -> list[ConfigKey]:
     return CONFIG_KEYS
+
+
+@hookimpl
+def workeros_register_export_sections() -> list[ExportSection]:
+    """Full exports carry the flows plugin's rows."""
+    return [ExportSection("flows", tables=[flows_table])]
 
 
 @hookimpl

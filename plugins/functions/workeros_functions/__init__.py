@@ -27,12 +27,14 @@ from workeros.api import (
 )
 from workeros.hookspecs import hookimpl
 from workeros.hookspecs.admin import AdminPage
-from workeros.hookspecs.data import SystemCollection
+from workeros.hookspecs.data import ExportSection, SystemCollection
 from workeros.hookspecs.lifecycle import ConfigKey, Migrations, ServiceEntry
 from workeros.hookspecs.transport import Transport
 
 from .mcp_tools import tools
 from .service import FunctionsService, parse_page
+from .tables import functions as functions_table
+from .tables import versions as versions_table
 
 __all__ = ["FunctionsService"]
 
@@ -124,6 +126,12 @@ def build(root: web.Application) -> web.Application:
 @hookimpl
 def workeros_register_config_keys() -> list[ConfigKey]:
     return CONFIG_KEYS
+
+
+@hookimpl
+def workeros_register_export_sections() -> list[ExportSection]:
+    """Full exports carry the functions plugin's rows."""
+    return [ExportSection("functions", tables=[functions_table, versions_table])]
 
 
 @hookimpl

@@ -45,6 +45,7 @@ from workeros.api import (
 )
 from workeros.hookspecs import hookimpl
 from workeros.hookspecs.auth import AuthProvider
+from workeros.hookspecs.data import ExportSection
 from workeros.hookspecs.lifecycle import ConfigKey, Migrations
 
 from .providers import ConfigError, Identity, Provider
@@ -266,6 +267,12 @@ def workeros_register_config_keys() -> list[ConfigKey]:
         ConfigKey("oauth.default_redirect", "str", "/", "Where a sign-in returns when it names no redirect"),
         ConfigKey("oauth.state_ttl", "int", 600, "Seconds a started sign-in may take to come back"),
     ]
+
+
+@hookimpl
+def workeros_register_export_sections() -> list[ExportSection]:
+    """Full exports carry the oauth plugin's rows."""
+    return [ExportSection("oauth", tables=[identities])]
 
 
 @hookimpl

@@ -66,6 +66,7 @@ from workeros.api import (
 )
 from workeros.hookspecs import hookimpl
 from workeros.hookspecs.auth import AuthProvider
+from workeros.hookspecs.data import ExportSection
 from workeros.hookspecs.lifecycle import ConfigKey, Migrations
 
 from .tables import passkeys
@@ -350,6 +351,12 @@ def workeros_register_config_keys() -> list[ConfigKey]:
         ConfigKey("passkey.origins", "list", [], "Origins accepted besides server.public_url's (apps on "
                   "sub-domains of the relying party ID)"),
     ]
+
+
+@hookimpl
+def workeros_register_export_sections() -> list[ExportSection]:
+    """Full exports carry the passkey plugin's rows."""
+    return [ExportSection("passkey", tables=[passkeys])]
 
 
 @hookimpl

@@ -49,6 +49,7 @@ from workeros.api import (
     users,
 )
 from workeros.hookspecs import hookimpl
+from workeros.hookspecs.data import ExportSection
 from workeros.hookspecs.lifecycle import ConfigKey, Migrations
 from workeros.hookspecs.transport import Transport
 
@@ -599,6 +600,12 @@ def workeros_register_config_keys() -> list[ConfigKey]:
                   "answers 503)", secret=True),
         ConfigKey("scim.group_roles", "dict", {}, "SCIM group displayName -> role (id or name) its members get"),
     ]
+
+
+@hookimpl
+def workeros_register_export_sections() -> list[ExportSection]:
+    """Full exports carry the scim plugin's rows."""
+    return [ExportSection("scim", tables=[scim_users, groups, members])]
 
 
 @hookimpl

@@ -17,12 +17,13 @@ from aiohttp import web
 from workeros.api import SERVICES, Field, InvalidQuery, accountability, no_content, ok, read_admin_json, services
 from workeros.hookspecs import hookimpl
 from workeros.hookspecs.admin import AdminPage
-from workeros.hookspecs.data import SystemCollection
+from workeros.hookspecs.data import ExportSection, SystemCollection
 from workeros.hookspecs.lifecycle import ConfigKey, Migrations, ServiceEntry
 from workeros.hookspecs.transport import Transport
 
 from .dispatcher import Dispatcher, signature
 from .service import AUTH_EVENTS, EVENTS, ITEM_EVENTS, WebhooksService
+from .tables import webhooks as webhooks_table
 
 __all__ = ["AUTH_EVENTS", "EVENTS", "ITEM_EVENTS", "Dispatcher", "WebhooksService", "signature"]
 
@@ -104,6 +105,12 @@ def build(root: web.Application) -> web.Application:
 @hookimpl
 def workeros_register_config_keys() -> list[ConfigKey]:
     return CONFIG_KEYS
+
+
+@hookimpl
+def workeros_register_export_sections() -> list[ExportSection]:
+    """Full exports carry the webhooks plugin's rows."""
+    return [ExportSection("webhooks", tables=[webhooks_table])]
 
 
 @hookimpl

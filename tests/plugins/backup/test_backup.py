@@ -179,3 +179,43 @@ async def test_scheduled_backups_keep_the_newest(make_server, wos_settings: Any,
         files = scheduled_files(folder)
         assert len(files) == 2
         assert all(oct(p.stat().st_mode & 0o777) == "0o600" for p in files)
+
+
+async def test_full_backup_carries_the_file_objects(wos_dialect, wos_database_url, tmp_path) -> None:
+    """``backup --full`` writes the full export archive; ``restore`` puts the
+    rows and the files' bytes back (fs storage on both sides here; other
+    storage backends: tests/plugins/files/test_full_export.py)."""
+    url = None if wos_dialect == "sqlite" else wos_database_url
+    blob = os.urandom(50_000)
+    source_dir = tmp_path / "source"
+    server = await running_with_notes(source_dir, url)
+    try:
+        session = await admin_session(server.url)
+        form = aiohttp.FormData()
+        form.add_field("file", blob, filename="blob.bin", content_type="application/octet-stream")
+        async with session.post("/api/files", data=form) as r:
+            assert r.status in (200, 201), await r.text()
+            file_id = (await r.json())["data"]["id"]
+        await session.close()
+        out = tmp_path / "full.backup"
+        done = await asyncio.to_thread(cli, source_dir, "backup", "--full", "--out", str(out), database_url=url)
+        assert done.returncode == 0 and "(export)" in done.stdout, done.stderr
+    finally:
+        await asyncio.to_thread(server.stop)
+
+    target_dir, target_url = await empty_target(wos_dialect, tmp_path, "restored")
+    try:
+        done = await asyncio.to_thread(cli, target_dir, "restore", str(out), database_url=target_url)
+        assert done.returncode == 0, done.stderr
+        restored = await asyncio.to_thread(serve, target_dir, target_url)
+        try:
+            assert await titles(restored.url) == ["alpha", "beta"]
+            session = await admin_session(restored.url)
+            async with session.get(f"/api/assets/{file_id}") as r:
+                assert r.status == 200 and await r.read() == blob
+            await session.close()
+        finally:
+            await asyncio.to_thread(restored.stop)
+    finally:
+        if target_url:
+            await drop_pg_database(target_url)
