@@ -24,9 +24,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import logging
+import os
 import re
-import secrets
+import struct
 import time
 from importlib import resources
 from typing import Any
@@ -170,6 +172,82 @@ def _limit_store(ctx: Any, memory_mb: int) -> None:
     store.set_limits(memory_size=memory_mb * MB + BASE_MEMORY)
 
 
+def _direct_calls(ctx: Any) -> None:
+    """Call the guest's exports straight through wasmtime's C API.
+
+    quickjs-rs reaches the guest through wasmtime-py's generic ``Func.__call__``,
+    which reads the export's type back from the engine and converts every
+    argument through Python value objects on every call, and a call into a
+    function runs about fifty of them. The exports take and return only i32,
+    i64 and f64, so their kinds are read once per export and the arguments
+    are written into the C array directly. The trap handling and the
+    host-callback routing stay what quickjs-rs and wasmtime-py do. Without the
+    expected layout, the generic path stays.
+    """
+    try:
+        import quickjs_rs._engine as engine
+        import wasmtime
+        from wasmtime import _ffi as ffi
+        from wasmtime._func import enter_wasm
+
+        inst = ctx._engine_ctx._inst
+        store, exports, current = inst.store, inst._exports, engine._CUR
+        kinds = {str(wasmtime.ValType.i32()): ffi.WASMTIME_I32.value,
+                 str(wasmtime.ValType.i64()): ffi.WASMTIME_I64.value,
+                 str(wasmtime.ValType.f64()): ffi.WASMTIME_F64.value}
+        I32, I64 = ffi.WASMTIME_I32.value, ffi.WASMTIME_I64.value
+        val_t, call, byref, error_from = ffi.wasmtime_val_t, ffi.wasmtime_func_call, ctypes.byref, \
+            wasmtime.WasmtimeError._from_ptr
+    except (ImportError, AttributeError):
+        log.warning("quickjs: wasmtime-py or quickjs-rs has another layout; calling the guest the generic way")
+        return
+    prepared: dict[str, Any] = {}
+    generic = inst.c
+
+    def prepare(name: str) -> Any:
+        func = exports[name]
+        ty = func.type(store)
+        params = [kinds.get(str(p)) for p in ty.params]
+        results = [kinds.get(str(r)) for r in ty.results]
+        entry = None if None in params or None in results or len(results) > 1 else (
+            func._func, tuple(params), results[0] if results else None, val_t * len(params), val_t * len(results))
+        prepared[name] = entry
+        return entry
+
+    def c(name: str, *args: Any) -> Any:
+        entry = prepared[name] if name in prepared else prepare(name)
+        if entry is None or len(args) != len(entry[1]):
+            return generic(name, *args)
+        func, params, result, params_t, results_t = entry
+        raw = params_t()
+        for i, kind in enumerate(params):
+            slot = raw[i]
+            slot.kind = kind
+            if kind == I32:
+                slot.of.i32 = args[i]
+            elif kind == I64:
+                slot.of.i64 = args[i]
+            else:
+                slot.of.f64 = args[i]
+        out = results_t()
+        previous = getattr(current, "inst", None)
+        current.inst = inst
+        try:
+            with enter_wasm(store) as trap:
+                error = call(store._context(), byref(func), raw, len(params), out, 1 if result is not None else 0,
+                             trap)
+                if error:
+                    raise error_from(error)
+        finally:
+            current.inst = previous
+        if result is None:
+            return None
+        value = out[0]
+        return value.of.i32 if result == I32 else value.of.i64 if result == I64 else value.of.f64
+
+    inst.c = c
+
+
 def _close(runtime: Any) -> None:
     with contextlib.suppress(Exception):  # a trapped instance may refuse a clean close
         runtime.close()
@@ -197,6 +275,7 @@ class _Guest:
             self.runtime.set_module_loader(load=lambda name: slot["source"] if name == "fn" else None)
             self.ctx = self.runtime.new_context(timeout=SYNTAX_TIMEOUT)
             _limit_store(self.ctx, memory_mb)
+            _direct_calls(self.ctx)
             # Replace quickjs-rs's deadline (which pauses while a host call is
             # awaited, and is lifted while a cancelled run unwinds) by ours.
             self.runtime._engine_rt.set_interrupt_handler(self._interrupted)
@@ -258,6 +337,7 @@ class _Guest:
             return dumps_str({"error": {"code": "INTERNAL", "message": "Internal error"}})
 
 
+_WORDS = struct.Struct("<4I")
 #: Idle guests kept per worker thread and memory budget.
 POOL = 4
 #: Calls a guest serves before it is replaced (its image is rewritten after
@@ -285,8 +365,20 @@ def _give_back(pool: dict[int, list[_Guest]] | None, guest: _Guest, clean: bool)
         guest.close()
 
 
+def _near_limit(guest: _Guest) -> bool:
+    """Whether the guest ran into its memory budget: QuickJS's allocator limit,
+    or the store's cap on linear memory (then an allocation fails outright)."""
+    try:
+        if guest.memory.data_len(guest.store) >= guest.memory_mb * MB:
+            return True
+        usage = guest.runtime.memory_usage()
+        return usage["malloc_size"] >= 0.9 * usage["malloc_limit"] > 0
+    except Exception:  # noqa: BLE001 -- only a better message is at stake
+        return False
+
+
 def _seed() -> list[int]:
-    return [secrets.randbits(32) for _ in range(4)]
+    return list(_WORDS.unpack(os.urandom(16)))
 
 
 async def _invoke(driver: str, source: str, payload: str, deadline: float, memory_mb: int, host: Host | None,
@@ -333,7 +425,10 @@ async def _invoke(driver: str, source: str, payload: str, deadline: float, memor
         if not isinstance(out, str):
             return {"ok": None}
         clean = True
-        return loads(out)
+        outcome = loads(out)
+        if "error" in outcome and _near_limit(guest):  # out of memory while throwing: QuickJS throws null
+            return {"memory": True}
+        return outcome
     finally:
         _give_back(pool, guest, clean)
 
