@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import functools
 import logging
 import os
 import re
@@ -172,6 +173,31 @@ def _limit_store(ctx: Any, memory_mb: int) -> None:
     store.set_limits(memory_size=memory_mb * MB + BASE_MEMORY)
 
 
+#: Guest exports that never run the user's JavaScript (no eval, no job queue,
+#: no property access that could reach a getter, setter or proxy): short calls
+#: made while keeping the GIL. Everything else releases it, as ctypes does, so
+#: the server's thread runs while JavaScript does.
+SHORT_EXPORTS = frozenset({
+    "qjs_alloc", "qjs_free", "qjs_last_len", "qjs_last_ptr", "qjs_result_free", "type_of", "get_string",
+    "get_number", "get_bool", "new_string", "new_number", "new_null", "new_undefined", "new_bool", "new_from_json",
+    "free_value", "dup_handle", "is_promise", "promise_state", "promise_result", "new_promise", "resolve_deferred",
+    "reject_deferred", "new_error", "compute_memory_usage",
+})
+
+
+@functools.cache
+def _held_call(ffi: Any) -> Any:
+    """``wasmtime_func_call`` loaded once more through ``ctypes.PyDLL``: the
+    same C function, called without releasing the GIL. A guest call releases
+    and re-takes the GIL around each of its some fifty short export calls
+    otherwise, and each re-take waits for the server's thread to give the GIL
+    up (up to the interpreter's switch interval) whenever that thread is busy."""
+    generic = ffi.wasmtime_func_call.__globals__["_wasmtime_func_call"]
+    held = ctypes.PyDLL(ffi.dll._name).wasmtime_func_call
+    held.restype, held.argtypes = generic.restype, generic.argtypes
+    return held
+
+
 def _direct_calls(ctx: Any) -> None:
     """Call the guest's exports straight through wasmtime's C API.
 
@@ -198,6 +224,7 @@ def _direct_calls(ctx: Any) -> None:
         I32, I64 = ffi.WASMTIME_I32.value, ffi.WASMTIME_I64.value
         val_t, call, byref, error_from = ffi.wasmtime_val_t, ffi.wasmtime_func_call, ctypes.byref, \
             wasmtime.WasmtimeError._from_ptr
+        held = _held_call(ffi)
     except (ImportError, AttributeError):
         log.warning("quickjs: wasmtime-py or quickjs-rs has another layout; calling the guest the generic way")
         return
@@ -210,7 +237,8 @@ def _direct_calls(ctx: Any) -> None:
         params = [kinds.get(str(p)) for p in ty.params]
         results = [kinds.get(str(r)) for r in ty.results]
         entry = None if None in params or None in results or len(results) > 1 else (
-            func._func, tuple(params), results[0] if results else None, val_t * len(params), val_t * len(results))
+            func._func, tuple(params), results[0] if results else None, val_t * len(params), val_t * len(results),
+            held if name in SHORT_EXPORTS else call)
         prepared[name] = entry
         return entry
 
@@ -218,7 +246,7 @@ def _direct_calls(ctx: Any) -> None:
         entry = prepared[name] if name in prepared else prepare(name)
         if entry is None or len(args) != len(entry[1]):
             return generic(name, *args)
-        func, params, result, params_t, results_t = entry
+        func, params, result, params_t, results_t, through = entry
         raw = params_t()
         for i, kind in enumerate(params):
             slot = raw[i]
@@ -234,8 +262,8 @@ def _direct_calls(ctx: Any) -> None:
         current.inst = inst
         try:
             with enter_wasm(store) as trap:
-                error = call(store._context(), byref(func), raw, len(params), out, 1 if result is not None else 0,
-                             trap)
+                error = through(store._context(), byref(func), raw, len(params), out,
+                                1 if result is not None else 0, trap)
                 if error:
                     raise error_from(error)
         finally:
@@ -284,10 +312,15 @@ class _Guest:
             self.deadline = time.monotonic() + SYNTAX_TIMEOUT
             self.ctx.eval(driver, filename="workeros")
             self.deadline = None
-            self.image = self.ctx.create_snapshot()
-            self.memory = self.ctx._engine_ctx._inst.mem
-            self.store = self.ctx._engine_ctx._inst.store
-            self.size = self.memory.data_len(self.store)
+            try:
+                self.image = self.ctx.create_snapshot()
+                instance = self.ctx._engine_ctx._inst
+                self.memory, self.store = instance.mem, instance.store
+                self.size = self.memory.data_len(self.store)
+            except (AttributeError, NotImplementedError, q.QuickJSError):
+                # A quickjs-rs without whole-memory images: a guest per call.
+                log.warning("quickjs: cannot keep a guest's memory image; preparing a guest per call")
+                self.image = None
         except BaseException:
             _close(self.runtime)
             raise
@@ -301,7 +334,7 @@ class _Guest:
         memory grew: linear memory never shrinks)."""
         self.slot.update(source=None, host=None, loop=None)
         self.deadline = None
-        if self.memory.data_len(self.store) != self.size:
+        if self.image is None or self.memory.data_len(self.store) != self.size:
             return False
         self.runtime.restore_snapshot(self.image, self.ctx)
         return True
@@ -369,7 +402,7 @@ def _near_limit(guest: _Guest) -> bool:
     """Whether the guest ran into its memory budget: QuickJS's allocator limit,
     or the store's cap on linear memory (then an allocation fails outright)."""
     try:
-        if guest.memory.data_len(guest.store) >= guest.memory_mb * MB:
+        if guest.image is not None and guest.memory.data_len(guest.store) >= guest.memory_mb * MB:
             return True
         usage = guest.runtime.memory_usage()
         return usage["malloc_size"] >= 0.9 * usage["malloc_limit"] > 0
