@@ -371,8 +371,9 @@ class _Guest:
 
 
 _WORDS = struct.Struct("<4I")
-#: Idle guests kept per worker thread and memory budget.
+#: Idle guests kept per worker thread and memory budget, and in all per worker thread.
 POOL = 4
+POOL_TOTAL = 8
 #: Calls a guest serves before it is replaced (its image is rewritten after
 #: each; this only bounds how long one wasm store lives).
 MAX_USES = 10000
@@ -388,7 +389,8 @@ def _give_back(pool: dict[int, list[_Guest]] | None, guest: _Guest, clean: bool)
     anything unexpected the guest is never reused)."""
     try:
         keep = (clean and pool is not None and guest.uses < MAX_USES
-                and len(pool.setdefault(guest.memory_mb, [])) < POOL and guest.reset())
+                and len(pool.setdefault(guest.memory_mb, [])) < POOL
+                and sum(len(ready) for ready in pool.values()) < POOL_TOTAL and guest.reset())
     except Exception:  # noqa: BLE001 -- a guest that cannot be reset is dropped
         log.debug("quickjs: resetting a guest failed", exc_info=True)
         keep = False

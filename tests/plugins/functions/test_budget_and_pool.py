@@ -126,5 +126,9 @@ async def test_reused_guests_start_from_the_same_state() -> None:
         results = await asyncio.gather(*[_run(sandbox, STATEFUL) for _ in range(8)])
         assert results == [[1, 1, 1, "undefined", "undefined"]] * 8
         assert 1 <= len(pool[64]) <= 4
+        # Idle guests are bounded per worker thread across memory budgets too.
+        for memory_mb in range(20, 32):
+            assert await _run(sandbox, CLEAN, memory_mb=memory_mb) == [None, None, 1]
+        assert sum(len(ready) for ready in pool.values()) <= 8
     finally:
         await sandbox.close()
