@@ -496,4 +496,5 @@ def workeros_register_config_keys() -> list[ConfigKey]:
 def workeros_register_sandboxes() -> list[SandboxBackend]:
     return [SandboxBackend(name="quickjs", factory=QuickJS, priority=10, check=_missing,
                            config_keys=CONFIG_KEYS,
-                           description="QuickJS in WebAssembly under wasmtime, a fresh instance per invocation")]
+                           description="QuickJS in WebAssembly under wasmtime; every call starts from the same "
+                                       "prepared memory image")]
