@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
 import logging
@@ -42,6 +43,11 @@ NAME = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
 FIELDS = ("name", "description", "code", "sandbox", "timeout_ms", "memory_mb", "public", "role", "concurrency")
 PUBLIC = ("id", *FIELDS, "version", "created_at", "updated_at")
 CHANNEL = "functions"
+#: Seconds invocation logs wait to be written together, and the most kept waiting.
+LOG_DELAY = 0.25
+LOG_BATCH = 500
+#: Seconds between two deletions of logs past their retention.
+PRUNE_EVERY = 300.0
 
 
 def _public(row: Mapping[str, Any]) -> dict[str, Any]:
@@ -73,6 +79,11 @@ class FunctionsService:
         self._running: dict[str, int] = {}
         self._cache: dict[str, dict[str, Any]] = {}
         self._unsubscribe: Any = None
+        #: Invocation logs not yet written, and the task that will write them.
+        self._pending_logs: list[dict[str, Any]] = []
+        self._log_writer: asyncio.Task[Any] | None = None
+        self._log_lock = asyncio.Lock()
+        self._pruned_at = 0.0
 
     @classmethod
     async def open(cls, services: Services) -> FunctionsService:
@@ -83,6 +94,8 @@ class FunctionsService:
     async def close(self) -> None:
         if self._unsubscribe is not None:
             self._unsubscribe()
+        with contextlib.suppress(Exception):
+            await self.flush_logs()
         for sandbox in [self.services.sandbox, *self._owned]:
             closer = getattr(sandbox, "close", None)
             if closer is not None:
@@ -251,6 +264,7 @@ class FunctionsService:
                    status: str | None = None) -> list[dict[str, Any]]:
         """The function's invocation logs, newest first (admins)."""
         self._admin(acc)
+        await self.flush_logs()
         async with self.db.read() as conn:
             row = await self._row(conn, name)
             q = sa.select(logs).where(logs.c.function == row["id"])
@@ -326,21 +340,46 @@ class FunctionsService:
             self._running[fn["id"]] -= 1
             if not self._running[fn["id"]]:
                 del self._running[fn["id"]]
-            record = {"id": str(uuid.uuid4()), "function": fn["id"], "version": fn["version"], "status": status,
-                      "error": error and error[:2048], "lines": list(lines), "user": acc.user,
-                      "started_at": started, "duration_ms": (time.perf_counter() - t0) * 1000}
-            self.services.background.spawn(self._record(record), name=f"function-log:{fn['name']}")
+            self._log({"id": str(uuid.uuid4()), "function": fn["id"], "version": fn["version"],
+                       "status": status, "error": error and error[:2048], "lines": list(lines), "user": acc.user,
+                       "started_at": started, "duration_ms": (time.perf_counter() - t0) * 1000})
 
-    async def _record(self, row: dict[str, Any]) -> None:
+    # -- invocation logs: written in batches, off the request path --------------------------
+    def _log(self, row: dict[str, Any]) -> None:
+        self._pending_logs.append(row)
+        if len(self._pending_logs) >= LOG_BATCH:
+            self.services.background.spawn(self.flush_logs(), name="function-logs")
+        elif self._log_writer is None:
+            self._log_writer = self.services.background.spawn(self._write_later(), name="function-logs")
+
+    async def _write_later(self) -> None:
         try:
-            async with self.db.transaction() as conn:
-                await conn.execute(logs.insert().values(**row))
-                if self.retention_days > 0:
-                    cutoff = now() - dt.timedelta(days=self.retention_days)
-                    await conn.execute(logs.delete().where(logs.c.function == row["function"],
-                                                           logs.c.started_at < cutoff))
-        except Exception:  # the function was deleted meanwhile
-            log.debug("recording an invocation of %s failed", row["function"], exc_info=True)
+            await asyncio.sleep(LOG_DELAY)
+        finally:
+            self._log_writer = None
+        await self.flush_logs()
+
+    async def flush_logs(self) -> None:
+        """Write the invocation logs waiting to be written (readers call this
+        first, so a log is readable as soon as its invocation answered)."""
+        async with self._log_lock:
+            rows, self._pending_logs = self._pending_logs, []
+            if not rows:
+                return
+            try:
+                async with self.db.transaction() as conn:
+                    ids = {r["function"] for r in rows}
+                    live = set((await conn.execute(sa.select(functions.c.id).where(functions.c.id.in_(ids))))
+                               .scalars())
+                    rows = [r for r in rows if r["function"] in live]  # not of functions deleted meanwhile
+                    if rows:
+                        await conn.execute(logs.insert(), rows)
+                    if self.retention_days > 0 and time.monotonic() - self._pruned_at >= PRUNE_EVERY:
+                        self._pruned_at = time.monotonic()
+                        cutoff = now() - dt.timedelta(days=self.retention_days)
+                        await conn.execute(logs.delete().where(logs.c.started_at < cutoff))
+            except Exception:
+                log.exception("writing %d function invocation logs failed", len(rows))
 
 
 def _user(acc: Accountability) -> dict[str, Any] | None:

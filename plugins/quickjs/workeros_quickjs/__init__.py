@@ -2,12 +2,17 @@
 WebAssembly (the ``quickjs-rs`` distribution: rquickjs in a wasm guest) run
 under wasmtime.
 
-Every invocation gets a fresh wasm instance (its own store and linear memory,
-~1 MB at start), so nothing survives from one run to the next. Limits are the
-engine's, not the code's good will: the wall-clock budget through QuickJS's
-interrupt poll, memory through QuickJS's allocator limit *and* a wasmtime store
-limit on linear-memory growth, and the call stack through wasmtime's stack
-limit (a deep recursion traps the instance, which is then thrown away).
+Guests (a wasm store with QuickJS and the driver in it) are prepared once and
+reused: after the driver is evaluated the guest's whole linear memory is kept
+as an image, and it is written back after every call, so each call starts from
+the same bytes and nothing survives from one call to the next (a guest whose
+memory grew, or whose call timed out, trapped or failed, is thrown away
+instead). The user's module is imported afresh on every call. Limits are the
+engine's, not the code's good will: one wall-clock budget (JavaScript and
+bridge waits together) through QuickJS's interrupt poll, memory through
+QuickJS's allocator limit *and* a wasmtime store limit on linear-memory growth,
+and the call stack through wasmtime's stack limit (a deep recursion traps the
+instance, which is then thrown away).
 
 Runs happen on worker threads, each with its own event loop (the guest is
 single-threaded and pinned to the thread that made it), so a busy function
@@ -19,8 +24,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
+import functools
 import logging
+import os
 import re
+import struct
 import time
 from importlib import resources
 from typing import Any
@@ -36,6 +45,9 @@ MB = 1024 * 1024
 #: Linear memory the guest has before any user code runs, allowed on top of memory_mb.
 BASE_MEMORY = 4 * MB
 SYNTAX_TIMEOUT = 1.0
+#: Seconds past a function's deadline the server waits for its worker thread to
+#: report (it normally reports at the deadline itself).
+LATE = 0.2
 _LOCATION = re.compile(r":(\d+):(\d+)")
 
 CONFIG_KEYS = [
@@ -67,8 +79,8 @@ class _Worker:
         #: Whether the thread ever ran anything (it starts on first use).
         self.started = False
         self.active = 0
-        #: Prepared guests by memory budget; touched only on this worker's thread.
-        self.spares: dict[int, list[Any]] = {}
+        #: Idle prepared guests by memory budget; touched only on this worker's thread.
+        self.pool: dict[int, list[Any]] = {}
 
 
 class QuickJS:
@@ -85,12 +97,11 @@ class QuickJS:
         for worker in self.workers:
             if not worker.started:
                 continue  # never started: closing would start it only to stop it
-            spares = [guest for ready in worker.spares.values() for guest in ready]
-            worker.spares.clear()
-
-            async def drop(spares: list[Any] = spares) -> None:
-                for guest in spares:
-                    guest.close()
+            async def drop(pool: dict[int, list[Any]] = worker.pool) -> None:
+                for ready in pool.values():
+                    for guest in ready:
+                        guest.close()
+                pool.clear()
 
             with contextlib.suppress(Exception):
                 await worker.thread.run_async(drop())
@@ -99,16 +110,23 @@ class QuickJS:
     # -- running -------------------------------------------------------------------------
     async def run(self, source: str, *, entry: str = "default", args: Any = None, timeout_ms: int = 5000,
                   memory_mb: int = 64, host: Host | None = None) -> Any:
+        timeout = timeout_ms / 1000
+        deadline = time.monotonic() + timeout
         args = args if isinstance(args, dict) else {"req": args}
         payload = dumps_str({"entry": entry, "req": args.get("req"), "user": args.get("user"),
-                             "env": args.get("env") or {}})
+                             "env": args.get("env") or {}, "seed": _seed()})
         worker = min(self.workers, key=lambda w: w.active)
         worker.active += 1
         try:
             worker.started = True
-            outcome = await worker.thread.run_async(
-                _invoke(self.driver, source, payload, timeout_ms / 1000, memory_mb, host,
-                        asyncio.get_running_loop(), worker.spares))
+            # The worker answers a timeout itself at the deadline; this one
+            # holds when its thread is busy with another guest's JavaScript.
+            outcome = await asyncio.wait_for(
+                worker.thread.run_async(_invoke(self.driver, source, payload, deadline, memory_mb, host,
+                                                asyncio.get_running_loop(), worker.pool)),
+                timeout + LATE)
+        except TimeoutError:
+            outcome = {"timeout": True}
         finally:
             worker.active -= 1
         return _result(outcome, memory_mb)
@@ -155,31 +173,171 @@ def _limit_store(ctx: Any, memory_mb: int) -> None:
     store.set_limits(memory_size=memory_mb * MB + BASE_MEMORY)
 
 
+#: Guest exports that never run the user's JavaScript (no eval, no job queue,
+#: no property access that could reach a getter, setter or proxy): short calls
+#: made while keeping the GIL. Everything else releases it, as ctypes does, so
+#: the server's thread runs while JavaScript does.
+SHORT_EXPORTS = frozenset({
+    "qjs_alloc", "qjs_free", "qjs_last_len", "qjs_last_ptr", "qjs_result_free", "type_of", "get_string",
+    "get_number", "get_bool", "new_string", "new_number", "new_null", "new_undefined", "new_bool", "new_from_json",
+    "free_value", "dup_handle", "is_promise", "promise_state", "promise_result", "new_promise", "resolve_deferred",
+    "reject_deferred", "new_error", "compute_memory_usage",
+})
+
+
+@functools.cache
+def _held_call(ffi: Any) -> Any:
+    """``wasmtime_func_call`` loaded once more through ``ctypes.PyDLL``: the
+    same C function, called without releasing the GIL. A guest call releases
+    and re-takes the GIL around each of its some fifty short export calls
+    otherwise, and each re-take waits for the server's thread to give the GIL
+    up (up to the interpreter's switch interval) whenever that thread is busy."""
+    generic = ffi.wasmtime_func_call.__globals__["_wasmtime_func_call"]
+    held = ctypes.PyDLL(ffi.dll._name).wasmtime_func_call
+    held.restype, held.argtypes = generic.restype, generic.argtypes
+    return held
+
+
+def _direct_calls(ctx: Any) -> None:
+    """Call the guest's exports straight through wasmtime's C API.
+
+    quickjs-rs reaches the guest through wasmtime-py's generic ``Func.__call__``,
+    which reads the export's type back from the engine and converts every
+    argument through Python value objects on every call, and a call into a
+    function runs about fifty of them. The exports take and return only i32,
+    i64 and f64, so their kinds are read once per export and the arguments
+    are written into the C array directly. The trap handling and the
+    host-callback routing stay what quickjs-rs and wasmtime-py do. Without the
+    expected layout, the generic path stays.
+    """
+    try:
+        import quickjs_rs._engine as engine
+        import wasmtime
+        from wasmtime import _ffi as ffi
+        from wasmtime._func import enter_wasm
+
+        inst = ctx._engine_ctx._inst
+        store, exports, current = inst.store, inst._exports, engine._CUR
+        kinds = {str(wasmtime.ValType.i32()): ffi.WASMTIME_I32.value,
+                 str(wasmtime.ValType.i64()): ffi.WASMTIME_I64.value,
+                 str(wasmtime.ValType.f64()): ffi.WASMTIME_F64.value}
+        I32, I64 = ffi.WASMTIME_I32.value, ffi.WASMTIME_I64.value
+        val_t, call, byref, error_from = ffi.wasmtime_val_t, ffi.wasmtime_func_call, ctypes.byref, \
+            wasmtime.WasmtimeError._from_ptr
+        held = _held_call(ffi)
+    except (ImportError, AttributeError):
+        log.warning("quickjs: wasmtime-py or quickjs-rs has another layout; calling the guest the generic way")
+        return
+    prepared: dict[str, Any] = {}
+    generic = inst.c
+
+    def prepare(name: str) -> Any:
+        func = exports[name]
+        ty = func.type(store)
+        params = [kinds.get(str(p)) for p in ty.params]
+        results = [kinds.get(str(r)) for r in ty.results]
+        entry = None if None in params or None in results or len(results) > 1 else (
+            func._func, tuple(params), results[0] if results else None, val_t * len(params), val_t * len(results),
+            held if name in SHORT_EXPORTS else call)
+        prepared[name] = entry
+        return entry
+
+    def c(name: str, *args: Any) -> Any:
+        entry = prepared[name] if name in prepared else prepare(name)
+        if entry is None or len(args) != len(entry[1]):
+            return generic(name, *args)
+        func, params, result, params_t, results_t, through = entry
+        raw = params_t()
+        for i, kind in enumerate(params):
+            slot = raw[i]
+            slot.kind = kind
+            if kind == I32:
+                slot.of.i32 = args[i]
+            elif kind == I64:
+                slot.of.i64 = args[i]
+            else:
+                slot.of.f64 = args[i]
+        out = results_t()
+        previous = getattr(current, "inst", None)
+        current.inst = inst
+        try:
+            with enter_wasm(store) as trap:
+                error = through(store._context(), byref(func), raw, len(params), out,
+                                1 if result is not None else 0, trap)
+                if error:
+                    raise error_from(error)
+        finally:
+            current.inst = previous
+        if result is None:
+            return None
+        value = out[0]
+        return value.of.i32 if result == I32 else value.of.i64 if result == I64 else value.of.f64
+
+    inst.c = c
+
+
 def _close(runtime: Any) -> None:
     with contextlib.suppress(Exception):  # a trapped instance may refuse a clean close
         runtime.close()
 
 
 class _Guest:
-    """A fresh runtime and context, prepared ahead of use and used once: the
-    host functions and the module loader read the invocation from ``slot``."""
+    """A prepared runtime and context, reused from call to call: the driver is
+    evaluated once, then the guest's whole linear memory (and stack pointer) is
+    kept as an image and written back after every call, so each call starts
+    from exactly the state the previous one started from. The host functions
+    and the module loader read the current call from ``slot``."""
 
-    def __init__(self, memory_mb: int) -> None:
+    def __init__(self, driver: str, memory_mb: int) -> None:
         import quickjs_rs as q
 
         self.memory_mb = memory_mb
         self.slot: dict[str, Any] = {"source": None, "host": None, "loop": None}
+        #: Absolute ``time.monotonic()`` past which the guest is interrupted:
+        #: one wall-clock budget that counts bridge waits too.
+        self.deadline: float | None = None
+        self.uses = 0
         self.runtime = q.Runtime(memory_limit=memory_mb * MB)
         slot = self.slot
         try:
             self.runtime.set_module_loader(load=lambda name: slot["source"] if name == "fn" else None)
             self.ctx = self.runtime.new_context(timeout=SYNTAX_TIMEOUT)
             _limit_store(self.ctx, memory_mb)
+            _direct_calls(self.ctx)
+            # Replace quickjs-rs's deadline (which pauses while a host call is
+            # awaited, and is lifted while a cancelled run unwinds) by ours.
+            self.runtime._engine_rt.set_interrupt_handler(self._interrupted)
             self.ctx.register("__wos_host", self._bridge, is_async=True)
             self.ctx.register("__wos_log", self._log, is_async=False)
+            self.deadline = time.monotonic() + SYNTAX_TIMEOUT
+            self.ctx.eval(driver, filename="workeros")
+            self.deadline = None
+            try:
+                self.image = self.ctx.create_snapshot()
+                instance = self.ctx._engine_ctx._inst
+                self.memory, self.store = instance.mem, instance.store
+                self.size = self.memory.data_len(self.store)
+            except (AttributeError, NotImplementedError, q.QuickJSError):
+                # A quickjs-rs without whole-memory images: a guest per call.
+                log.warning("quickjs: cannot keep a guest's memory image; preparing a guest per call")
+                self.image = None
         except BaseException:
             _close(self.runtime)
             raise
+
+    def _interrupted(self) -> bool:
+        deadline = self.deadline
+        return deadline is not None and time.monotonic() >= deadline
+
+    def reset(self) -> bool:
+        """Write the image back; False when the guest cannot be reused (its
+        memory grew: linear memory never shrinks)."""
+        self.slot.update(source=None, host=None, loop=None)
+        self.deadline = None
+        if self.image is None or self.memory.data_len(self.store) != self.size:
+            return False
+        self.runtime.restore_snapshot(self.image, self.ctx)
+        return True
 
     def close(self) -> None:
         _close(self.runtime)
@@ -212,50 +370,78 @@ class _Guest:
             return dumps_str({"error": {"code": "INTERNAL", "message": "Internal error"}})
 
 
-#: Prepared guests kept per worker thread and memory budget.
-SPARES = 2
+_WORDS = struct.Struct("<4I")
+#: Idle guests kept per worker thread and memory budget, and in all per worker thread.
+POOL = 4
+POOL_TOTAL = 8
+#: Calls a guest serves before it is replaced (its image is rewritten after
+#: each; this only bounds how long one wasm store lives).
+MAX_USES = 10000
 
 
-def _take(spares: dict[int, list[_Guest]], memory_mb: int) -> _Guest:
-    ready = spares.get(memory_mb)
-    guest = ready.pop() if ready else _Guest(memory_mb)
-    asyncio.get_running_loop().call_soon(_refill, spares, memory_mb)
-    return guest
+def _take(pool: dict[int, list[_Guest]], driver: str, memory_mb: int) -> _Guest:
+    ready = pool.get(memory_mb)
+    return ready.pop() if ready else _Guest(driver, memory_mb)
 
 
-def _refill(spares: dict[int, list[_Guest]], memory_mb: int) -> None:
-    ready = spares.setdefault(memory_mb, [])
-    if len(ready) < SPARES:
-        try:
-            ready.append(_Guest(memory_mb))
-        except Exception:  # noqa: BLE001 -- a spare is an optimisation; the next call makes its own
-            log.debug("quickjs: preparing a spare guest failed", exc_info=True)
+def _give_back(pool: dict[int, list[_Guest]] | None, guest: _Guest, clean: bool) -> None:
+    """Reset ``guest`` and keep it, or close it (after a timeout, a trap or
+    anything unexpected the guest is never reused)."""
+    try:
+        keep = (clean and pool is not None and guest.uses < MAX_USES
+                and len(pool.setdefault(guest.memory_mb, [])) < POOL
+                and sum(len(ready) for ready in pool.values()) < POOL_TOTAL and guest.reset())
+    except Exception:  # noqa: BLE001 -- a guest that cannot be reset is dropped
+        log.debug("quickjs: resetting a guest failed", exc_info=True)
+        keep = False
+    if keep:
+        pool[guest.memory_mb].append(guest)  # type: ignore[index]
+    else:
+        guest.close()
 
 
-async def _invoke(driver: str, source: str, payload: str, timeout: float, memory_mb: int, host: Host | None,
-                  server_loop: asyncio.AbstractEventLoop, spares: dict[int, list[_Guest]] | None = None
+def _near_limit(guest: _Guest) -> bool:
+    """Whether the guest ran into its memory budget: QuickJS's allocator limit,
+    or the store's cap on linear memory (then an allocation fails outright)."""
+    try:
+        if guest.image is not None and guest.memory.data_len(guest.store) >= guest.memory_mb * MB:
+            return True
+        usage = guest.runtime.memory_usage()
+        return usage["malloc_size"] >= 0.9 * usage["malloc_limit"] > 0
+    except Exception:  # noqa: BLE001 -- only a better message is at stake
+        return False
+
+
+def _seed() -> list[int]:
+    return list(_WORDS.unpack(os.urandom(16)))
+
+
+async def _invoke(driver: str, source: str, payload: str, deadline: float, memory_mb: int, host: Host | None,
+                  server_loop: asyncio.AbstractEventLoop, pool: dict[int, list[_Guest]] | None = None
                   ) -> dict[str, Any]:
-    """One invocation on a worker thread: a fresh (never used) runtime, context and store."""
+    """One invocation on a worker thread, in a guest whose memory is exactly
+    its prepared image; ``deadline`` is absolute (``time.monotonic()``)."""
     import quickjs_rs as q
 
-    guest = _take(spares, memory_mb) if spares is not None else _Guest(memory_mb)
+    guest = _take(pool, driver, memory_mb) if pool is not None else _Guest(driver, memory_mb)
+    guest.uses += 1
     guest.slot.update(source=source, host=host, loop=server_loop)
-    ctx = guest.ctx
+    guest.deadline = deadline
+    clean = False
     try:
-        ctx.globals["__wos_input"] = payload
-        started = time.monotonic()
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return {"timeout": True}
         try:
-            # The guest's own deadline counts time spent running JavaScript;
-            # this one also counts time spent waiting on the bridge.
-            await asyncio.wait_for(ctx.eval_async(driver, module=True, filename="workeros", timeout=timeout),
-                                   timeout)
-            out = ctx.eval("globalThis.__wos_out")
-        except (q.TimeoutError, TimeoutError, q.HostCancellationError):
+            out = await asyncio.wait_for(
+                guest.ctx.eval_async(f"await __wos_run({dumps_str(payload)})", filename="workeros",
+                                     timeout=remaining + 1), remaining)
+        except (q.InterruptError, TimeoutError, q.HostCancellationError):
             return {"timeout": True}
         except q.MemoryLimitError:
             return {"memory": True}
         except q.DeadlockError:
-            if time.monotonic() - started >= timeout * 0.95:  # an interrupt leaves the module's promise pending
+            if time.monotonic() >= deadline:  # an interrupt leaves the promise pending
                 return {"timeout": True}
             return {"error": {"name": "Error", "message": "The function awaited a promise that never settles"}}
         except q.JSError as exc:
@@ -269,12 +455,17 @@ async def _invoke(driver: str, source: str, payload: str, timeout: float, memory
                 return {"memory": True}
             log.warning("quickjs: the guest failed: %s", text[:500])
             return {"error": {"name": "Error", "message": "The function failed inside the sandbox"}}
+        if time.monotonic() >= deadline:  # it caught the cancellation and answered late
+            return {"timeout": True}
         if not isinstance(out, str):
             return {"ok": None}
-        return loads(out)
+        clean = True
+        outcome = loads(out)
+        if "error" in outcome and _near_limit(guest):  # out of memory while throwing: QuickJS throws null
+            return {"memory": True}
+        return outcome
     finally:
-        guest.slot.update(source=None, host=None, loop=None)
-        guest.close()
+        _give_back(pool, guest, clean)
 
 
 def _result(outcome: dict[str, Any], memory_mb: int) -> Any:
@@ -305,4 +496,5 @@ def workeros_register_config_keys() -> list[ConfigKey]:
 def workeros_register_sandboxes() -> list[SandboxBackend]:
     return [SandboxBackend(name="quickjs", factory=QuickJS, priority=10, check=_missing,
                            config_keys=CONFIG_KEYS,
-                           description="QuickJS in WebAssembly under wasmtime, a fresh instance per invocation")]
+                           description="QuickJS in WebAssembly under wasmtime; every call starts from the same "
+                                       "prepared memory image")]

@@ -1,9 +1,13 @@
 """The flow ``script`` and ``function`` operations run in the sandbox, and the
-two MCP function tools, on both dialects."""
+two MCP function tools (through their handlers, and through a real MCP session
+with the SDK's own client), on both dialects."""
 
 from __future__ import annotations
 
+from contextlib import asynccontextmanager
+
 import pytest
+from callers import TEST_CALLER_HEADER
 from functions_kit import make_function
 
 from workeros.api import Accountability, NotFound
@@ -63,3 +67,52 @@ async def test_mcp_function_tools(booted) -> None:
         assert await tools["functions_invoke"].handler(user, {"name": "greet", "body": {"name": "Bo"}}) == "hi Bo u1"
         with pytest.raises(NotFound):
             await tools["functions_invoke"].handler(user, {"name": "private"})
+
+
+@asynccontextmanager
+async def mcp_session(client, caller: str):
+    """An initialized ``mcp.ClientSession`` (the SDK's own client, streamable
+    HTTP on loopback) acting as the test caller ``caller``."""
+    from mcp.client.session import ClientSession
+    from mcp.client.streamable_http import streamable_http_client
+    from mcp.shared._httpx_utils import create_mcp_http_client
+
+    async with create_mcp_http_client(headers={TEST_CALLER_HEADER: caller}) as http, \
+            streamable_http_client(str(client.server.make_url("/mcp")), http_client=http) as (read, write), \
+            ClientSession(read, write) as session:
+        await session.initialize()
+        yield session
+
+
+async def test_mcp_function_tools_over_a_session(booted) -> None:
+    async with booted() as (admin, _, client):
+        await make_function(admin, "greet", "export default async (req, ctx) => 'hi ' + req.body.name + ' ' + "
+                            "(ctx.user ? ctx.user.id : 'nobody') + ' ' + req.method", public=True)
+        await make_function(admin, "private", "export default async () => 'secret'")
+        await make_function(admin, "fails", "export default async () => { throw new Error('nope') }", public=True)
+        async with mcp_session(client, "admin") as session:
+            tools = {t.name: t for t in (await session.list_tools()).tools}
+            assert tools["functions_list"].annotations.read_only_hint is True
+            assert tools["functions_invoke"].annotations.read_only_hint is False
+            listed = await session.call_tool("functions_list", {})
+            assert not listed.is_error, listed
+            rest = (await admin.get("/api/functions")).data
+            assert listed.structured_content["data"] == rest
+            assert [f["name"] for f in rest] == ["fails", "greet", "private"]
+            got = await session.call_tool("functions_invoke", {"name": "greet", "body": {"name": "Ann"}})
+            assert not got.is_error and got.structured_content["data"] == "hi Ann test-admin POST", got
+            assert (await session.call_tool("functions_invoke", {"name": "private"})).structured_content["data"] \
+                == "secret"
+            failed = await session.call_tool("functions_invoke", {"name": "fails"})
+            assert failed.is_error
+            assert failed.structured_content["errors"][0]["extensions"]["code"] == "FUNCTION_ERROR", failed
+        async with mcp_session(client, "role:editor:u1") as session:
+            got = await session.call_tool("functions_invoke", {"name": "greet", "method": "put", "body": {"name": "Bo"}})
+            assert not got.is_error and got.structured_content["data"] == "hi Bo u1 PUT", got
+            for name, args, code in (("functions_invoke", {"name": "private"}, "NOT_FOUND"),
+                                     ("functions_list", {}, "FORBIDDEN")):
+                refused = await session.call_tool(name, args)
+                assert refused.is_error, (name, refused)
+                assert refused.structured_content["errors"][0]["extensions"]["code"] == code, (name, refused)
+        logs = (await admin.get("/api/functions/greet/logs")).data
+        assert sorted(entry["user"] for entry in logs) == ["test-admin", "u1"]
