@@ -15,9 +15,18 @@ Write discipline, so that concurrent writers never see ``database is locked``:
 Execution: reads run on the event loop's own thread through the standard
 library's ``sqlite3`` (a read of an indexed row takes microseconds, less than
 handing it to a thread and back; a read in WAL mode never waits for a lock).
-Write transactions run on a driver thread (aiosqlite), where waiting for
-another process's write lock blocks nothing else. An in-memory database is one
-database per connection set, so it uses the driver thread for both.
+So do the statements of write transactions: once ``BEGIN IMMEDIATE`` holds the
+write lock no statement waits for a lock. Taking the lock (which may wait for
+another process), the commit (its I/O), schema changes and long batches run on
+a worker thread. An in-memory database is one database per connection set, so
+it uses one driver thread (aiosqlite) for everything.
+
+Group commit: write transactions that queue while one runs share its database
+transaction, each in a savepoint, and are acknowledged together once it
+commits (one lock, one commit for the group). A transaction whose body fails
+rolls back to its savepoint and fails alone; the bodies run, and their
+after-commit callbacks start, in the order they queued; none returns before
+its changes are committed.
 
 Durability: ``synchronous=NORMAL`` in WAL mode writes every commit to the WAL
 file before the commit returns, so a killed process (SIGKILL, OOM, crash) loses
