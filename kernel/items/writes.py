@@ -12,7 +12,8 @@ For each write, in order:
 3. payloads are checked against the caller's rule (writable fields, coercion,
    presets, validation);
 4. the rows change; an activity row and a revision row per item are written on
-   the same connection;
+   the same connection, in one batch for all the items of the write
+   (:func:`workeros.db.activity.record_changes`);
 5. ``workeros_items_committing`` hooks run on the same transaction;
 6. after the commit, the :class:`~workeros.bus.events.ItemEvent` is published
    and the ``workeros_items_after_<action>`` action hooks run in the background.
@@ -27,6 +28,7 @@ import dataclasses
 import logging
 import re
 import uuid
+import weakref
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -149,14 +151,15 @@ class Writes:
         await self._references(acc, c, payloads)
         after: list[dict] = []
         ts = now()
+        insert = _insert_returning(c.table)
         for i, values in enumerate(payloads):
             try:
-                row = (await conn.execute(c.table.insert().returning(*c.table.c), values)).mappings().one()
+                row = (await conn.execute(insert, values)).mappings().one()
             except sa_exc.DBAPIError as exc:
                 raise constraint_error(exc, c, i if many else None, label, values) from None
-            full = full_row(schema, c, row)
-            after.append(full)
-            await self._audit(acc, c, "create", full[c.primary_key], full, delta(c, values), ts, meta)
+            after.append(full_row(schema, c, row))
+        await self._audit(acc, c, "create", [(full[c.primary_key], full, delta(c, values))
+                                             for full, values in zip(after, payloads, strict=True)], ts, meta)
         await self._advance_sequence(c, payloads)
         keys = [r[c.primary_key] for r in after]
         mutation.keys, mutation.after = keys, after
@@ -218,9 +221,7 @@ class Writes:
             except sa_exc.DBAPIError as exc:
                 raise constraint_error(exc, c, None, "item", values) from None
             after_rows = [returned[k] for k in out_keys]
-        ts = now()
-        for row in after_rows:
-            await self._audit(acc, c, "update", row[c.primary_key], row, changes, ts, meta)
+        await self._audit(acc, c, "update", [(row[c.primary_key], row, changes) for row in after_rows], now(), meta)
         mutation.after = after_rows
         await self._finish(mutation)
         return out_keys, before_rows, after_rows
@@ -254,8 +255,7 @@ class Writes:
         except sa_exc.DBAPIError as exc:
             raise constraint_error(exc, c, None, action="delete") from None
         ts = now()
-        for row in before_rows:
-            await self._audit(acc, c, "delete", row[c.primary_key], None, None, ts, meta)
+        await self._audit(acc, c, "delete", [(row[c.primary_key], None, None) for row in before_rows], ts, meta)
         await self._finish(mutation)
         await self.record_effects(acc, effects, ts, meta)
         return before_rows
@@ -317,12 +317,10 @@ class Writes:
                 for chunk in chunks(db_keys):
                     after += [full_row(self.schema, other, r) for r in (await self.conn.execute(
                         sa.select(other.table).where(other.pk_column.in_(chunk)).order_by(other.pk_column))).mappings()]
-                for row in after:
-                    await self._audit(acc, other, "update", row[other.primary_key], row, {relation.field: None}, ts,
-                                      cause)
+                await self._audit(acc, other, "update", [(row[other.primary_key], row, {relation.field: None})
+                                                         for row in after], ts, cause)
             else:
-                for key in keys:
-                    await self._audit(acc, other, "delete", key, None, None, ts, cause)
+                await self._audit(acc, other, "delete", [(key, None, None) for key in keys], ts, cause)
             mutation = self._mutation(acc, other, action, cause, keys=keys, before=rows, after=after)
             self.lifecycle.after_commit(self.conn, mutation)
 
@@ -370,12 +368,13 @@ class Writes:
                 raise Conflict(f"The change conflicts with a relation on {name!r}: a referenced item does not "
                                "exist", field=name)
 
-    async def _audit(self, acc: Accountability, c: Collection, action: str, key: Any, data: dict | None,
-                     changes: dict | None, ts: Any, meta: Mapping[str, Any] | None) -> None:
-        activity_id = await activity.record(self.conn, action=f"item.{action}", accountability=acc,
-                                            collection=c.name, item=key, timestamp=ts, meta=meta)
-        await activity.record_revision(self.conn, activity_id=activity_id, collection=c.name, item=key, data=data,
-                                       delta=changes, timestamp=ts)
+    async def _audit(self, acc: Accountability, c: Collection, action: str,
+                     changes: Sequence[tuple[Any, dict | None, dict | None]], ts: Any,
+                     meta: Mapping[str, Any] | None) -> None:
+        """An activity and a revision row for each ``(key, row after, delta)``,
+        written together in one batch."""
+        await activity.record_changes(self.conn, action=f"item.{action}", accountability=acc, collection=c.name,
+                                      changes=changes, timestamp=ts, meta=meta)
 
     async def _finish(self, mutation: ItemMutation) -> None:
         await self.lifecycle.committing(mutation)
@@ -526,6 +525,19 @@ def key_of(c: Collection, key: Any) -> Any:
 
 def json_key(c: Collection, key: Any) -> Any:
     return converter(c.pk_field)(key)
+
+
+_INSERTS: weakref.WeakKeyDictionary[sa.Table, sa.Insert] = weakref.WeakKeyDictionary()
+
+
+def _insert_returning(table: sa.Table) -> sa.Insert:
+    """``INSERT ... RETURNING`` every column of ``table``, built once per table
+    (values are bound per row), so SQLAlchemy's compiled cache is hit without
+    building and hashing a new statement on every create."""
+    stmt = _INSERTS.get(table)
+    if stmt is None:
+        stmt = _INSERTS[table] = table.insert().returning(*table.c)
+    return stmt
 
 
 def chunks(keys: list) -> list[list]:

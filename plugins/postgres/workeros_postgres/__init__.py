@@ -42,6 +42,18 @@ SCHEMA_LOCK_KEY = int.from_bytes(b"wos-ddl", "big")
 
 class PostgresDatabase(Database):
     @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncConnection]:
+        """Statements outside an explicit transaction (no ``BEGIN`` and
+        ``ROLLBACK`` round trips). The same as before: at PostgreSQL's default
+        READ COMMITTED every statement sees its own snapshot, inside a
+        transaction or not. A read that needs one snapshot for all its
+        statements calls :meth:`read_snapshot` first, which opens a
+        ``REPEATABLE READ`` transaction."""
+        async with self.engine.connect() as conn:
+            await conn.execution_options(isolation_level="AUTOCOMMIT")
+            yield conn
+
+    @asynccontextmanager
     async def schema_transaction(self) -> AsyncIterator[AsyncConnection]:
         async with self.transaction() as conn:
             await self.lock(conn, SCHEMA_LOCK_KEY)

@@ -15,9 +15,18 @@ Write discipline, so that concurrent writers never see ``database is locked``:
 Execution: reads run on the event loop's own thread through the standard
 library's ``sqlite3`` (a read of an indexed row takes microseconds, less than
 handing it to a thread and back; a read in WAL mode never waits for a lock).
-Write transactions run on a driver thread (aiosqlite), where waiting for
-another process's write lock blocks nothing else. An in-memory database is one
-database per connection set, so it uses the driver thread for both.
+So do the statements of write transactions: once ``BEGIN IMMEDIATE`` holds the
+write lock no statement waits for a lock. Taking the lock (which may wait for
+another process), the commit (its I/O), schema changes and long batches run on
+a worker thread. An in-memory database is one database per connection set, so
+it uses one driver thread (aiosqlite) for everything.
+
+Group commit: write transactions that queue while one runs share its database
+transaction, each in a savepoint, and are acknowledged together once it
+commits (one lock, one commit for the group). A transaction whose body fails
+rolls back to its savepoint and fails alone; the bodies run, and their
+after-commit callbacks start, in the order they queued; none returns before
+its changes are committed.
 
 Durability: ``synchronous=NORMAL`` in WAL mode writes every commit to the WAL
 file before the commit returns, so a killed process (SIGKILL, OOM, crash) loses
@@ -49,7 +58,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.util.concurrency import await_, in_greenlet
 
-from workeros.api import AFTER_COMMIT_KEY, Database, dumps_str, loads, run_callbacks
+from workeros.api import AFTER_COMMIT_KEY, Database, ServiceUnavailable, dumps_str, loads, run_callbacks
 from workeros.hookspecs import hookimpl
 from workeros.hookspecs.db import Dialect
 from workeros.hookspecs.lifecycle import ConfigKey
@@ -88,21 +97,100 @@ def _lower(value: Any) -> Any:
     return value.lower() if isinstance(value, str) else value
 
 
+#: Most write transactions one group commit holds (more wait for the next group).
+MAX_GROUP = 256
+
+
+class _Group:
+    """Write transactions applied one after the other on one connection inside
+    one database transaction, committed together."""
+
+    __slots__ = ("conn", "members", "done", "committer")
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self.conn = conn
+        #: bodies that finished and wait for the commit
+        self.members = 0
+        #: the commit's outcome, awaited by every member before it is acknowledged
+        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.committer: asyncio.Task[None] | None = None
+
+
+class _Done:
+    """A future that is already done (the database is created outside a loop)."""
+
+    @staticmethod
+    def done() -> bool:
+        return True
+
+
+_DONE = _Done()
+
+
 class SqliteDatabase(Database):
+    """Write transactions are group-committed: callers that queue for the
+    writer while another transaction runs are applied one after the other,
+    each in a savepoint of one database transaction, and acknowledged together
+    once it commits. A caller whose body fails rolls back to its savepoint and
+    fails alone; no caller returns before its changes are committed."""
+
     def __init__(self, engine: AsyncEngine, *, url: str, write_engine: AsyncEngine | None = None) -> None:
         super().__init__(engine, url=url)
-        #: The engine of write transactions (a driver thread); reads use ``engine``.
+        #: The engine of write transactions; reads use ``engine``.
         self.write_engine = write_engine or engine
-        self._write_lock = asyncio.Lock()
+        #: one transaction body at a time on the writer
+        self._turn = asyncio.Lock()
+        #: transaction bodies waiting for their turn
+        self._queued = 0
+        self._group: _Group | None = None
+        self._committers: set[asyncio.Task[None]] = set()
+        #: set when the last acknowledged body has started its after-commit callbacks
+        self._started: asyncio.Future[None] | _Done = _DONE
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
-        async with self._write_lock:
-            async with self.write_engine.connect() as conn:
-                async with self._begin(conn):
-                    conn.info[AFTER_COMMIT_KEY] = []
+        self._queued += 1
+        try:
+            await self._turn.acquire()
+        finally:
+            self._queued -= 1
+        callbacks: list[Any] = []
+        try:
+            group = self._group
+            if group is None:
+                group = self._group = _Group(await self._open())
+            conn = group.conn
+            conn.info[AFTER_COMMIT_KEY] = callbacks
+            first = group.members == 0
+            try:
+                if first:
+                    # Alone in the group so far: a failure rolls the whole transaction back.
                     yield conn
-                callbacks = conn.info.pop(AFTER_COMMIT_KEY, [])
+                else:
+                    async with conn.begin_nested():
+                        yield conn
+            except BaseException:
+                conn.info.pop(AFTER_COMMIT_KEY, None)
+                if first or not _in_transaction(conn):
+                    await self._abandon(group)
+                else:
+                    await self._member_done(group)
+                raise
+            conn.info.pop(AFTER_COMMIT_KEY, None)
+            group.members += 1
+            # After-commit callbacks start in the order the bodies ran.
+            previous, started = self._started, asyncio.get_running_loop().create_future()
+            self._started = started
+            await self._member_done(group)
+        finally:
+            self._turn.release()
+        try:
+            await asyncio.shield(group.done)
+            if not previous.done():
+                await asyncio.shield(previous)
+        finally:
+            if not started.done():
+                started.set_result(None)
         await run_callbacks(callbacks)
 
     @asynccontextmanager
@@ -122,6 +210,77 @@ class SqliteDatabase(Database):
         finally:
             await conn.close()
 
+    async def _open(self) -> AsyncConnection:
+        conn = await self.write_engine.connect()
+        try:
+            self._begin(conn)
+            await conn.begin()
+        except BaseException:
+            await conn.close()
+            raise
+        return conn
+
+    async def _member_done(self, group: _Group) -> None:
+        """A body finished: commit now when nobody else waits for the writer (or
+        the group is full), else leave the group open for the next body and make
+        sure a commit follows the ones queued now."""
+        if self._group is not group:
+            return
+        if self._queued == 0 or group.members >= MAX_GROUP:
+            await asyncio.shield(self._commit_task(group))
+        elif group.committer is None:
+            group.committer = asyncio.create_task(self._commit_later(group), name="workeros-sqlite-commit")
+            self._committers.add(group.committer)
+            group.committer.add_done_callback(self._committers.discard)
+
+    def _commit_task(self, group: _Group) -> asyncio.Task[None]:
+        # Its own task: a caller cancelled while waiting does not cut the commit short.
+        self._group = None
+        return asyncio.create_task(self._commit(group), name="workeros-sqlite-commit")
+
+    async def _commit_later(self, group: _Group) -> None:
+        async with self._turn:
+            if self._group is group:
+                await asyncio.shield(self._commit_task(group))
+
+    async def _commit(self, group: _Group) -> None:
+        try:
+            try:
+                await group.conn.commit()
+            finally:
+                await group.conn.close()
+        except BaseException as exc:  # every member sees the failure; none was acknowledged
+            if group.members:
+                group.done.set_exception(exc)
+            else:
+                group.done.set_result(None)
+        else:
+            group.done.set_result(None)
+
+    async def _abandon(self, group: _Group) -> None:
+        """The group's transaction is lost (its only body failed, or a failure
+        took the transaction with it): roll it back; bodies that finished in it
+        were not acknowledged and fail with a retryable error."""
+        if self._group is group:
+            self._group = None
+        conn = group.conn
+        try:
+            await conn.rollback()
+        except Exception:  # noqa: BLE001 - the connection is dropped below
+            await conn.invalidate()
+        finally:
+            await conn.close()
+        if group.members:
+            group.done.set_exception(ServiceUnavailable("The write could not be committed; try again",
+                                                        retry_after=1))
+        else:
+            group.done.set_result(None)
+
+    async def _flush(self) -> None:
+        """Commit the open group (the caller holds the turn)."""
+        if self._group is not None:
+            await asyncio.shield(self._commit_task(self._group))
+
     def _begin(self, conn: AsyncConnection) -> Any:
         conn.sync_connection.info[_WRITE] = True  # type: ignore[union-attr]
         return conn.begin()
@@ -134,9 +293,14 @@ class SqliteDatabase(Database):
         """``BEGIN IMMEDIATE`` with foreign-key enforcement off for the DDL; the
         caller checks ``PRAGMA foreign_key_check`` before the block ends. SQLite's
         DDL is transactional (the driver never commits on its own here), so a
-        failure rolls back the rebuilt tables with the catalog rows."""
-        async with self._write_lock:
+        failure rolls back the rebuilt tables with the catalog rows. Never part
+        of a group: the open group commits first."""
+        async with self._turn:
+            await self._flush()
             async with self.write_engine.connect() as conn:
+                driver = (await conn.get_raw_connection()).driver_connection
+                if isinstance(driver, _WriteConnection):
+                    driver.offload = True
                 await conn.run_sync(_set_foreign_keys, False)
                 callbacks: list[Any] = []
                 try:
@@ -145,6 +309,8 @@ class SqliteDatabase(Database):
                         yield conn
                 finally:
                     conn.info.pop(AFTER_COMMIT_KEY, None)
+                    if isinstance(driver, _WriteConnection):
+                        driver.offload = False
                     try:
                         await conn.run_sync(_set_foreign_keys, True)
                     except Exception:
@@ -154,9 +320,21 @@ class SqliteDatabase(Database):
         await run_callbacks(callbacks)
 
     async def close(self) -> None:
+        async with self._turn:
+            await self._flush()
         await super().close()
         if self.write_engine is not self.engine:
             await self.write_engine.dispose()
+
+
+def _in_transaction(conn: AsyncConnection) -> bool:
+    """Whether the driver connection is still inside the group's transaction
+    (some SQLite errors roll the whole transaction back)."""
+    try:
+        # sqlite3's connection, or aiosqlite's (which asks sqlite3's)
+        return bool(conn.sync_connection.connection.driver_connection.in_transaction)  # type: ignore[union-attr]
+    except Exception:  # noqa: BLE001 - unknown: treat the transaction as lost
+        return False
 
 
 async def _nothing() -> None:
@@ -187,6 +365,47 @@ class _Cursor(sqlite3.Cursor):
 class _Connection(sqlite3.Connection):
     def cursor(self, factory: Any = _Cursor) -> Any:  # type: ignore[override]
         return super().cursor(factory)
+
+
+def _on_thread(fn: Any, *args: Any) -> Any:
+    """Run ``fn`` on a worker thread while the event loop goes on (from inside
+    SQLAlchemy's greenlet); outside one, call it here."""
+    if not in_greenlet():
+        return fn(*args)
+    return await_(asyncio.get_running_loop().run_in_executor(None, fn, *args))
+
+
+#: An ``executemany`` with more rows than this runs on a worker thread.
+_LONG_BATCH = 200
+
+
+class _WriteCursor(_Cursor):
+    def execute(self, sql: str, *args: Any) -> Any:  # type: ignore[override]
+        if sql == "BEGIN IMMEDIATE" or self.connection.offload:
+            # Waiting for another process's write lock (the busy timeout), or
+            # rebuilding a table for a schema change: not on the loop.
+            return _on_thread(sqlite3.Cursor.execute, self, sql, *args)
+        return super().execute(sql, *args)
+
+    def executemany(self, sql: str, rows: Any) -> Any:  # type: ignore[override]
+        if self.connection.offload or (isinstance(rows, list) and len(rows) > _LONG_BATCH):
+            return _on_thread(sqlite3.Cursor.executemany, self, sql, rows)
+        return super().executemany(sql, rows)
+
+
+class _WriteConnection(sqlite3.Connection):
+    """The writer: statements run on the event loop's thread (once ``BEGIN
+    IMMEDIATE`` holds the write lock no statement waits for a lock); taking the
+    lock and committing (the I/O of the commit) run on a worker thread."""
+
+    #: every statement on a worker thread (a schema change)
+    offload = False
+
+    def cursor(self, factory: Any = _WriteCursor) -> Any:  # type: ignore[override]
+        return super().cursor(factory)
+
+    def commit(self) -> None:
+        _on_thread(sqlite3.Connection.commit, self)
 
 
 class _ExecutionContext(SQLiteDialect_pysqlite.execution_ctx_cls):  # type: ignore[misc,name-defined]
@@ -220,11 +439,11 @@ def create(url: str, settings: Any) -> SqliteDatabase:
     if not in_memory:
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     synchronous_pragma = _SYNCHRONOUS[settings["sqlite.synchronous"]]
-    write_engine = _engine(parsed, settings, synchronous_pragma)
     if in_memory:
-        return SqliteDatabase(write_engine, url=url)
-    read_engine = _engine(parsed.set(drivername="sqlite+wos_inline"), settings, synchronous_pragma,
-                          check_same_thread=False, factory=_Connection)
+        return SqliteDatabase(_engine(parsed, settings, synchronous_pragma), url=url)
+    inline = parsed.set(drivername="sqlite+wos_inline")
+    read_engine = _engine(inline, settings, synchronous_pragma, check_same_thread=False, factory=_Connection)
+    write_engine = _engine(inline, settings, synchronous_pragma, check_same_thread=False, factory=_WriteConnection)
     return SqliteDatabase(read_engine, url=url, write_engine=write_engine)
 
 

@@ -9,6 +9,7 @@ index (after an import, which writes rows directly) is rebuilt from the rows.
 from __future__ import annotations
 
 import hashlib
+import inspect
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -145,9 +146,9 @@ class SqliteVecStore(_IndexStore):
         if raw.info.get("sqlite_vec"):
             return
         driver = raw.driver_connection
-        await driver.enable_load_extension(True)
-        await driver.load_extension(self.path)
-        await driver.enable_load_extension(False)
+        await _call(driver.enable_load_extension, True)
+        await _call(driver.load_extension, self.path)
+        await _call(driver.enable_load_extension, False)
         raw.info["sqlite_vec"] = True
 
     def _table(self, collection: Any, field: Any) -> Any:
@@ -246,6 +247,13 @@ class PgVectorStore(_IndexStore):
             stmt = sa.select(table.c.id, distance.label("distance")).order_by(distance).limit(int(limit))
             rows = (await conn.execute(stmt)).all()
         return [(k, float(d)) for k, d in rows]
+
+
+async def _call(method: Any, *args: Any) -> Any:
+    """A driver connection's method: aiosqlite's are coroutines, those of
+    ``sqlite3`` (the engines that run on the event loop's thread) are not."""
+    result = method(*args)
+    return await result if inspect.isawaitable(result) else result
 
 
 def sqlite_vec_missing() -> str | None:
