@@ -296,7 +296,9 @@ async def test_item_operations_follow_the_chosen_permissions(booted) -> None:
         r = await caller.post(f"/api/flows/trigger/{f['id']}", json={})
         assert r.status == 400 and r.code == "INVALID_PAYLOAD", r
         assert len((await admin.get("/api/items/notes")).data) == 2
-        latest = (await admin.get(f"/api/flows/{f['id']}/runs")).data[0]
+        # Runs are recorded after the response: wait for all three; the last one
+        # is the run that started at "refused" (two runs may share a timestamp).
+        [latest] = [r for r in await runs(admin, f["id"], 3) if r["steps"][0]["key"] == "refused"]
         assert latest["status"] == "error" and latest["steps"][0]["output"]["code"] == "FORBIDDEN"
 
 
