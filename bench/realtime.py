@@ -241,24 +241,23 @@ def run(quick: bool = False) -> dict[str, Any]:
                                           "kb_per_idle_subscriber": 40}}
 
     async def measure() -> None:
+        # Both servers run side by side; each size is measured on one and then
+        # the other, so a change in the machine's load falls on both.
         with tempfile.TemporaryDirectory() as tmp:
-            server = _workeros_server(tmp)
+            server, baseline = _workeros_server(tmp), _baseline_server()
             try:
                 async with aiohttp.ClientSession() as http:
                     tokens, mixed = await _prepare_workeros(http, server.url)
                 result["mixed_roles"] = mixed
-                result["workeros"] = {"fanout": {str(n): await _fanout(server.url, tokens, n, events, tokens[0])
-                                                 for n, events in sizes}}
+                result["workeros"], result["baseline"] = {"fanout": {}}, {"fanout": {}}
+                for n, events in sizes:
+                    result["workeros"]["fanout"][str(n)] = await _fanout(server.url, tokens, n, events, tokens[0])
+                    result["baseline"]["fanout"][str(n)] = await _fanout(baseline.url, [""], n, events, None)
                 result["workeros"]["idle"] = await _idle_memory(server, tokens, idle)
+                result["baseline"]["idle"] = await _idle_memory(baseline, [""], idle)
             finally:
                 server.stop()
-        baseline = _baseline_server()
-        try:
-            result["baseline"] = {"fanout": {str(n): await _fanout(baseline.url, [""], n, events, None)
-                                             for n, events in sizes},
-                                  "idle": await _idle_memory(baseline, [""], idle)}
-        finally:
-            baseline.stop()
+                baseline.stop()
 
     asyncio.run(measure())
     w, b = result["workeros"], result["baseline"]
