@@ -36,13 +36,14 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event, pool
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import registry, sqlite
 from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
 from sqlalchemy.engine import make_url
@@ -89,11 +90,16 @@ def _lower(value: Any) -> Any:
 
 
 class SqliteDatabase(Database):
-    def __init__(self, engine: AsyncEngine, *, url: str, write_engine: AsyncEngine | None = None) -> None:
+    def __init__(self, engine: AsyncEngine, *, url: str, write_engine: AsyncEngine | None = None,
+                 connect: Callable[[], sqlite3.Connection] | None = None) -> None:
         super().__init__(engine, url=url)
         #: The engine of write transactions (a driver thread); reads use ``engine``.
         self.write_engine = write_engine or engine
         self._write_lock = asyncio.Lock()
+        #: Opens the connection :meth:`fetch` runs prepared statements on.
+        self._connect = connect
+        self._fetch_conn: sqlite3.Connection | None = None
+        self._prepared: dict[int, _Prepared] = {}
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
@@ -109,8 +115,54 @@ class SqliteDatabase(Database):
         conn.sync_connection.info[_WRITE] = True  # type: ignore[union-attr]
         return conn.begin()
 
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncConnection]:
+        if self.engine is self.write_engine:
+            async with self.engine.connect() as conn:
+                yield conn
+            return
+        # Closed directly, not through ``async with``: AsyncConnection's exit
+        # closes in a shielded task, which yields to the event loop with the
+        # connection still checked out. Under load every request then took a
+        # fresh connection (beyond the pool, opened with its pragmas and closed
+        # again): a quarter of a get's time. A close on this engine never yields,
+        # so nothing can cancel it halfway.
+        conn = await self.engine.connect()
+        try:
+            yield conn
+        finally:
+            await conn.close()
+
     def insert(self, table: sa.Table) -> Any:
         return sqlite.insert(table)
+
+    async def fetch(self, stmt: sa.Executable, params: Mapping[str, Any]) -> Sequence[Sequence[Any]]:
+        """A statement seen before runs as SQL compiled once, on a connection of
+        its own on the event loop's thread, with no SQLAlchemy execution around
+        it (pool checkout, ``BEGIN``/``ROLLBACK``, cache key, result object): one
+        statement reads one consistent snapshot by itself."""
+        if self._connect is None:
+            return await super().fetch(stmt, params)
+        prepared = self._prepared.get(id(stmt))
+        if prepared is None or prepared.stmt is not stmt:
+            prepared = _Prepared.of(stmt, self.engine.dialect)
+            if prepared is None:
+                return await super().fetch(stmt, params)
+            if len(self._prepared) >= 1024:
+                self._prepared.clear()
+            self._prepared[id(stmt)] = prepared
+        conn = self._fetch_conn
+        if conn is None:
+            conn = self._fetch_conn = self._connect()
+        args = prepared.args(params)
+        try:
+            rows = conn.execute(prepared.sql, args).fetchall()
+        except sqlite3.Error as exc:
+            raise sa_exc.DBAPIError.instance(prepared.sql, args, exc, sqlite3.Error) from exc
+        return prepared.process(rows)
+
+    def schema_changed(self) -> None:
+        self._prepared.clear()
 
     @asynccontextmanager
     async def schema_transaction(self) -> AsyncIterator[AsyncConnection]:
@@ -137,9 +189,53 @@ class SqliteDatabase(Database):
         await run_callbacks(callbacks)
 
     async def close(self) -> None:
+        if self._fetch_conn is not None:
+            self._fetch_conn.close()
+            self._fetch_conn = None
         await super().close()
         if self.write_engine is not self.engine:
             await self.write_engine.dispose()
+
+
+class _Prepared:
+    """A statement compiled once for :meth:`SqliteDatabase.fetch`: its SQL, the
+    order and bind processors of its parameters, its columns' result processors."""
+
+    __slots__ = ("binds", "compiled", "names", "results", "sql", "stmt")
+
+    def __init__(self, stmt: sa.Executable, sql: str, names: list[str], binds: list[Any],
+                 results: list[Any]) -> None:
+        self.stmt = stmt  # held, so its id stays its own while cached
+        self.sql = sql
+        self.names = names
+        self.binds = binds
+        self.results = results if any(results) else []
+
+    @classmethod
+    def of(cls, stmt: sa.Executable, dialect: Any) -> _Prepared | None:
+        """``None`` for a statement whose SQL depends on its values (an
+        expanding ``IN``): it runs through SQLAlchemy."""
+        compiled = stmt.compile(dialect=dialect)
+        if compiled.positiontup is None or "POSTCOMPILE" in compiled.string:
+            return None
+        names = list(compiled.positiontup)
+        processors = compiled._bind_processors
+        results = [entry[3]._cached_result_processor(dialect, None) for entry in compiled._result_columns]
+        prepared = cls(stmt, compiled.string, names, [processors.get(n) for n in names], results)
+        prepared.compiled = compiled
+        return prepared
+
+    def args(self, params: Mapping[str, Any]) -> list[Any]:
+        values = self.compiled.construct_params(params, _check=False)
+        return [value if proc is None or value is None else proc(value)
+                for value, proc in zip((values[n] for n in self.names), self.binds, strict=True)]
+
+    def process(self, rows: list[Any]) -> list[Any]:
+        if not self.results:
+            return rows
+        results = self.results
+        return [tuple(v if p is None or v is None else p(v) for v, p in zip(row, results, strict=True))
+                for row in rows]
 
 
 async def _nothing() -> None:
@@ -206,9 +302,30 @@ def create(url: str, settings: Any) -> SqliteDatabase:
     write_engine = _engine(parsed, settings, synchronous_pragma)
     if in_memory:
         return SqliteDatabase(write_engine, url=url)
-    read_engine = _engine(parsed.set(drivername="sqlite+wos_inline"), settings, synchronous_pragma,
-                          check_same_thread=False, factory=_Connection)
-    return SqliteDatabase(read_engine, url=url, write_engine=write_engine)
+    inline = parsed.set(drivername="sqlite+wos_inline")
+    read_engine = _engine(inline, settings, synchronous_pragma, check_same_thread=False, factory=_Connection)
+
+    def connect() -> sqlite3.Connection:
+        cargs, cparams = read_engine.dialect.create_connect_args(inline)
+        conn = sqlite3.connect(*cargs, **{**cparams, "timeout": settings["sqlite.busy_timeout_ms"] / 1000,
+                                          "check_same_thread": False})
+        _setup_connection(conn, synchronous_pragma)
+        return conn
+
+    return SqliteDatabase(read_engine, url=url, write_engine=write_engine, connect=connect)
+
+
+def _setup_connection(dbapi_connection: Any, synchronous_pragma: str) -> None:
+    # Let SQLAlchemy, not the driver, decide where transactions begin.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute(synchronous_pragma)
+    cursor.close()
+    # Case-insensitive filters lower-case both sides; SQLite's own lower()
+    # folds ASCII only, this one folds like Python (and PostgreSQL) do.
+    dbapi_connection.create_function("wos_lower", 1, _lower, deterministic=True)
 
 
 def _engine(parsed: Any, settings: Any, synchronous_pragma: str, **connect_args: Any) -> AsyncEngine:
@@ -225,16 +342,7 @@ def _engine(parsed: Any, settings: Any, synchronous_pragma: str, **connect_args:
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        # Let SQLAlchemy, not the driver, decide where transactions begin.
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute(synchronous_pragma)
-        cursor.close()
-        # Case-insensitive filters lower-case both sides; SQLite's own lower()
-        # folds ASCII only, this one folds like Python (and PostgreSQL) do.
-        dbapi_connection.create_function("wos_lower", 1, _lower, deterministic=True)
+        _setup_connection(dbapi_connection, synchronous_pragma)
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
