@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
@@ -86,6 +86,16 @@ class Database:
     async def read(self) -> AsyncIterator[AsyncConnection]:
         async with self.engine.connect() as conn:
             yield conn
+
+    async def fetch(self, stmt: sa.Executable, params: Mapping[str, Any]) -> Sequence[Sequence[Any]]:
+        """The rows of one read statement as tuples (in its columns' order, each
+        value through its type's result processing), on a read connection of
+        its own. A dialect may prepare a statement it sees again once (compiled
+        SQL, bind and result processors) and run it on the driver directly: a
+        caller that keeps one statement object per query shape passes it again
+        with new ``params``."""
+        async with self.read() as conn:
+            return (await conn.execute(stmt, dict(params))).all()
 
     @staticmethod
     def after_commit(conn: AsyncConnection, callback: AfterCommit) -> None:
