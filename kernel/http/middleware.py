@@ -26,23 +26,23 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 class RequestIds:
     """Request ids without ``uuid4()`` (a system call per request): a random
-    64-bit prefix per process, drawn again after a fork, and a counter, as 32
-    hex characters like a uuid's."""
+    64-bit prefix per process, drawn again in a forked child, and a counter,
+    as 32 hex characters like a uuid's."""
 
     def __init__(self) -> None:
-        self._pid = -1
-        self._prefix = ""
+        self.reset()
+
+    def reset(self) -> None:
+        self._prefix = os.urandom(8).hex()
         self._counter = itertools.count()
 
     def next(self) -> str:
-        if self._pid != os.getpid():
-            self._pid = os.getpid()
-            self._prefix = os.urandom(8).hex()
-            self._counter = itertools.count()
         return f"{self._prefix}{next(self._counter):016x}"
 
 
 request_ids = RequestIds()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=request_ids.reset)
 
 
 @web.middleware
