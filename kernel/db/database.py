@@ -145,6 +145,71 @@ class Database:
         await self.engine.dispose()
 
 
+class PreparedStatement:
+    """A statement compiled once for a dialect's :meth:`Database.fetch`: its
+    SQL, the order and bind processors of its parameters, its columns' result
+    processors, as SQLAlchemy would apply them."""
+
+    __slots__ = ("binds", "compiled", "names", "results", "sql", "stmt")
+
+    def __init__(self, stmt: sa.Executable, compiled: Any, names: list[str], binds: list[Any],
+                 results: list[Any]) -> None:
+        self.stmt = stmt  # held, so its id stays its own while cached by id
+        self.compiled = compiled
+        self.sql: str = compiled.string
+        self.names = names
+        self.binds = binds
+        self.results = results if any(results) else []
+
+    @classmethod
+    def of(cls, stmt: sa.Executable, dialect: sa.Dialect) -> PreparedStatement | None:
+        """``None`` for a statement whose SQL depends on its values (an
+        expanding ``IN``): that one runs through SQLAlchemy."""
+        compiled = stmt.compile(dialect=dialect)
+        if compiled.positiontup is None or "POSTCOMPILE" in compiled.string:
+            return None
+        names = list(compiled.positiontup)
+        processors = compiled._bind_processors
+        results = [entry[3]._cached_result_processor(dialect, None) for entry in compiled._result_columns]
+        return cls(stmt, compiled, names, [processors.get(n) for n in names], results)
+
+    def args(self, params: Mapping[str, Any]) -> list[Any]:
+        """The positional arguments for ``params`` (and the statement's own values)."""
+        values = self.compiled.construct_params(params, _check=False)
+        return [value if proc is None or value is None else proc(value)
+                for value, proc in zip((values[n] for n in self.names), self.binds, strict=True)]
+
+    def process(self, rows: Sequence[Sequence[Any]]) -> Sequence[Sequence[Any]]:
+        """Driver rows as SQLAlchemy would return them (each value through its
+        type's result processor)."""
+        if not self.results:
+            return rows
+        results = self.results
+        return [tuple(v if p is None or v is None else p(v) for v, p in zip(row, results, strict=True))
+                for row in rows]
+
+
+class PreparedCache:
+    """Prepared statements by statement object (at most ``size``)."""
+
+    def __init__(self, size: int = 1024) -> None:
+        self.size = size
+        self._by_id: dict[int, PreparedStatement | None] = {}
+
+    def get(self, stmt: sa.Executable, dialect: sa.Dialect) -> PreparedStatement | None:
+        prepared = self._by_id.get(id(stmt), False)
+        if prepared is False or (prepared is not None and prepared.stmt is not stmt):
+            prepared = PreparedStatement.of(stmt, dialect)
+            if len(self._by_id) >= self.size:
+                self._by_id.clear()
+            if prepared is not None:
+                self._by_id[id(stmt)] = prepared
+        return prepared  # type: ignore[return-value]
+
+    def clear(self) -> None:
+        self._by_id.clear()
+
+
 async def run_callbacks(callbacks: list[AfterCommit]) -> None:
     for callback in callbacks:
         result = callback()

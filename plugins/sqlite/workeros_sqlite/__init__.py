@@ -50,7 +50,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.util.concurrency import await_, in_greenlet
 
-from workeros.api import AFTER_COMMIT_KEY, Database, dumps_str, loads, run_callbacks
+from workeros.api import AFTER_COMMIT_KEY, Database, PreparedCache, dumps_str, loads, run_callbacks
 from workeros.hookspecs import hookimpl
 from workeros.hookspecs.db import Dialect
 from workeros.hookspecs.lifecycle import ConfigKey
@@ -99,7 +99,7 @@ class SqliteDatabase(Database):
         #: Opens the connection :meth:`fetch` runs prepared statements on.
         self._connect = connect
         self._fetch_conn: sqlite3.Connection | None = None
-        self._prepared: dict[int, _Prepared] = {}
+        self._prepared = PreparedCache()
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
@@ -143,14 +143,9 @@ class SqliteDatabase(Database):
         statement reads one consistent snapshot by itself."""
         if self._connect is None:
             return await super().fetch(stmt, params)
-        prepared = self._prepared.get(id(stmt))
-        if prepared is None or prepared.stmt is not stmt:
-            prepared = _Prepared.of(stmt, self.engine.dialect)
-            if prepared is None:
-                return await super().fetch(stmt, params)
-            if len(self._prepared) >= 1024:
-                self._prepared.clear()
-            self._prepared[id(stmt)] = prepared
+        prepared = self._prepared.get(stmt, self.engine.dialect)
+        if prepared is None:
+            return await super().fetch(stmt, params)
         conn = self._fetch_conn
         if conn is None:
             conn = self._fetch_conn = self._connect()
@@ -195,47 +190,6 @@ class SqliteDatabase(Database):
         await super().close()
         if self.write_engine is not self.engine:
             await self.write_engine.dispose()
-
-
-class _Prepared:
-    """A statement compiled once for :meth:`SqliteDatabase.fetch`: its SQL, the
-    order and bind processors of its parameters, its columns' result processors."""
-
-    __slots__ = ("binds", "compiled", "names", "results", "sql", "stmt")
-
-    def __init__(self, stmt: sa.Executable, sql: str, names: list[str], binds: list[Any],
-                 results: list[Any]) -> None:
-        self.stmt = stmt  # held, so its id stays its own while cached
-        self.sql = sql
-        self.names = names
-        self.binds = binds
-        self.results = results if any(results) else []
-
-    @classmethod
-    def of(cls, stmt: sa.Executable, dialect: Any) -> _Prepared | None:
-        """``None`` for a statement whose SQL depends on its values (an
-        expanding ``IN``): it runs through SQLAlchemy."""
-        compiled = stmt.compile(dialect=dialect)
-        if compiled.positiontup is None or "POSTCOMPILE" in compiled.string:
-            return None
-        names = list(compiled.positiontup)
-        processors = compiled._bind_processors
-        results = [entry[3]._cached_result_processor(dialect, None) for entry in compiled._result_columns]
-        prepared = cls(stmt, compiled.string, names, [processors.get(n) for n in names], results)
-        prepared.compiled = compiled
-        return prepared
-
-    def args(self, params: Mapping[str, Any]) -> list[Any]:
-        values = self.compiled.construct_params(params, _check=False)
-        return [value if proc is None or value is None else proc(value)
-                for value, proc in zip((values[n] for n in self.names), self.binds, strict=True)]
-
-    def process(self, rows: list[Any]) -> list[Any]:
-        if not self.results:
-            return rows
-        results = self.results
-        return [tuple(v if p is None or v is None else p(v) for v, p in zip(row, results, strict=True))
-                for row in rows]
 
 
 async def _nothing() -> None:
