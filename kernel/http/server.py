@@ -24,7 +24,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from aiohttp import web
 
@@ -171,7 +171,8 @@ class _Refuse(asyncio.Protocol):
     """Over the connection cap: answer 503 and close."""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
+        # (uvloop's transports are not asyncio.Transport subclasses, only alike.)
+        transport = cast(asyncio.Transport, transport)
         transport.write(_BUSY)
         transport.close()
 
@@ -192,8 +193,7 @@ class _Guarded(asyncio.Protocol):
         return getattr(self.inner, name)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = cast(asyncio.Transport, transport)
         self.guard.open += 1
         self.counted = True
         if self.guard.header_timeout > 0:
