@@ -76,9 +76,10 @@ def serve(settings: Settings, plugins: Plugins, *, reuse_port: bool = False) -> 
 
 
 def new_event_loop(settings: Settings) -> asyncio.AbstractEventLoop:
-    """The event loop ``server.event_loop`` names: uvloop where installed (on
-    ``auto``), else asyncio's own. uvloop's transports and timers cut the
-    per-request cost of the network side."""
+    """The event loop ``server.event_loop`` names: asyncio's own (the default),
+    uvloop, or uvloop where installed (``auto``). uvloop's transports and timers
+    cut the per-request cost of the network side, but it reports a failed
+    ``accept()`` its own way, past :class:`AcceptErrors`."""
     choice = settings["server.event_loop"]
     if choice != "asyncio":
         try:
