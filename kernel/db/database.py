@@ -164,13 +164,18 @@ class PreparedStatement:
     @classmethod
     def of(cls, stmt: sa.Executable, dialect: sa.Dialect) -> PreparedStatement | None:
         """``None`` for a statement whose SQL depends on its values (an
-        expanding ``IN``): that one runs through SQLAlchemy."""
+        expanding ``IN``) or whose result processing depends on what the driver
+        says of each column (asyncpg's numerics): that one runs through
+        SQLAlchemy."""
         compiled = stmt.compile(dialect=dialect)
         if compiled.positiontup is None or "POSTCOMPILE" in compiled.string:
             return None
         names = list(compiled.positiontup)
         processors = compiled._bind_processors
-        results = [entry[3]._cached_result_processor(dialect, None) for entry in compiled._result_columns]
+        try:
+            results = [entry[3]._cached_result_processor(dialect, None) for entry in compiled._result_columns]
+        except (TypeError, KeyError, ValueError):
+            return None
         return cls(stmt, compiled, names, [processors.get(n) for n in names], results)
 
     def args(self, params: Mapping[str, Any]) -> list[Any]:
@@ -194,17 +199,20 @@ class PreparedCache:
 
     def __init__(self, size: int = 1024) -> None:
         self.size = size
-        self._by_id: dict[int, PreparedStatement | None] = {}
+        #: (the statement, held so its id stays its own; its preparation or None)
+        self._by_id: dict[int, tuple[sa.Executable, PreparedStatement | None]] = {}
 
     def get(self, stmt: sa.Executable, dialect: sa.Dialect) -> PreparedStatement | None:
-        prepared = self._by_id.get(id(stmt), False)
-        if prepared is False or (prepared is not None and prepared.stmt is not stmt):
-            prepared = PreparedStatement.of(stmt, dialect)
-            if len(self._by_id) >= self.size:
-                self._by_id.clear()
-            if prepared is not None:
-                self._by_id[id(stmt)] = prepared
-        return prepared  # type: ignore[return-value]
+        """The statement prepared, or ``None`` when it runs through SQLAlchemy
+        (remembered, so it is not compiled again to find out)."""
+        found = self._by_id.get(id(stmt))
+        if found is not None and found[0] is stmt:
+            return found[1]
+        prepared = PreparedStatement.of(stmt, dialect)
+        if len(self._by_id) >= self.size:
+            self._by_id.clear()
+        self._by_id[id(stmt)] = (stmt, prepared)
+        return prepared
 
     def clear(self) -> None:
         self._by_id.clear()
