@@ -53,6 +53,7 @@ from workeros.http.app import create_app
 from workeros.config import Settings
 from workeros.hookspecs import hookimpl
 from workeros.http.keys import ACCOUNTABILITY
+from workeros.http.server import new_event_loop
 from workeros.plugins import Plugins
 
 class BenchAdmin:
@@ -77,7 +78,8 @@ settings = Settings(env={}, cli=cli)
 plugins = Plugins(load=None, disable=(), strict=False, plugins_dir=None)
 plugins.load_all()
 plugins.register(BenchAdmin(), name="bench-admin", distribution="bench")
-web.run_app(create_app(settings, plugins=plugins), host="127.0.0.1", port=port, print=None, access_log=None)
+web.run_app(create_app(settings, plugins=plugins), host="127.0.0.1", port=port, print=None, access_log=None,
+            loop=new_event_loop(settings))
 """
 
 BASELINE_SERVER = r"""

@@ -47,7 +47,14 @@ from workeros.clock import now
 from workeros.config import Settings, mask_url, setting_or
 
 # -- storage (dialect plugins) --------------------------------------------------------------
-from workeros.db.database import AFTER_COMMIT_KEY, Database, run_callbacks, schema_race
+from workeros.db.database import (
+    AFTER_COMMIT_KEY,
+    Database,
+    PreparedCache,
+    PreparedStatement,
+    run_callbacks,
+    schema_race,
+)
 from workeros.db.tables.accounts import one_time_tokens, users
 from workeros.db.tables.bus import bus_messages
 
@@ -151,7 +158,7 @@ __all__ = [
     "PERMISSIONS", "PLUGINS",
     "REGISTRY", "REQUEST_ID", "SCHEMA", "SERVICES", "SETTINGS", "TYPES",
     "ExternalIdentity", "identity_login",
-    "Accountability", "Background", "BadGateway", "CoercionError", "Collection", "Conflict", "Database", "Events",
+    "Accountability", "Background", "BadGateway", "CoercionError", "Collection", "Conflict", "Database", "Events", "PreparedCache", "PreparedStatement",
     "FetchResult", "Field", "FieldType", "Forbidden", "FunctionError", "InProcessApp", "FunctionTimeout", "Internal",
     "InvalidCredentials", "InvalidPayload", "InvalidQuery", "ItemEvent", "MethodNotAllowed", "NotFound", "Outbound",
     "OutboundError", "OutboundRefused", "Outbox", "PayloadTooLarge", "Plugins", "Query", "RangeNotSatisfiable",

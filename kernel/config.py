@@ -40,6 +40,11 @@ KERNEL_KEYS: tuple[ConfigKey, ...] = (
               "Open client connections per process; more are answered 503 and closed at once (0: no cap)"),
     ConfigKey("server.accept_error_log_interval", "float", 10.0,
               "Seconds between log lines about failing accepts (file-descriptor limit reached)"),
+    ConfigKey("server.event_loop", "str", "asyncio",
+              "Event loop: asyncio, uvloop (faster network I/O; must be installed), or auto (uvloop where "
+              "installed). With uvloop, running out of file descriptors is not reported once per "
+              "server.accept_error_log_interval",
+              choices=("auto", "uvloop", "asyncio")),
     ConfigKey("server.public_url", "str", None, "Public base URL, used in links sent by email"),
     ConfigKey("server.expose_plugins", "bool", False, "Serve /api/server/plugins to non-admins"),
     ConfigKey("database.url", "str", lambda s: f"sqlite:///{Path(s['data_dir']).resolve() / 'data.db'}",

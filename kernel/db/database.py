@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
@@ -87,6 +87,16 @@ class Database:
         async with self.engine.connect() as conn:
             yield conn
 
+    async def fetch(self, stmt: sa.Executable, params: Mapping[str, Any]) -> Sequence[Sequence[Any]]:
+        """The rows of one read statement as tuples (in its columns' order, each
+        value through its type's result processing), on a read connection of
+        its own. A dialect may prepare a statement it sees again once (compiled
+        SQL, bind and result processors) and run it on the driver directly: a
+        caller that keeps one statement object per query shape passes it again
+        with new ``params``."""
+        async with self.read() as conn:
+            return (await conn.execute(stmt, dict(params))).all()
+
     @staticmethod
     def after_commit(conn: AsyncConnection, callback: AfterCommit) -> None:
         """Run ``callback`` after ``conn``'s transaction commits."""
@@ -133,6 +143,79 @@ class Database:
 
     async def close(self) -> None:
         await self.engine.dispose()
+
+
+class PreparedStatement:
+    """A statement compiled once for a dialect's :meth:`Database.fetch`: its
+    SQL, the order and bind processors of its parameters, its columns' result
+    processors, as SQLAlchemy would apply them."""
+
+    __slots__ = ("binds", "compiled", "names", "results", "sql", "stmt")
+
+    def __init__(self, stmt: sa.Executable, compiled: Any, names: list[str], binds: list[Any],
+                 results: list[Any]) -> None:
+        self.stmt = stmt  # held, so its id stays its own while cached by id
+        self.compiled = compiled
+        self.sql: str = compiled.string
+        self.names = names
+        self.binds = binds
+        self.results = results if any(results) else []
+
+    @classmethod
+    def of(cls, stmt: sa.Executable, dialect: sa.Dialect) -> PreparedStatement | None:
+        """``None`` for a statement whose SQL depends on its values (an
+        expanding ``IN``) or whose result processing depends on what the driver
+        says of each column (asyncpg's numerics): that one runs through
+        SQLAlchemy."""
+        compiled = stmt.compile(dialect=dialect)
+        if compiled.positiontup is None or "POSTCOMPILE" in compiled.string:
+            return None
+        names = list(compiled.positiontup)
+        processors = compiled._bind_processors
+        try:
+            results = [entry[3]._cached_result_processor(dialect, None) for entry in compiled._result_columns]
+        except (TypeError, KeyError, ValueError):
+            return None
+        return cls(stmt, compiled, names, [processors.get(n) for n in names], results)
+
+    def args(self, params: Mapping[str, Any]) -> list[Any]:
+        """The positional arguments for ``params`` (and the statement's own values)."""
+        values = self.compiled.construct_params(params, _check=False)
+        return [value if proc is None or value is None else proc(value)
+                for value, proc in zip((values[n] for n in self.names), self.binds, strict=True)]
+
+    def process(self, rows: Sequence[Sequence[Any]]) -> Sequence[Sequence[Any]]:
+        """Driver rows as SQLAlchemy would return them (each value through its
+        type's result processor)."""
+        if not self.results:
+            return rows
+        results = self.results
+        return [tuple(v if p is None or v is None else p(v) for v, p in zip(row, results, strict=True))
+                for row in rows]
+
+
+class PreparedCache:
+    """Prepared statements by statement object (at most ``size``)."""
+
+    def __init__(self, size: int = 1024) -> None:
+        self.size = size
+        #: (the statement, held so its id stays its own; its preparation or None)
+        self._by_id: dict[int, tuple[sa.Executable, PreparedStatement | None]] = {}
+
+    def get(self, stmt: sa.Executable, dialect: sa.Dialect) -> PreparedStatement | None:
+        """The statement prepared, or ``None`` when it runs through SQLAlchemy
+        (remembered, so it is not compiled again to find out)."""
+        found = self._by_id.get(id(stmt))
+        if found is not None and found[0] is stmt:
+            return found[1]
+        prepared = PreparedStatement.of(stmt, dialect)
+        if len(self._by_id) >= self.size:
+            self._by_id.clear()
+        self._by_id[id(stmt)] = (stmt, prepared)
+        return prepared
+
+    def clear(self) -> None:
+        self._by_id.clear()
 
 
 async def run_callbacks(callbacks: list[AfterCommit]) -> None:

@@ -10,8 +10,8 @@ opens: one per call here, or one shared by several writes (a restore).
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -45,6 +45,8 @@ log = logging.getLogger("workeros.items")
 
 ACTIONS = ("create", "read", "update", "delete")
 _KEY_PARAM = "wos_key"
+_LIMIT_PARAM = "wos_limit"
+_OFFSET_PARAM = "wos_offset"
 
 
 class ItemsService:
@@ -63,7 +65,8 @@ class ItemsService:
         self.default_limit = min(int(setting_or(settings, "items.default_limit", 100)), self.max_limit)
         self.max_batch = int(setting_or(settings, "items.max_batch", MAX_BATCH))
         self.export_batch = int(setting_or(settings, "items.export_batch", 1000))
-        self._get_statements: dict[tuple, tuple[Any, sa.Select, Any]] = {}
+        #: Statements built once per query shape (gets and plain pages).
+        self._statements: dict[tuple, tuple] = {}
         self.lifecycle = Lifecycle(self)
 
     @classmethod
@@ -109,6 +112,10 @@ class ItemsService:
         query = query or Query()
         reader = await self.reader(acc)
         c, rule = reader.collection(collection)
+        if not (query.aggregate or query.group_by or query.meta or query.search or query.deep):
+            rows = await self._list_by_shape(reader, c, rule, query)
+            if rows is not None:
+                return rows, {}
         where = reader.where(c, rule, query)  # compiled once for the rows and the counts
         async with self.services.db.read() as conn, _read_errors():
             if query.aggregate or query.group_by:
@@ -118,6 +125,57 @@ class ItemsService:
             meta = await self._meta(conn, reader, c, rule, query, where)
         return rows, meta
 
+    async def _list_by_shape(self, reader: Reader, c: Collection, rule: Any, query: Query) -> list[dict] | None:
+        """A page of rows without relations, counts or search, by a statement
+        built once per query shape: the rule, the fields, the sort, the paging's
+        form and the filter's structure (not its values, which are bound). The
+        filter is parsed (and checked against the caller's rules) every time.
+        ``None`` when the query is not of that kind (relations, a relational
+        filter): the caller builds its statement."""
+        module = permissions_module()
+        parsed = reader.parse(c, query.filter)
+        combined = rule.filter.and_(parsed) if rule.filter is not None else parsed
+        if module is None:
+            if combined is not None:
+                return None
+            shaped: Any = ((), {})
+        else:
+            shaped = module.filter_shape(combined, variables=reader.variables)
+            if shaped is None:
+                return None
+        shape, params = shaped
+        limit, offset = reader.paging(query)
+        cache_key = ("list", reader.schema.version, id(reader.schema), c.name, id(rule), rule.fields, query.fields,
+                     query.sort, bool(offset), shape)
+        entry = self._statements.get(cache_key)
+        if entry is None:
+            node = reader.node(c, rule, query)
+            if node.children:
+                entry = (None, None, rule)
+            else:
+                where = sa.true() if combined is None else module.compile_filter_params(
+                    combined, schema=reader.schema, collection=c.name, variables=reader.variables)
+                stmt = (reader.select(node).where(where).order_by(*reader.order(c, rule, query.sort))
+                        .limit(sa.bindparam(_LIMIT_PARAM, type_=sa.Integer())))
+                if offset:
+                    stmt = stmt.offset(sa.bindparam(_OFFSET_PARAM, type_=sa.Integer()))
+                entry = (stmt, reader.flat_plan(node), rule)  # the rule is held so its id stays unique
+            self._remember(cache_key, entry)
+        stmt, plan, _ = entry
+        if stmt is None:
+            return None
+        params[_LIMIT_PARAM] = limit
+        if offset:
+            params[_OFFSET_PARAM] = offset
+        with _sync_read_errors():
+            rows = await self.services.db.fetch(stmt, params)
+        return reader.project_flat(plan, rows)
+
+    def _remember(self, key: tuple, entry: tuple) -> None:
+        if len(self._statements) >= 512:
+            self._statements.clear()
+        self._statements[key] = entry
+
     async def get(self, acc: Accountability, collection: str, key: Any, query: Query | None = None) -> dict:
         """One item by primary key; 404 when it does not exist or the caller may
         not read it."""
@@ -125,31 +183,36 @@ class ItemsService:
         reader = await self.reader(acc)
         c, rule = reader.collection(collection)
         pk = key_of(c, key)
-        async with self.services.db.read() as conn, _read_errors():
-            if rule.filter is None and not query.deep:
-                rows = await self._get_cached(conn, reader, c, rule, query.fields, pk)
-            else:
+        if rule.filter is None and not query.deep:
+            rows = await self._get_cached(reader, c, rule, query.fields, pk)
+        else:
+            async with self.services.db.read() as conn, _read_errors():
                 rows = await self._rows(conn, reader, c, rule, Query(fields=query.fields, deep=query.deep, limit=1),
                                         extra=c.pk_column == pk)
         if not rows:
             raise NotFound(f"Item {str(key)[:80]!r} of {collection!r} not found")
         return rows[0]
 
-    async def _get_cached(self, conn: AsyncConnection, reader: Reader, c: Collection, rule: Any,
-                          fields: tuple[str, ...] | None, pk: Any) -> list[dict]:
+    async def _get_cached(self, reader: Reader, c: Collection, rule: Any, fields: tuple[str, ...] | None,
+                          pk: Any) -> list[dict]:
         """A get under a rule without a row filter: the selection and the
         statement depend only on the schema, the rule and ``fields``, so they are
-        built once (the key is a bound parameter)."""
-        cache_key = (reader.schema.version, id(reader.schema), c.name, id(rule), rule.fields, fields)
-        entry = self._get_statements.get(cache_key)
+        built once (the key is a bound parameter). Without relations, its row
+        comes from :meth:`Database.fetch`, shaped from the tuple."""
+        cache_key = ("get", reader.schema.version, id(reader.schema), c.name, id(rule), rule.fields, fields)
+        entry = self._statements.get(cache_key)
         if entry is None:
             node = reader.node(c, rule, Query(fields=fields))
             stmt = reader.select(node).where(c.pk_column == sa.bindparam(_KEY_PARAM)).limit(1)
-            if len(self._get_statements) >= 512:
-                self._get_statements.clear()
-            entry = self._get_statements[cache_key] = (node, stmt, rule)  # the rule is held so its id stays unique
-        node, stmt, _ = entry
-        return await _project(conn, reader, node, await conn.execute(stmt, {_KEY_PARAM: pk}))
+            entry = (node, stmt, None if node.children else reader.flat_plan(node), rule)
+            self._remember(cache_key, entry)  # the rule is held so its id stays unique
+        node, stmt, plan, _ = entry
+        if plan is None:
+            async with self.services.db.read() as conn, _read_errors():
+                return await _project(conn, reader, node, await conn.execute(stmt, {_KEY_PARAM: pk}))
+        with _sync_read_errors():
+            rows = await self.services.db.fetch(stmt, {_KEY_PARAM: pk})
+        return reader.project_flat(plan, rows)
 
     async def _rows(self, conn: AsyncConnection, reader: Reader, c: Collection, rule: Any, query: Query,
                     extra: sa.ColumnElement[bool] | None = None,
@@ -483,12 +546,21 @@ async def _project(conn: AsyncConnection, reader: Reader, node: Any, result: Any
 async def _read_errors() -> AsyncIterator[None]:
     """A value the database cannot compare (a NUL byte in a PostgreSQL string,
     a number out of its range) is the caller's error, not the server's."""
+    with _sync_read_errors():
+        yield
+
+
+@contextmanager
+def _sync_read_errors() -> Iterator[None]:
     try:
         yield
     except sa_exc.DBAPIError as exc:
         if is_data_error(exc):
             raise InvalidQuery("A value in the query does not fit the field it is compared with") from None
         raise
+    except OverflowError:
+        # sqlite3 refuses an integer beyond 64 bits before SQLite sees it.
+        raise InvalidQuery("A value in the query does not fit the field it is compared with") from None
 
 
 def _variables(acc: Accountability) -> Any:

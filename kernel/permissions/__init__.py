@@ -4,11 +4,11 @@ client sends as ``?filter``. :func:`parse_filter` checks it once;
 against a row in this process (realtime, validation) with the same answers.
 :class:`PermissionsService` holds roles and their rules."""
 
-from workeros.permissions.compile import compile_filter
+from workeros.permissions.compile import compile_filter, compile_filter_params, filter_shape
 from workeros.permissions.match import match_filter
 from workeros.permissions.parse import Filter, FilterLimits, parse_filter
 from workeros.permissions.permissions_service import Access, PermissionsService, Rule
 from workeros.permissions.variables import Variables
 
 __all__ = ["Access", "Filter", "FilterLimits", "PermissionsService", "Rule", "Variables", "compile_filter",
-           "match_filter", "parse_filter"]
+           "compile_filter_params", "filter_shape", "match_filter", "parse_filter"]

@@ -24,7 +24,7 @@ from sqlalchemy.sql.functions import FunctionElement
 
 from workeros.schema.model import Collection, Schema
 
-from .parse import Cond, Filter, Logic, Node, Rel, typed_value
+from .parse import FLAGS, Cond, Filter, Logic, Node, Rel, typed_value
 from .variables import Var, Variables
 
 JSON_NULLS = ("null",)
@@ -101,10 +101,44 @@ def compile_filter(f: Filter | None, *, schema: Schema, collection: str,
     return _Compiler(schema, variables or Variables()).node(f.root, c, c.table if table is None else table)
 
 
+# -- statements cached per filter shape ---------------------------------------------------
+#
+# A filter's *shape* is its structure without its values: the fields, the
+# operators and what decides the SQL's form (a NULL value, the number of values
+# of ``_in``, an empty ``_ends_with``), after variables are resolved. Two
+# filters of one shape compile to the same SQL with different bound values, so
+# a caller may build (and SQLAlchemy compile) the statement once per shape:
+# :func:`filter_shape` gives a filter's shape and values without building
+# anything, :func:`compile_filter_params` builds the condition with every value
+# a bound parameter under the same names.
+
+def filter_shape(f: Filter | None, *, variables: Variables | None) -> tuple[tuple, dict[str, Any]] | None:
+    """The shape of ``f`` (hashable) under ``variables`` and its bound values,
+    or ``None`` when it cannot be cached by shape (a relational filter: its
+    subqueries are built per call)."""
+    params: dict[str, Any] = {}
+    if f is None:
+        return (), params
+    shape = _Compiler(None, variables or Variables(), params).shape(f.root)  # type: ignore[arg-type]
+    return None if shape is None else (shape, params)
+
+
+def compile_filter_params(f: Filter | None, *, schema: Schema, collection: str,
+                          variables: Variables | None) -> sa.ColumnElement[bool]:
+    """:func:`compile_filter` with every value a named bound parameter, named
+    as :func:`filter_shape` names the values. Only for a filter it accepts."""
+    if f is None:
+        return sa.true()
+    c = schema.collections[collection]
+    return _Compiler(schema, variables or Variables(), {}).node(f.root, c, c.table)
+
+
 class _Compiler:
-    def __init__(self, schema: Schema, variables: Variables) -> None:
+    def __init__(self, schema: Schema, variables: Variables, params: dict[str, Any] | None = None) -> None:
         self.schema = schema
         self.variables = variables
+        #: When a dict, values become named bound parameters collected here.
+        self.params = params
 
     def node(self, node: Node | None, c: Collection, table: Any) -> sa.ColumnElement[bool]:
         if node is None:
@@ -119,6 +153,35 @@ class _Compiler:
         if isinstance(node, Rel):
             return self.rel(node, c, table)
         raise TypeError(f"unknown filter node {node!r}")
+
+    def shape(self, node: Node | None) -> tuple | None:
+        """The shape of ``node``, collecting its bound values in the order
+        :meth:`node` binds them; ``None`` for a relational node."""
+        if node is None:
+            return ("-",)
+        if isinstance(node, Logic):
+            children = []
+            for child in node.children:
+                shape = self.shape(child)
+                if shape is None:
+                    return None
+                children.append(shape)
+            return (node.op, tuple(children))
+        if isinstance(node, Cond):
+            if node.op in FLAGS:
+                return (node.field.name, node.op, bool(node.value))
+            form, values = self.cond_values(node)
+            for value, _ in values:
+                self.bind(value, None)
+            return (node.field.name, node.op, form)
+        return None
+
+    def bind(self, value: Any, type_: Any) -> Any:
+        if self.params is None:
+            return value
+        name = f"wos_f{len(self.params)}"
+        self.params[name] = value
+        return sa.bindparam(name, value, type_=type_)
 
     def rel(self, node: Rel, c: Collection, table: Any) -> sa.ColumnElement[bool]:
         relation = node.relation
@@ -147,55 +210,80 @@ class _Compiler:
             return typed_value(node.field, self.variables.value(value))
         return value
 
-    def cond(self, node: Cond, col: Any) -> sa.ColumnElement[bool]:
-        op, f = node.op, node.field
-        if op in ("_null", "_nnull", "_empty", "_nempty"):
-            want_null = node.value if op in ("_null", "_empty") else not node.value
-            empty = self.empty(col, f.type, op in ("_empty", "_nempty"))
-            return empty if want_null else ~empty
-        text = f.type in ("string", "text")
+    def cond_values(self, node: Cond) -> tuple[str, list[tuple[Any, Any]]]:
+        """The form of ``node``'s SQL and its values, each with the SQL type to
+        bind it as (``None``: the column's). Pure Python: what :meth:`cond`
+        builds from, and all :func:`filter_params` needs."""
+        op = node.op
+        if op in FLAGS:
+            return "flag", []
         if op in ("_in", "_nin"):
             values = [v for v in (self.resolve(node, v) for v in node.value) if v is not None]
-            target = _bytewise(col) if text else col
-            if op == "_in":
-                return target.in_(values) if values else sa.false()
-            return sa.and_(col.is_not(None), target.not_in(values)) if values else col.is_not(None)
+            return (f"{op}:{len(values)}", [(v, None) for v in values])
         if op in ("_between", "_nbetween"):
             low, high = (self.resolve(node, v) for v in node.value)
             if low is None or high is None:
-                return sa.false()
-            target = _bytewise(col) if text else col
-            if op == "_between":
-                return sa.and_(target >= low, target <= high)
-            return sa.and_(col.is_not(None), sa.or_(target < low, target > high))
+                return "false", []
+            return op, [(low, None), (high, None)]
         value = self.resolve(node, node.value)
         if value is None:
-            return sa.false()  # NULL compares with nothing
+            return "false", []  # NULL compares with nothing
         if op in ("_eq", "_neq", "_lt", "_lte", "_gt", "_gte"):
-            target = _bytewise(col) if text else col
-            if op == "_eq":
-                return target == value
-            if op == "_neq":
-                return sa.and_(col.is_not(None), target != value)
-            return {"_lt": target < value, "_lte": target <= value, "_gt": target > value,
-                    "_gte": target >= value}[op]
+            return op, [(value, None)]
         # text operators: value is a string; never LIKE
         value = str(value)
-        insensitive = op.startswith("_i")
-        subject = _lower(col) if insensitive else col
-        needle = value.lower() if insensitive else value
+        needle = value.lower() if op.startswith("_i") else value
         length = len(needle)
-        if op in ("_contains", "_icontains"):
-            return _position(subject, needle) > 0
-        if op == "_ncontains":
-            return sa.and_(col.is_not(None), _position(subject, needle) == 0)
+        if op in ("_contains", "_icontains", "_ncontains"):
+            return op, [(needle, sa.String())]
         if op in ("_starts_with", "_istarts_with"):
-            return sa.func.substr(subject, 1, length) == needle
+            return op, [(length, sa.Integer()), (needle, sa.String())]
         if op in ("_ends_with", "_iends_with"):
             if length == 0:
-                return col.is_not(None)
-            return sa.and_(sa.func.length(subject) >= length,
-                           sa.func.substr(subject, sa.func.length(subject) - length + 1, length) == needle)
+                return "notnull", []
+            return op, [(length, sa.Integer()), (length, sa.Integer()), (length, sa.Integer()),
+                        (needle, sa.String())]
+        raise TypeError(f"unknown operator {op}")
+
+    def cond(self, node: Cond, col: Any) -> sa.ColumnElement[bool]:
+        op, f = node.op, node.field
+        if op in FLAGS:
+            want_null = node.value if op in ("_null", "_empty") else not node.value
+            empty = self.empty(col, f.type, op in ("_empty", "_nempty"))
+            return empty if want_null else ~empty
+        form, raw = self.cond_values(node)
+        if form == "false":
+            return sa.false()
+        if form == "notnull":
+            return col.is_not(None)
+        v = [self.bind(value, col.type if type_ is None else type_) for value, type_ in raw]
+        text = f.type in ("string", "text")
+        target = _bytewise(col) if text else col
+        if op in ("_in", "_nin"):
+            if op == "_in":
+                return target.in_(v) if v else sa.false()
+            return sa.and_(col.is_not(None), target.not_in(v)) if v else col.is_not(None)
+        if op == "_between":
+            return sa.and_(target >= v[0], target <= v[1])
+        if op == "_nbetween":
+            return sa.and_(col.is_not(None), sa.or_(target < v[0], target > v[1]))
+        if op == "_eq":
+            return target == v[0]
+        if op == "_neq":
+            return sa.and_(col.is_not(None), target != v[0])
+        if op in ("_lt", "_lte", "_gt", "_gte"):
+            return {"_lt": target.__lt__, "_lte": target.__le__, "_gt": target.__gt__,
+                    "_gte": target.__ge__}[op](v[0])
+        subject = _lower(col) if op.startswith("_i") else col
+        if op in ("_contains", "_icontains"):
+            return _position(subject, v[0]) > 0
+        if op == "_ncontains":
+            return sa.and_(col.is_not(None), _position(subject, v[0]) == 0)
+        if op in ("_starts_with", "_istarts_with"):
+            return sa.func.substr(subject, 1, v[0]) == v[1]
+        if op in ("_ends_with", "_iends_with"):
+            return sa.and_(sa.func.length(subject) >= v[0],
+                           sa.func.substr(subject, sa.func.length(subject) - v[1] + 1, v[2]) == v[3])
         raise TypeError(f"unknown operator {op}")
 
     def empty(self, col: Any, type_name: str, with_blank: bool) -> sa.ColumnElement[bool]:

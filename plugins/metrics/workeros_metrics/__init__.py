@@ -66,10 +66,19 @@ class Metrics:
         self.function_invocations = Counter("workeros_function_invocations", "Function invocations, by outcome",
                                             ["outcome"], registry=r)
         self._delivered_seen = 0
+        #: The labelled children per (method, route, status): looking them up
+        #: through ``labels()`` (a lock and argument checks) was a measurable
+        #: part of every request.
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
-        self.requests.labels(method, route, str(status)).inc()
-        self.latency.labels(method, route).observe(seconds)
+        key = (method, route, status)
+        children = self._children.get(key)
+        if children is None:
+            children = self._children[key] = (self.requests.labels(method, route, str(status)),
+                                              self.latency.labels(method, route))
+        children[0].inc()
+        children[1].observe(seconds)
 
     async def refresh(self, services: Services) -> None:
         """Read the gauges that describe the instance now."""

@@ -45,20 +45,21 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event, pool
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import registry, sqlite
 from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.util.concurrency import await_, in_greenlet
 
-from workeros.api import AFTER_COMMIT_KEY, Database, ServiceUnavailable, dumps_str, loads, run_callbacks
+from workeros.api import AFTER_COMMIT_KEY, Database, PreparedCache, ServiceUnavailable, dumps_str, loads, run_callbacks
 from workeros.hookspecs import hookimpl
 from workeros.hookspecs.db import Dialect
 from workeros.hookspecs.lifecycle import ConfigKey
@@ -134,7 +135,8 @@ class SqliteDatabase(Database):
     once it commits. A caller whose body fails rolls back to its savepoint and
     fails alone; no caller returns before its changes are committed."""
 
-    def __init__(self, engine: AsyncEngine, *, url: str, write_engine: AsyncEngine | None = None) -> None:
+    def __init__(self, engine: AsyncEngine, *, url: str, write_engine: AsyncEngine | None = None,
+                 connect: Callable[[], sqlite3.Connection] | None = None) -> None:
         super().__init__(engine, url=url)
         #: The engine of write transactions; reads use ``engine``.
         self.write_engine = write_engine or engine
@@ -146,6 +148,10 @@ class SqliteDatabase(Database):
         self._committers: set[asyncio.Task[None]] = set()
         #: set when the last acknowledged body has started its after-commit callbacks
         self._started: asyncio.Future[None] | _Done = _DONE
+        #: Opens the connection :meth:`fetch` runs prepared statements on.
+        self._connect = connect
+        self._fetch_conn: sqlite3.Connection | None = None
+        self._prepared = PreparedCache()
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
@@ -192,23 +198,6 @@ class SqliteDatabase(Database):
             if not started.done():
                 started.set_result(None)
         await run_callbacks(callbacks)
-
-    @asynccontextmanager
-    async def read(self) -> AsyncIterator[AsyncConnection]:
-        if self.engine is self.write_engine:  # an in-memory database: one driver-thread engine
-            async with self.engine.connect() as conn:
-                yield conn
-            return
-        # Reads run on the event loop's thread and never wait: the connection
-        # goes back to the pool here, in this task. (SQLAlchemy's context
-        # manager closes it in a task of its own: one more task per read, and
-        # under load a connection held until that task's turn comes, which can
-        # exhaust the pool.)
-        conn = await self.engine.connect()
-        try:
-            yield conn
-        finally:
-            await conn.close()
 
     async def _open(self) -> AsyncConnection:
         conn = await self.write_engine.connect()
@@ -285,8 +274,49 @@ class SqliteDatabase(Database):
         conn.sync_connection.info[_WRITE] = True  # type: ignore[union-attr]
         return conn.begin()
 
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncConnection]:
+        if self.engine is self.write_engine:
+            async with self.engine.connect() as conn:
+                yield conn
+            return
+        # Closed directly, not through ``async with``: AsyncConnection's exit
+        # closes in a shielded task, which yields to the event loop with the
+        # connection still checked out. Under load every request then took a
+        # fresh connection (beyond the pool, opened with its pragmas and closed
+        # again): a quarter of a get's time. A close on this engine never yields,
+        # so nothing can cancel it halfway.
+        conn = await self.engine.connect()
+        try:
+            yield conn
+        finally:
+            await conn.close()
+
     def insert(self, table: sa.Table) -> Any:
         return sqlite.insert(table)
+
+    async def fetch(self, stmt: sa.Executable, params: Mapping[str, Any]) -> Sequence[Sequence[Any]]:
+        """A statement seen before runs as SQL compiled once, on a connection of
+        its own on the event loop's thread, with no SQLAlchemy execution around
+        it (pool checkout, ``BEGIN``/``ROLLBACK``, cache key, result object): one
+        statement reads one consistent snapshot by itself."""
+        if self._connect is None:
+            return await super().fetch(stmt, params)
+        prepared = self._prepared.get(stmt, self.engine.dialect)
+        if prepared is None:
+            return await super().fetch(stmt, params)
+        conn = self._fetch_conn
+        if conn is None:
+            conn = self._fetch_conn = self._connect()
+        args = prepared.args(params)
+        try:
+            rows = conn.execute(prepared.sql, args).fetchall()
+        except sqlite3.Error as exc:
+            raise sa_exc.DBAPIError.instance(prepared.sql, args, exc, sqlite3.Error) from exc
+        return prepared.process(rows)
+
+    def schema_changed(self) -> None:
+        self._prepared.clear()
 
     @asynccontextmanager
     async def schema_transaction(self) -> AsyncIterator[AsyncConnection]:
@@ -322,6 +352,9 @@ class SqliteDatabase(Database):
     async def close(self) -> None:
         async with self._turn:
             await self._flush()
+        if self._fetch_conn is not None:
+            self._fetch_conn.close()
+            self._fetch_conn = None
         await super().close()
         if self.write_engine is not self.engine:
             await self.write_engine.dispose()
@@ -444,7 +477,28 @@ def create(url: str, settings: Any) -> SqliteDatabase:
     inline = parsed.set(drivername="sqlite+wos_inline")
     read_engine = _engine(inline, settings, synchronous_pragma, check_same_thread=False, factory=_Connection)
     write_engine = _engine(inline, settings, synchronous_pragma, check_same_thread=False, factory=_WriteConnection)
-    return SqliteDatabase(read_engine, url=url, write_engine=write_engine)
+
+    def connect() -> sqlite3.Connection:
+        cargs, cparams = read_engine.dialect.create_connect_args(inline)
+        conn = sqlite3.connect(*cargs, **{**cparams, "timeout": settings["sqlite.busy_timeout_ms"] / 1000,
+                                          "check_same_thread": False})
+        _setup_connection(conn, synchronous_pragma)
+        return conn
+
+    return SqliteDatabase(read_engine, url=url, write_engine=write_engine, connect=connect)
+
+
+def _setup_connection(dbapi_connection: Any, synchronous_pragma: str) -> None:
+    # Let SQLAlchemy, not the driver, decide where transactions begin.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute(synchronous_pragma)
+    cursor.close()
+    # Case-insensitive filters lower-case both sides; SQLite's own lower()
+    # folds ASCII only, this one folds like Python (and PostgreSQL) do.
+    dbapi_connection.create_function("wos_lower", 1, _lower, deterministic=True)
 
 
 def _engine(parsed: Any, settings: Any, synchronous_pragma: str, **connect_args: Any) -> AsyncEngine:
@@ -462,16 +516,7 @@ def _engine(parsed: Any, settings: Any, synchronous_pragma: str, **connect_args:
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        # Let SQLAlchemy, not the driver, decide where transactions begin.
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute(synchronous_pragma)
-        cursor.close()
-        # Case-insensitive filters lower-case both sides; SQLite's own lower()
-        # folds ASCII only, this one folds like Python (and PostgreSQL) do.
-        dbapi_connection.create_function("wos_lower", 1, _lower, deterministic=True)
+        _setup_connection(dbapi_connection, synchronous_pragma)
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:

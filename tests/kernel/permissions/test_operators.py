@@ -145,3 +145,64 @@ async def test_allowlists_and_related_rules(world: Any) -> None:
     assert await world.ids({"ref": {"name": {"_nnull": True}}}, access=lambda c: narrow) == ([2, 3], [2, 3])
     with pytest.raises(Forbidden):
         await world.ids({"ref": {"name": {"_eq": "x"}}}, access=lambda c: None)
+
+
+#: Pairs of filters of one shape (same fields and operators, other values),
+#: and what the second selects; variables resolve per caller.
+TWINS: list[tuple[dict, dict, list[int]]] = [
+    ({"n": {"_eq": 1}}, {"n": {"_eq": 10}}, [4]),
+    ({"n": {"_in": [1, 10]}}, {"n": {"_in": [2, 1]}}, [1, 2]),
+    ({"n": {"_nin": [1]}}, {"n": {"_nin": [10]}}, [1, 2]),
+    ({"note": {"_icontains": "ärger"}}, {"note": {"_icontains": "SALE"}}, [1]),
+    ({"name": {"_starts_with": "al"}}, {"name": {"_starts_with": "Alp"}}, [1]),
+    ({"name": {"_iends_with": "GER"}}, {"name": {"_iends_with": "PHA"}}, [1, 2]),
+    ({"n": {"_between": [2, 10]}}, {"n": {"_between": [1, 2]}}, [1, 2]),
+    ({"at": {"_gt": "2024-03-01T00:00:00Z"}}, {"at": {"_gt": "2025-01-01T00:00:00Z"}}, [4]),
+    ({"_or": [{"n": {"_eq": 1}}, {"name": {"_null": True}}]}, {"_or": [{"n": {"_eq": 2}}, {"name": {"_null": True}}]},
+     [2, 4]),
+    ({"owner": {"_eq": "$CURRENT_USER"}}, {"owner": {"_eq": "$CURRENT_USER"}}, [2]),  # run as u2
+]
+
+
+@pytest.mark.parametrize("first,second,expected", TWINS, ids=[str(i) for i in range(len(TWINS))])
+async def test_statement_built_once_per_shape(world: Any, first: dict, second: dict, expected: list[int]) -> None:
+    """A statement built from one filter runs another of the same shape with
+    the other's values (the statement cache of plain pages relies on it)."""
+    import sqlalchemy as sa
+
+    from workeros.permissions import Variables, compile_filter_params, filter_shape, parse_filter
+
+    schema = world.schema
+    c = schema.collections["things"]
+    one = parse_filter(first, schema=schema, collection="things")
+    two = parse_filter(second, schema=schema, collection="things")
+    v1 = Variables.for_accountability(Accountability(user="u1", role="editor"))
+    v2 = Variables.for_accountability(Accountability(user="u2", role="editor"))
+    shape_one, _ = filter_shape(one, variables=v1)
+    shape_two, params = filter_shape(two, variables=v2)
+    assert shape_one == shape_two
+    stmt = sa.select(c.pk_column).where(compile_filter_params(one, schema=schema, collection="things", variables=v1))
+    async with world.services.db.read() as conn:
+        ids = sorted(r[0] for r in await conn.execute(stmt, params))
+    assert ids == expected
+    assert sorted(r[0] for r in await world.services.db.fetch(stmt, params)) == expected
+
+
+async def test_shapes_differ_where_the_sql_does(world: Any) -> None:
+    from workeros.permissions import Variables, filter_shape, parse_filter
+
+    schema = world.schema
+    variables = Variables.for_accountability(Accountability(user="u1", role="editor"))
+
+    def shape(raw: dict, v: Any = variables) -> Any:
+        found = filter_shape(parse_filter(raw, schema=schema, collection="things"), variables=v)
+        return None if found is None else found[0]
+
+    assert shape({"n": {"_in": [1]}}) != shape({"n": {"_in": [1, 2]}})
+    assert shape({"name": {"_ends_with": ""}}) != shape({"name": {"_ends_with": "a"}})
+    assert shape({"n": {"_null": True}}) != shape({"n": {"_null": False}})
+    assert shape({"n": {"_eq": 1}}) != shape({"name": {"_eq": "1"}})
+    # A variable that resolves to nothing compiles to FALSE: another shape.
+    nobody = Variables.for_accountability(Accountability.anonymous())
+    assert shape({"owner": {"_eq": "$CURRENT_USER"}}) != shape({"owner": {"_eq": "$CURRENT_USER"}}, nobody)
+    assert shape({"ref": {"name": {"_eq": "Alpha"}}}) is None  # relational: built per call
