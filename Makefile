@@ -37,6 +37,7 @@ lint: $(BIN)/.installed
 	$(BIN)/python scripts/gen_hook_docs.py --check
 	$(BIN)/python scripts/lint_imports.py
 	$(BIN)/python scripts/gen_config_docs.py --check
+	$(BIN)/python scripts/gen_plugin_listing.py --check
 
 bench: $(BIN)/.installed
 	$(BIN)/python -m pip install -q -r bench/requirements.txt  # the peer run beside workeros (PocketBase)
