@@ -40,7 +40,8 @@ async def _pg_pair() -> AsyncIterator[tuple[Any, Any]]:
 
     await require_postgres()
     url = await create_pg_database()
-    settings = {"database.pool_size": 2, "postgres.max_overflow": 2, "postgres.pool_recycle_s": 60,
+    settings = {"database.pool_size": 2, "database.pool_timeout": 30.0, "postgres.max_overflow": 2,
+                "postgres.pool_recycle_s": 60,
                 "postgres.statement_cache_size": 0, "database.statement_timeout_ms": 10000,
                 "postgres.idle_in_transaction_timeout_ms": 10000}
     dbs = [create_db(url, settings), create_db(url, settings)]
@@ -87,7 +88,8 @@ async def _sqlite_pair() -> AsyncIterator[tuple[Any, Any]]:
 
     from workeros.db import migrate
 
-    settings = {"database.pool_size": 2, "sqlite.busy_timeout_ms": 10000, "sqlite.synchronous": "NORMAL"}
+    settings = {"database.pool_size": 2, "database.pool_timeout": 30.0, "sqlite.busy_timeout_ms": 10000,
+                "sqlite.synchronous": "NORMAL"}
     with tempfile.TemporaryDirectory() as folder:
         url = f"sqlite:///{folder}/bus.db"
         dbs = [create_db(url, settings), create_db(url, settings)]
@@ -225,7 +227,8 @@ async def test_sqlite_bus_writes_nothing_while_alone() -> None:
     from workeros.api import bus_messages
     from workeros.db import migrate
 
-    settings = {"database.pool_size": 2, "sqlite.busy_timeout_ms": 10000, "sqlite.synchronous": "NORMAL"}
+    settings = {"database.pool_size": 2, "database.pool_timeout": 30.0, "sqlite.busy_timeout_ms": 10000,
+                "sqlite.synchronous": "NORMAL"}
     import tempfile
 
     with tempfile.TemporaryDirectory() as folder:
