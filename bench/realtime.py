@@ -241,23 +241,27 @@ def run(quick: bool = False) -> dict[str, Any]:
                                           "kb_per_idle_subscriber": 40}}
 
     async def measure() -> None:
-        # Both servers run side by side; each size is measured on one and then
-        # the other, so a change in the machine's load falls on both.
-        with tempfile.TemporaryDirectory() as tmp:
-            server, baseline = _workeros_server(tmp), _baseline_server()
-            try:
-                async with aiohttp.ClientSession() as http:
-                    tokens, mixed = await _prepare_workeros(http, server.url)
-                result["mixed_roles"] = mixed
-                result["workeros"], result["baseline"] = {"fanout": {}}, {"fanout": {}}
-                for n, events in sizes:
-                    result["workeros"]["fanout"][str(n)] = await _fanout(server.url, tokens, n, events, tokens[0])
-                    result["baseline"]["fanout"][str(n)] = await _fanout(baseline.url, [""], n, events, None)
-                result["workeros"]["idle"] = await _idle_memory(server, tokens, idle)
-                result["baseline"]["idle"] = await _idle_memory(baseline, [""], idle)
-            finally:
-                server.stop()
-                baseline.stop()
+        # Each size gets fresh servers (the bare baseline does not recover its
+        # streams of an earlier round), both running side by side and measured
+        # one after the other, so a change in the machine's load falls on both.
+        result["workeros"], result["baseline"] = {"fanout": {}}, {"fanout": {}}
+        for n, events in [*sizes, (None, 0)]:
+            with tempfile.TemporaryDirectory() as tmp:
+                server, baseline = _workeros_server(tmp), _baseline_server()
+                try:
+                    async with aiohttp.ClientSession() as http:
+                        tokens, mixed = await _prepare_workeros(http, server.url)
+                    result["mixed_roles"] = mixed
+                    if n is None:
+                        result["workeros"]["idle"] = await _idle_memory(server, tokens, idle)
+                        result["baseline"]["idle"] = await _idle_memory(baseline, [""], idle)
+                    else:
+                        result["workeros"]["fanout"][str(n)] = await _fanout(server.url, tokens, n, events,
+                                                                             tokens[0])
+                        result["baseline"]["fanout"][str(n)] = await _fanout(baseline.url, [""], n, events, None)
+                finally:
+                    server.stop()
+                    baseline.stop()
 
     asyncio.run(measure())
     w, b = result["workeros"], result["baseline"]
