@@ -62,14 +62,19 @@ async def record_revision(
 ) -> None:
     """One revision row. ``data`` is the full row after the change (``None`` after
     a delete); ``delta`` the fields the change set. Values must be JSON-ready."""
-    await conn.execute(_INSERT_REVISION, {
+    await conn.execute(_INSERT_REVISION, _revision_row(activity_id, collection, item, data, delta, timestamp))
+
+
+def _revision_row(activity_id: int, collection: str, item: Any, data: Mapping[str, Any] | None,
+                  delta: Mapping[str, Any] | None, timestamp: dt.datetime) -> dict[str, Any]:
+    return {
         "activity": activity_id,
         "collection": collection,
         "item": str(item),
         "data": dict(data) if data is not None else None,
         "delta": dict(delta) if delta is not None else None,
         "timestamp": timestamp,
-    })
+    }
 
 
 _INSERT_REVISION = revisions.insert()
@@ -114,14 +119,8 @@ async def record_changes(
         })
         return
     ids = (await conn.execute(_INSERT_MANY, [{**common, "item": str(item)} for item, _, _ in changes])).scalars().all()
-    await conn.execute(_INSERT_REVISION, [{
-        "activity": activity_id,
-        "collection": collection,
-        "item": str(item),
-        "data": dict(data) if data is not None else None,
-        "delta": dict(delta) if delta is not None else None,
-        "timestamp": timestamp,
-    } for activity_id, (item, data, delta) in zip(ids, changes, strict=True)])
+    await conn.execute(_INSERT_REVISION, [_revision_row(activity_id, collection, item, data, delta, timestamp)
+                                          for activity_id, (item, data, delta) in zip(ids, changes, strict=True)])
 
 
 _INSERT_MANY = activity.insert().returning(activity.c.id, sort_by_parameter_order=True)

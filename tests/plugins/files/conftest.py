@@ -22,14 +22,11 @@ BUCKET = "wos-test"
 def s3_endpoint() -> Iterator[str]:
     """A real S3 endpoint: moto's threaded server on a free loopback port."""
     pytest.importorskip("aiobotocore")
-    moto_server = pytest.importorskip("moto.server")
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
+    pytest.importorskip("moto.server")
+    from tests.e2e.instances import moto_s3
+
+    with moto_s3() as endpoint:
+        yield endpoint
 
 
 def s3_settings(endpoint: str, bucket: str) -> dict[str, Any]:
