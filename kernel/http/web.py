@@ -3,13 +3,22 @@ JSON in and out with orjson, and access to the caller and services."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import orjson
 from aiohttp import web
 
 from workeros.accountability import Accountability
-from workeros.errors import READ_ONLY, Forbidden, InvalidPayload, PayloadTooLarge, UnsupportedMediaType, WorkerosError
+from workeros.errors import (
+    READ_ONLY,
+    Forbidden,
+    InvalidPayload,
+    InvalidQuery,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    WorkerosError,
+)
 from workeros.http.keys import ACCOUNTABILITY, REQUEST_ID, SERVICES
 from workeros.serialize import dumps
 
@@ -154,3 +163,56 @@ def accountability(request: web.Request) -> Accountability:
 
 def request_id(request: web.Request) -> str | None:
     return request.get(REQUEST_ID)
+
+
+def parse_page(query: Mapping[str, str], default: int = 50) -> tuple[int, int]:
+    """``limit`` and ``offset`` of a plain paged listing (a log, a run history):
+    ``limit`` 1 to 1000 (``default`` when absent), ``offset`` at least 0; anything
+    else is a 400."""
+    try:
+        limit = int(query.get("limit", default))
+        offset = int(query.get("offset", 0))
+    except ValueError:
+        raise InvalidQuery("limit and offset must be integers") from None
+    if not 1 <= limit <= 1000 or offset < 0:
+        raise InvalidQuery("limit must be 1 to 1000 and offset at least 0")
+    return limit, offset
+
+
+def add_admin_resource(app: web.Application, service: str, *, key: str = "id") -> None:
+    """Routes for a collection of system records kept by one service:
+    ``GET``/``POST`` on the app's root and ``GET``/``PATCH``/``DELETE`` on
+    ``/{key}``. The service (``services(request).get(service)``) answers
+    ``list(acc)``, ``create(acc, data)``, ``get(acc, key)``,
+    ``update(acc, key, data)`` and ``delete(acc, key)`` and applies its own
+    permission rules; a write's body is read with :func:`read_admin_json`, so a
+    non-admin is refused before the body is parsed. Create answers 201, delete
+    204."""
+
+    def _service(request: web.Request) -> Any:
+        return services(request).get(service)
+
+    async def list_records(request: web.Request) -> web.Response:
+        return ok(await _service(request).list(accountability(request)))
+
+    async def create_record(request: web.Request) -> web.Response:
+        data = await read_admin_json(request)
+        return ok(await _service(request).create(accountability(request), data), status=201)
+
+    async def get_record(request: web.Request) -> web.Response:
+        return ok(await _service(request).get(accountability(request), request.match_info[key]))
+
+    async def update_record(request: web.Request) -> web.Response:
+        data = await read_admin_json(request)
+        return ok(await _service(request).update(accountability(request), request.match_info[key], data))
+
+    async def delete_record(request: web.Request) -> web.Response:
+        await _service(request).delete(accountability(request), request.match_info[key])
+        return no_content()
+
+    app.router.add_get("", list_records)
+    app.router.add_post("", create_record)
+    item = "/{" + key + "}"
+    app.router.add_get(item, get_record)
+    app.router.add_patch(item, update_record)
+    app.router.add_delete(item, delete_record)

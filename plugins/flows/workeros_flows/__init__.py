@@ -17,9 +17,9 @@ from workeros.api import (
     SERVICES,
     Field,
     accountability,
-    no_content,
+    add_admin_resource,
     ok,
-    read_admin_json,
+    parse_page,
     read_json,
     services,
 )
@@ -30,7 +30,7 @@ from workeros.hookspecs.lifecycle import ConfigKey, Migrations, ServiceEntry
 from workeros.hookspecs.transport import Transport
 
 from .mcp_tools import tools
-from .service import FlowsService, Scheduler, parse_page
+from .service import FlowsService, Scheduler
 from .tables import flows as flows_table
 
 __all__ = ["FlowsService", "Scheduler"]
@@ -57,29 +57,6 @@ def _service(request: web.Request) -> FlowsService:
     return services(request).get("flows")
 
 
-async def list_flows(request: web.Request) -> web.Response:
-    return ok(await _service(request).list(accountability(request)))
-
-
-async def create_flow(request: web.Request) -> web.Response:
-    data = await read_admin_json(request)
-    return ok(await _service(request).create(accountability(request), data), status=201)
-
-
-async def get_flow(request: web.Request) -> web.Response:
-    return ok(await _service(request).get(accountability(request), request.match_info["id"]))
-
-
-async def update_flow(request: web.Request) -> web.Response:
-    data = await read_admin_json(request)
-    return ok(await _service(request).update(accountability(request), request.match_info["id"], data))
-
-
-async def delete_flow(request: web.Request) -> web.Response:
-    await _service(request).delete(accountability(request), request.match_info["id"])
-    return no_content()
-
-
 async def list_runs(request: web.Request) -> web.Response:
     limit, offset = parse_page(request.query)
     return ok(await _service(request).runs(accountability(request), request.match_info["id"], limit=limit,
@@ -97,13 +74,9 @@ async def trigger_flow(request: web.Request) -> web.Response:
 
 def build(root: web.Application) -> web.Application:
     app = web.Application()
-    app.router.add_get("", list_flows)
-    app.router.add_post("", create_flow)
+    add_admin_resource(app, "flows")
     app.router.add_post("/trigger/{id}", trigger_flow)
     app.router.add_get("/trigger/{id}", trigger_flow)
-    app.router.add_get("/{id}", get_flow)
-    app.router.add_patch("/{id}", update_flow)
-    app.router.add_delete("/{id}", delete_flow)
     app.router.add_get("/{id}/runs", list_runs)
     return app
 

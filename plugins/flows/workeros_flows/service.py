@@ -18,7 +18,6 @@ from workeros.api import (
     Forbidden,
     InvalidCredentials,
     InvalidPayload,
-    InvalidQuery,
     NotFound,
     Outbox,
     Services,
@@ -410,12 +409,3 @@ class Scheduler:
         return max(0.02, min(1.0, (soonest - now()).total_seconds()))
 
 
-def parse_page(query: Mapping[str, str], default: int = 50) -> tuple[int, int]:
-    try:
-        limit = int(query.get("limit", default))
-        offset = int(query.get("offset", 0))
-    except ValueError:
-        raise InvalidQuery("limit and offset must be integers") from None
-    if not 1 <= limit <= 1000 or offset < 0:
-        raise InvalidQuery("limit must be 1 to 1000 and offset at least 0")
-    return limit, offset

@@ -20,9 +20,9 @@ from workeros.api import (
     InvalidPayload,
     PayloadTooLarge,
     accountability,
-    no_content,
+    add_admin_resource,
     ok,
-    read_admin_json,
+    parse_page,
     services,
 )
 from workeros.hookspecs import hookimpl
@@ -32,7 +32,7 @@ from workeros.hookspecs.lifecycle import ConfigKey, Migrations, ServiceEntry
 from workeros.hookspecs.transport import Transport
 
 from .mcp_tools import tools
-from .service import FunctionsService, parse_page
+from .service import FunctionsService
 from .tables import functions as functions_table
 from .tables import versions as versions_table
 
@@ -55,29 +55,6 @@ HEADERS_DROPPED = ("authorization", "cookie", "x-workeros-test-caller")
 
 def _service(request: web.Request) -> FunctionsService:
     return services(request).get("functions")
-
-
-async def list_functions(request: web.Request) -> web.Response:
-    return ok(await _service(request).list(accountability(request)))
-
-
-async def create_function(request: web.Request) -> web.Response:
-    data = await read_admin_json(request)
-    return ok(await _service(request).create(accountability(request), data), status=201)
-
-
-async def get_function(request: web.Request) -> web.Response:
-    return ok(await _service(request).get(accountability(request), request.match_info["name"]))
-
-
-async def update_function(request: web.Request) -> web.Response:
-    data = await read_admin_json(request)
-    return ok(await _service(request).update(accountability(request), request.match_info["name"], data))
-
-
-async def delete_function(request: web.Request) -> web.Response:
-    await _service(request).delete(accountability(request), request.match_info["name"])
-    return no_content()
 
 
 async def list_versions(request: web.Request) -> web.Response:
@@ -112,14 +89,10 @@ async def run_function(request: web.Request) -> web.Response:
 
 def build(root: web.Application) -> web.Application:
     app = web.Application()
-    app.router.add_get("", list_functions)
-    app.router.add_post("", create_function)
+    add_admin_resource(app, "functions", key="name")
     app.router.add_route("*", "/{name}/run", run_function)
     app.router.add_get("/{name}/versions", list_versions)
     app.router.add_get("/{name}/logs", list_logs)
-    app.router.add_get("/{name}", get_function)
-    app.router.add_patch("/{name}", update_function)
-    app.router.add_delete("/{name}", delete_function)
     return app
 
 

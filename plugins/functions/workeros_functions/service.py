@@ -21,7 +21,6 @@ from workeros.api import (
     Forbidden,
     FunctionError,
     InvalidPayload,
-    InvalidQuery,
     NotFound,
     Query,
     RateLimited,
@@ -388,15 +387,6 @@ def _user(acc: Accountability) -> dict[str, Any] | None:
     return {"id": acc.user, "role": acc.role, "admin": acc.admin}
 
 
-def parse_page(query: Mapping[str, str], default: int = 50) -> tuple[int, int]:
-    try:
-        limit = int(query.get("limit", default))
-        offset = int(query.get("offset", 0))
-    except ValueError:
-        raise InvalidQuery("limit and offset must be integers") from None
-    if not 1 <= limit <= 1000 or offset < 0:
-        raise InvalidQuery("limit must be 1 to 1000 and offset at least 0")
-    return limit, offset
 
 
-__all__ = ["FunctionsService", "parse_page"]
+__all__ = ["FunctionsService"]

@@ -14,7 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
-from workeros.api import SERVICES, Field, InvalidQuery, accountability, no_content, ok, read_admin_json, services
+from workeros.api import SERVICES, Field, accountability, add_admin_resource, ok, parse_page, services
 from workeros.hookspecs import hookimpl
 from workeros.hookspecs.admin import AdminPage
 from workeros.hookspecs.data import ExportSection, SystemCollection
@@ -51,53 +51,15 @@ def _service(request: web.Request) -> WebhooksService:
     return services(request).get("webhooks")
 
 
-def _page(request: web.Request) -> tuple[int, int]:
-    try:
-        limit = int(request.query.get("limit", 100))
-        offset = int(request.query.get("offset", 0))
-    except ValueError:
-        raise InvalidQuery("limit and offset must be integers") from None
-    if not 1 <= limit <= 1000 or offset < 0:
-        raise InvalidQuery("limit must be 1 to 1000 and offset at least 0")
-    return limit, offset
-
-
-async def list_webhooks(request: web.Request) -> web.Response:
-    return ok(await _service(request).list(accountability(request)))
-
-
-async def create_webhook(request: web.Request) -> web.Response:
-    data = await read_admin_json(request)
-    return ok(await _service(request).create(accountability(request), data), status=201)
-
-
-async def get_webhook(request: web.Request) -> web.Response:
-    return ok(await _service(request).get(accountability(request), request.match_info["id"]))
-
-
-async def update_webhook(request: web.Request) -> web.Response:
-    data = await read_admin_json(request)
-    return ok(await _service(request).update(accountability(request), request.match_info["id"], data))
-
-
-async def delete_webhook(request: web.Request) -> web.Response:
-    await _service(request).delete(accountability(request), request.match_info["id"])
-    return no_content()
-
-
 async def list_deliveries(request: web.Request) -> web.Response:
-    limit, offset = _page(request)
+    limit, offset = parse_page(request.query, default=100)
     return ok(await _service(request).deliveries(accountability(request), request.match_info["id"], limit=limit,
                                                  offset=offset, status=request.query.get("status")))
 
 
 def build(root: web.Application) -> web.Application:
     app = web.Application()
-    app.router.add_get("", list_webhooks)
-    app.router.add_post("", create_webhook)
-    app.router.add_get("/{id}", get_webhook)
-    app.router.add_patch("/{id}", update_webhook)
-    app.router.add_delete("/{id}", delete_webhook)
+    add_admin_resource(app, "webhooks")
     app.router.add_get("/{id}/deliveries", list_deliveries)
     return app
 
