@@ -23,12 +23,8 @@ EMAIL, PASSWORD = "files-admin@example.com", "correct horse 1"
 
 @pytest.fixture(scope="module")
 def fake_model() -> Iterator[FakeAnthropic]:
-    server = FakeAnthropic()
-    server.start()
-    try:
+    with FakeAnthropic.running() as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="module", params=DIALECTS)

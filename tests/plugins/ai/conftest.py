@@ -7,6 +7,7 @@ received (headers and JSON body) so tests can check what the model was sent."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import threading
@@ -104,15 +105,22 @@ class FakeAnthropic:
         asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
         self._loop.call_soon_threadsafe(self._loop.stop)
 
+    @classmethod
+    @contextlib.contextmanager
+    def running(cls) -> Iterator[FakeAnthropic]:
+        """A started server, stopped on leaving the block."""
+        server = cls()
+        server.start()
+        try:
+            yield server
+        finally:
+            server.stop()
+
 
 @pytest.fixture(scope="module")
 def fake_anthropic_server() -> Iterator[FakeAnthropic]:
-    server = FakeAnthropic()
-    server.start()
-    try:
+    with FakeAnthropic.running() as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture
