@@ -96,7 +96,8 @@ async def record_changes(
     ``INSERT ... RETURNING`` (their ids in the order of ``changes``), the
     revisions in one batch. On PostgreSQL a single change is one statement (the
     revision is inserted from the activity row's ``RETURNING`` in a CTE), so a
-    create costs one round trip for its audit."""
+    create costs one round trip for its audit; elsewhere a single change is two
+    plain statements (no batch machinery for one row)."""
     if not changes:
         return
     acc = accountability or Accountability.system()
@@ -110,13 +111,20 @@ async def record_changes(
         "timestamp": timestamp,
         "meta": dict(meta) if meta else None,
     }
-    if len(changes) == 1 and conn.dialect.name == "postgresql":
+    if len(changes) == 1:
         item, data, delta = changes[0]
-        await conn.execute(_INSERT_BOTH, {
-            **common, "item": str(item),
-            "r_data": dict(data) if data is not None else None,
-            "r_delta": dict(delta) if delta is not None else None,
-        })
+        if conn.dialect.name == "postgresql":
+            await conn.execute(_INSERT_BOTH, {
+                **common, "item": str(item),
+                "r_data": dict(data) if data is not None else None,
+                "r_delta": dict(delta) if delta is not None else None,
+            })
+            return
+        # One row each, executed as such: a list of one takes SQLAlchemy's
+        # batch path (insertmanyvalues, the batch's parameters sorted back into
+        # order), which costs about twice the two plain statements.
+        activity_id = (await conn.execute(_INSERT, {**common, "item": str(item)})).inserted_primary_key[0]
+        await conn.execute(_INSERT_REVISION, _revision_row(activity_id, collection, item, data, delta, timestamp))
         return
     ids = (await conn.execute(_INSERT_MANY, [{**common, "item": str(item)} for item, _, _ in changes])).scalars().all()
     await conn.execute(_INSERT_REVISION, [_revision_row(activity_id, collection, item, data, delta, timestamp)

@@ -42,6 +42,9 @@ FIELDS = ("name", "url", "events", "collections", "headers", "active")
 RESERVED_HEADERS = re.compile(r"^(workeros-.*|content-type|content-length|host|transfer-encoding)$", re.I)
 HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,128}$")
 PUBLIC = ("id", *FIELDS, "created_at", "updated_at")
+#: The active webhooks, read in every item change's transaction: built once, so a
+#: write does not construct and hash a new statement.
+_ACTIVE = sa.select(webhooks.c.id, webhooks.c.events, webhooks.c.collections).where(webhooks.c.active.is_(True))
 
 
 def _public(row: Mapping[str, Any]) -> dict[str, Any]:
@@ -213,8 +216,7 @@ class WebhooksService:
         """Queue one delivery per matching active webhook and per entry
         (``keys``, ``payload`` — ``payload`` ``...`` leaves it out) on ``conn``,
         the change's own transaction. Returns how many rows were written."""
-        hooks = (await conn.execute(sa.select(webhooks.c.id, webhooks.c.events, webhooks.c.collections)
-                                    .where(webhooks.c.active.is_(True)))).all()
+        hooks = (await conn.execute(_ACTIVE)).all()
         targets = [h.id for h in hooks if event in (h.events or ())
                    and (h.collections is None or (collection is not None and collection in h.collections))]
         if not targets:
