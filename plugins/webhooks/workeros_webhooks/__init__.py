@@ -8,6 +8,9 @@ commit by the dispatcher, signed with HMAC-SHA256. See ``docs/webhooks.md``.
 
 from __future__ import annotations
 
+import argparse
+import asyncio
+import signal
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +21,7 @@ from workeros.api import SERVICES, Field, accountability, add_admin_resource, ok
 from workeros.hookspecs import hookimpl
 from workeros.hookspecs.admin import AdminPage
 from workeros.hookspecs.data import ExportSection, SystemCollection
-from workeros.hookspecs.lifecycle import ConfigKey, Migrations, ServiceEntry
+from workeros.hookspecs.lifecycle import Command, CommandContext, ConfigKey, Migrations, ServiceEntry
 from workeros.hookspecs.transport import Transport
 
 from .dispatcher import Dispatcher, signature
@@ -42,8 +45,12 @@ CONFIG_KEYS = [
               "again (an instance that died mid-send). Keep it above webhooks.timeout"),
     ConfigKey("webhooks.log_retention_days", "float", 30.0,
               "Days finished deliveries and their attempts are kept (0 keeps them forever)"),
+    ConfigKey("webhooks.cache_seconds", "float", 5.0,
+              "Seconds an instance keeps its list of active webhooks at most; a change here or on another "
+              "instance (through the event bus) drops it at once. 0 reads the list in every write's transaction"),
     ConfigKey("webhooks.dispatch", "bool", True,
-              "Run the dispatcher in this instance (turn off on instances that should only queue)"),
+              "Run the dispatcher in this instance (turn off on instances that should only queue: they announce "
+              "queued deliveries on the event bus to `workeros dispatcher` or other instances)"),
 ]
 
 
@@ -67,6 +74,42 @@ def build(root: web.Application) -> web.Application:
 @hookimpl
 def workeros_register_config_keys() -> list[ConfigKey]:
     return CONFIG_KEYS
+
+
+def _configure_dispatcher(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--database-url", dest="database_url", help="database URL (default: SQLite in the data dir)")
+
+
+async def _dispatcher(args: argparse.Namespace, ctx: CommandContext) -> int:
+    """Send deliveries from this process until SIGTERM or SIGINT (then finish
+    the sends in flight, as a server does)."""
+    from workeros.api import open_services, prepare
+
+    settings = ctx.settings.with_overrides(database__url=args.database_url)
+    plugins, registry = prepare(settings, ctx.plugins)
+    async with open_services(settings, plugins, registry) as svc:
+        service = svc.get("webhooks")
+        if service is None:
+            print("the webhooks service is not enabled")
+            return 1
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        running = Dispatcher(service)
+        running.start()
+        print(f"sending webhook deliveries as {running.instance} (stop with SIGTERM or Ctrl-C)", flush=True)
+        try:
+            await stop.wait()
+        finally:
+            await running.stop()
+    return 0
+
+
+@hookimpl
+def workeros_register_commands() -> list[Command]:
+    return [Command("dispatcher", "Send queued webhook deliveries from a process of its own (beside instances "
+                    "that run with webhooks.dispatch off)", run=_dispatcher, configure=_configure_dispatcher)]
 
 
 @hookimpl

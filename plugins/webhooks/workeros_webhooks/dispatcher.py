@@ -8,9 +8,11 @@ transaction; its outcome is written back with the attempt. An instance that
 dies mid-send leaves a lease that expires, and the delivery is sent again
 (same id) by whichever instance claims it next: at-least-once, never lost.
 
-The dispatcher wakes when a local commit queued deliveries, and otherwise
-polls every ``webhooks.poll_seconds`` (deliveries queued by other instances,
-retries coming due).
+The dispatcher wakes when a local commit queued deliveries, or when an
+instance that does not send (``webhooks.dispatch`` off) announces queued ones
+on the event bus, and otherwise polls every ``webhooks.poll_seconds``
+(deliveries queued by other instances, retries coming due). ``workeros
+dispatcher`` runs one in a process of its own.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ import sqlalchemy as sa
 
 from workeros.api import OutboundError, OutboundRefused, Outbox, dumps_str, loads, now, users
 
-from .service import WebhooksService
+from .service import QUEUED, WebhooksService
 from .tables import attempts, deliveries, webhooks
 
 log = logging.getLogger("workeros.webhooks")
@@ -62,10 +64,13 @@ class Dispatcher:
         self.timeout = float(s("webhooks.timeout", 10.0))
         self.base = float(s("webhooks.retry_base_seconds", 2.0))
         self.max_attempts = max(1, int(s("webhooks.max_attempts", 6)))
+        #: Fewest free slots worth a claim while sends are in flight.
+        self.batch = max(1, self.concurrency // 2)
         self.retention = float(s("webhooks.log_retention_days", 30))
         self._wake = asyncio.Event()
         self._sending: set[asyncio.Task[Any]] = set()
         self._task: asyncio.Task[None] | None = None
+        self._unsubscribe: Any = None
         self._stopping = False
         self._pruned = 0.0
         #: Outcomes of sends, written back in batches (one transaction per
@@ -78,13 +83,20 @@ class Dispatcher:
 
     def start(self) -> None:
         self.service.on_queued = self.wake
+        self._unsubscribe = self.services.events.subscribe(QUEUED, self._queued_elsewhere)
         self._task = asyncio.create_task(self._run(), name="webhooks-dispatcher")
+
+    def _queued_elsewhere(self, message: dict[str, Any]) -> None:
+        self._wake.set()
 
     async def stop(self, timeout: float = 5.0) -> None:
         """Stop claiming; let sends in flight finish (up to ``timeout``). A send
         cut short keeps its lease, which expires: it is sent again later."""
         self._stopping = True
         self.service.on_queued = None
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
         self._wake.set()
         if self._task is not None:
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -103,7 +115,10 @@ class Dispatcher:
             self._wake.clear()
             free = self.concurrency - len(self._sending)
             claimed: list[dict[str, Any]] = []
-            if free > 0:
+            # Claim in batches: a claim is a write transaction, so one per
+            # finished send would cost as much as the send. With sends in
+            # flight, wait until half the slots are free.
+            if free >= self.batch or (free > 0 and not self._sending):
                 try:
                     claimed = await self.claim(free)
                     await self._prune()

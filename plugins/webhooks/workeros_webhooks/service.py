@@ -6,13 +6,27 @@ A delivery row is inserted on the connection of the write that caused it
 commits or rolls back with the change: a committed change always gets its
 delivery and a rolled-back one never does. The dispatcher
 (:mod:`workeros_webhooks.dispatcher`) sends what is due.
+
+Which webhooks a change goes to is cached per instance (the active webhooks,
+then the targets of each event and collection). A webhook change forgets the
+cache on its own instance as it is written and again once it commits, and on
+every other instance through the event bus (channel ``webhooks``); each cache
+is also read again at least every ``webhooks.cache_seconds``. A write that
+starts after a webhook change is known on its instance queues for the new
+set. On another instance that is the bus's delay (milliseconds; at most
+``webhooks.cache_seconds`` if a bus message is lost), the same window as the
+other caches of definitions (flows, permissions). ``webhooks.cache_seconds``
+0 reads the active webhooks in every write's transaction instead.
 """
 
 from __future__ import annotations
 
+import logging
 import re
+import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from contextlib import asynccontextmanager
 from typing import Any
 
 import sqlalchemy as sa
@@ -34,6 +48,14 @@ from workeros.api import (
 
 from .tables import attempts, deliveries, webhooks
 
+log = logging.getLogger("workeros.webhooks")
+
+#: Event bus channel: a webhook was created, changed or deleted somewhere.
+CHANNEL = "webhooks"
+#: Event bus channel: deliveries were queued by an instance that does not send
+#: them itself (``webhooks.dispatch`` off); wakes the dispatchers elsewhere.
+QUEUED = "webhooks_queued"
+
 ITEM_EVENTS = ("items.create", "items.update", "items.delete")
 AUTH_EVENTS = ("auth.login", "auth.signup", "auth.logout", "auth.password_reset")
 EVENTS = ITEM_EVENTS + AUTH_EVENTS
@@ -44,7 +66,8 @@ HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,128}$")
 PUBLIC = ("id", *FIELDS, "created_at", "updated_at")
 #: The active webhooks, read in every item change's transaction: built once, so a
 #: write does not construct and hash a new statement.
-_ACTIVE = sa.select(webhooks.c.id, webhooks.c.events, webhooks.c.collections).where(webhooks.c.active.is_(True))
+_ACTIVE = (sa.select(webhooks.c.id, webhooks.c.events, webhooks.c.collections)
+           .where(webhooks.c.active.is_(True)).order_by(webhooks.c.id))
 
 
 def _public(row: Mapping[str, Any]) -> dict[str, Any]:
@@ -103,6 +126,12 @@ def check_payload(data: Any, *, partial: bool) -> dict[str, Any]:
     return out
 
 
+def _match(active: Sequence[tuple[str, frozenset[str], frozenset[str] | None]], event: str,
+           collection: str | None) -> list[str]:
+    return [hook for hook, events, collections in active if event in events
+            and (collections is None or (collection is not None and collection in collections))]
+
+
 class WebhooksService:
     """``services.get("webhooks")``."""
 
@@ -111,10 +140,106 @@ class WebhooksService:
         self.db = services.db
         #: Called after a commit that queued deliveries (the dispatcher's wake-up).
         self.on_queued: Callable[[], None] | None = None
+        self.cache_seconds = float(self.setting("webhooks.cache_seconds", 5.0))
+        #: The active webhooks as (id, events, collections or None), when cached.
+        self._active: list[tuple[str, frozenset[str], frozenset[str] | None]] | None = None
+        self._loaded_at = 0.0
+        #: Bumped whenever the cache is forgotten: a load that overlapped a
+        #: change is used for its own write but not kept.
+        self._generation = 0
+        #: Targets by (event, collection), derived from ``_active``.
+        self._targets: dict[tuple[str, str | None], list[str]] = {}
+        self._unsubscribe: Any = None
+        self._insert = deliveries.insert()
+        #: Without a dispatcher here, commits that queued deliveries are announced
+        #: on the bus (one message at a time; commits meanwhile share the next).
+        self.announce = not bool(self.setting("webhooks.dispatch", True))
+        self._announcing: Any = None
+        self._announce_again = False
 
     @classmethod
     async def open(cls, services: Services) -> WebhooksService:
-        return cls(services)
+        service = cls(services)
+        service._unsubscribe = services.events.subscribe(CHANNEL, service._changed_elsewhere)
+        return service
+
+    async def close(self) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        if self._announcing is not None:
+            await self._announcing
+
+    def _queued(self) -> None:
+        """After a commit that queued deliveries: wake the local dispatcher, or
+        announce them to the dispatchers of other processes."""
+        if self.on_queued is not None:
+            self.on_queued()
+        elif self.announce:
+            if self._announcing is not None:
+                self._announce_again = True
+            else:
+                self._announcing = self.services.background.spawn(self._announce(), name="webhooks-announce")
+
+    async def _announce(self) -> None:
+        try:
+            while True:
+                self._announce_again = False
+                await self.services.events.publish(QUEUED, {})
+                if not self._announce_again:
+                    return
+        except Exception:  # the dispatchers still poll every webhooks.poll_seconds
+            log.exception("announcing queued webhook deliveries failed")
+        finally:
+            self._announcing = None
+
+    # -- the cache of active webhooks ----------------------------------------------------
+    def forget(self) -> None:
+        """Drop the cached webhooks (read again by the next write)."""
+        self._generation += 1
+        self._active = None
+        self._targets = {}
+
+    def _changed_elsewhere(self, message: dict[str, Any]) -> None:
+        self.forget()
+
+    @asynccontextmanager
+    async def _change(self) -> AsyncIterator[AsyncConnection]:
+        """The transaction of a webhook change. The cache is forgotten as it
+        starts (a write after it in the same group commit reads the change on
+        the shared connection), if it fails, and once it commits, here and on
+        every instance."""
+        try:
+            async with self.db.transaction() as conn:
+                self.forget()
+                self.db.after_commit(conn, self._committed)
+                yield conn
+        except BaseException:
+            self.forget()
+            raise
+
+    async def _committed(self) -> None:
+        self.forget()
+        try:
+            await self.services.events.publish(CHANNEL, {"changed": True})
+        except Exception:  # other instances still read again within webhooks.cache_seconds
+            log.exception("publishing a webhook change failed")
+
+    async def _targets_of(self, conn: AsyncConnection, event: str, collection: str | None) -> list[str]:
+        """Ids of the active webhooks ``event`` on ``collection`` goes to."""
+        if self._active is not None and time.monotonic() - self._loaded_at < self.cache_seconds:
+            key = (event, collection)
+            found = self._targets.get(key)
+            if found is None:
+                found = self._targets[key] = _match(self._active, event, collection)
+            return found
+        generation = self._generation
+        rows = (await conn.execute(_ACTIVE)).all()
+        active = [(r.id, frozenset(r.events or ()), None if r.collections is None else frozenset(r.collections))
+                  for r in rows]
+        if self.cache_seconds > 0 and generation == self._generation:
+            self._active, self._loaded_at, self._targets = active, time.monotonic(), {}
+        return _match(active, event, collection)
 
     def setting(self, name: str, default: Any) -> Any:
         return setting_or(self.services.settings, name, default)
@@ -154,7 +279,7 @@ class WebhooksService:
         t = now()
         row = {"id": str(uuid.uuid4()), "collections": None, "headers": {}, "active": True, **values,
                "secret": random_token("whsec_"), "created_at": t, "updated_at": t}
-        async with self.db.transaction() as conn:
+        async with self._change() as conn:
             await conn.execute(webhooks.insert().values(**row))
         return {**_public(row), "secret": row["secret"]}
 
@@ -163,7 +288,7 @@ class WebhooksService:
         values = check_payload(data, partial=True)
         if "url" in values:
             self.services.outbound.check_url(values["url"])
-        async with self.db.transaction() as conn:
+        async with self._change() as conn:
             await self._row(conn, key)
             if values:
                 await conn.execute(webhooks.update().where(webhooks.c.id == str(key))
@@ -172,7 +297,7 @@ class WebhooksService:
 
     async def delete(self, acc: Accountability, key: str) -> None:
         self._admin(acc)
-        async with self.db.transaction() as conn:
+        async with self._change() as conn:
             await self._row(conn, key)
             delivery_ids = sa.select(deliveries.c.id).where(deliveries.c.webhook == str(key))
             await conn.execute(attempts.delete().where(attempts.c.delivery.in_(delivery_ids)))
@@ -216,9 +341,7 @@ class WebhooksService:
         """Queue one delivery per matching active webhook and per entry
         (``keys``, ``payload`` — ``payload`` ``...`` leaves it out) on ``conn``,
         the change's own transaction. Returns how many rows were written."""
-        hooks = (await conn.execute(_ACTIVE)).all()
-        targets = [h.id for h in hooks if event in (h.events or ())
-                   and (h.collections is None or (collection is not None and collection in h.collections))]
+        targets = await self._targets_of(conn, event, collection)
         if not targets:
             return 0
         t = now()
@@ -235,9 +358,9 @@ class WebhooksService:
                              "body": dumps_str(body), "status": "pending", "attempts": 0, "next_attempt_at": t,
                              "created_at": t})
         if rows:
-            await conn.execute(deliveries.insert(), rows)
-            if self.on_queued is not None:
-                self.db.after_commit(conn, self.on_queued)
+            await conn.execute(self._insert, rows)
+            if self.on_queued is not None or self.announce:
+                self.db.after_commit(conn, self._queued)
         return len(rows)
 
     async def enqueue_items(self, mutation: Any) -> None:

@@ -7,6 +7,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import os
+import signal
+import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -278,3 +281,96 @@ async def test_two_instances_deliver_each_change_once(booted, receiver: Receiver
                 "SELECT count(DISTINCT instance) FROM wos_webhook_attempts"))).scalar()
             attempts = (await conn.execute(sa.text("SELECT count(*) FROM wos_webhook_attempts"))).scalar()
         assert attempts == 200 and instances == 2
+
+
+async def test_a_webhook_change_reaches_the_next_write(booted, receiver: Receiver) -> None:
+    """The active webhooks are cached per instance; every change drops the cache."""
+    async with booted() as (admin, _):
+        await notes(admin)
+        await notes(admin, "other")
+        h = await hook(admin, receiver.url + "/h", ["items.create"], collections=["notes"])
+
+        async def created(collection: str = "notes") -> None:
+            r = await admin.post(f"/api/items/{collection}", json={"title": "x"})
+            assert r.status in (200, 201), r
+
+        await created()
+        await eventually(lambda: len(receiver.requests) == 1)
+        assert (await admin.patch(f"/api/webhooks/{h['id']}", json={"active": False})).status == 200
+        await created()
+        assert (await admin.patch(f"/api/webhooks/{h['id']}", json={"active": True, "collections": ["other"]})
+                ).status == 200
+        await created()
+        await created("other")
+        await eventually(lambda: len(receiver.requests) == 2)
+        second = await hook(admin, receiver.url + "/second", ["items.create"])
+        await created()
+        await eventually(lambda: len(receiver.requests) == 3)
+        assert (await admin.delete(f"/api/webhooks/{h['id']}")).status == 204
+        await created("other")
+        await eventually(lambda: len(receiver.requests) == 4)
+        await asyncio.sleep(0.6)  # nothing more comes
+        assert [(r.path, r.json()["collection"]) for r in receiver.requests] == [
+            ("/h", "notes"), ("/h", "other"), ("/second", "notes"), ("/second", "other")]
+        assert second["id"]
+
+
+async def test_without_the_cache_every_write_reads_the_webhooks(booted, receiver: Receiver) -> None:
+    async with booted(**{"webhooks.cache_seconds": 0}) as (admin, services):
+        await notes(admin)
+        await hook(admin, receiver.url, ["items.create"])
+        assert (await admin.post("/api/items/notes", json={"title": "sent"})).status in (200, 201)
+        await eventually(lambda: len(receiver.requests) == 1)
+        async with services.db.transaction() as conn:  # a webhook changed behind the service's back
+            await conn.execute(sa.text("UPDATE wos_webhooks SET active = false"))
+        assert (await admin.post("/api/items/notes", json={"title": "not sent"})).status in (200, 201)
+        await asyncio.sleep(0.6)
+        assert len(receiver.requests) == 1
+
+
+async def test_a_webhook_changed_on_one_instance_reaches_the_other(booted, receiver: Receiver,
+                                                                  wos_dialect: str) -> None:
+    if wos_dialect != "postgres":
+        pytest.skip("several instances share a PostgreSQL database")
+    async with booted() as (first, _), booted() as (second, _):
+        await notes(first)
+        h = await hook(first, receiver.url, ["items.create"])
+        await asyncio.sleep(0.3)  # the second instance's schema follows through the bus
+        assert (await second.post("/api/items/notes", json={"title": "cached"})).status in (200, 201)
+        await eventually(lambda: len(receiver.requests) == 1)
+        assert (await first.patch(f"/api/webhooks/{h['id']}", json={"active": False})).status == 200
+        await asyncio.sleep(0.3)  # the bus carries the change to the second instance's cache
+        assert (await second.post("/api/items/notes", json={"title": "not sent"})).status in (200, 201)
+        await asyncio.sleep(0.6)
+        assert len(receiver.requests) == 1
+
+
+async def test_a_dispatcher_process_sends_what_a_queueing_instance_queued(booted, receiver: Receiver,
+                                                                         tmp_path) -> None:
+    async with booted(**{"webhooks.dispatch": False}) as (admin, services):
+        await notes(admin)
+        h = await hook(admin, receiver.url, ["items.create"])
+        assert (await admin.post("/api/items/notes", json={"title": "queued"})).status in (200, 201)
+        await asyncio.sleep(0.5)
+        assert receiver.requests == []  # this instance only queues
+        env = {k: v for k, v in os.environ.items() if not k.startswith("WORKEROS_")}
+        env.update(WORKEROS_NETWORK_ALLOW_PRIVATE="1", WORKEROS_WEBHOOKS_POLL_SECONDS="0.2")
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "workeros", "--data-dir", str(tmp_path / "dispatcher"), "dispatcher",
+            "--database-url", services.settings["database.url"], stdout=asyncio.subprocess.PIPE, env=env)
+        try:
+            assert proc.stdout is not None
+            line = await asyncio.wait_for(proc.stdout.readline(), 60)
+            assert line.startswith(b"sending webhook deliveries"), line
+            await eventually(lambda: len(receiver.requests) == 1, timeout=15)
+            # queued while it runs: announced on the bus (PostgreSQL), or found by its poll (SQLite)
+            assert (await admin.post("/api/items/notes", json={"title": "live"})).status in (200, 201)
+            await eventually(lambda: len(receiver.requests) == 2, timeout=15)
+        finally:
+            if proc.returncode is None:
+                proc.send_signal(signal.SIGTERM)
+            code = await asyncio.wait_for(proc.wait(), 30)
+        assert code == 0
+        assert [r.json()["payload"]["title"] for r in receiver.requests] == ["queued", "live"]
+        log = (await admin.get(f"/api/webhooks/{h['id']}/deliveries")).data
+        assert [d["status"] for d in log] == ["delivered", "delivered"]
