@@ -34,7 +34,7 @@ import time
 from importlib import resources
 from typing import Any
 
-from workeros.api import FunctionError, FunctionTimeout, WorkerosError, dumps_str, jsonable, loads, setting_or
+from workeros.api import FunctionError, FunctionTimeout, WorkerosError, dumps_str, loads, setting_or
 from workeros.hookspecs import hookimpl
 from workeros.hookspecs.lifecycle import ConfigKey
 from workeros.hookspecs.sandbox import Host, SandboxBackend
@@ -213,8 +213,8 @@ def _direct_calls(ctx: Any) -> None:
     try:
         import quickjs_rs._engine as engine
         import wasmtime
+        import wasmtime._func
         from wasmtime import _ffi as ffi
-        from wasmtime._func import enter_wasm
 
         inst = ctx._engine_ctx._inst
         store, exports, current = inst.store, inst._exports, engine._CUR
@@ -225,6 +225,9 @@ def _direct_calls(ctx: Any) -> None:
         val_t, call, byref, error_from = ffi.wasmtime_val_t, ffi.wasmtime_func_call, ctypes.byref, \
             wasmtime.WasmtimeError._from_ptr
         held = _held_call(ffi)
+        trap_ptr, trap_from, raise_last = ctypes.POINTER(ffi.wasm_trap_t), wasmtime.Trap._from_ptr, \
+            wasmtime._func.maybe_raise_last_exn
+        WasmtimeError = wasmtime.WasmtimeError
     except (ImportError, AttributeError):
         log.warning("quickjs: wasmtime-py or quickjs-rs has another layout; calling the guest the generic way")
         return
@@ -237,8 +240,10 @@ def _direct_calls(ctx: Any) -> None:
         params = [kinds.get(str(p)) for p in ty.params]
         results = [kinds.get(str(r)) for r in ty.results]
         entry = None if None in params or None in results or len(results) > 1 else (
-            func._func, tuple(params), results[0] if results else None, val_t * len(params), val_t * len(results),
-            held if name in SHORT_EXPORTS else call)
+            byref(func._func), tuple(params), results[0] if results else None, val_t * len(params),
+            val_t * len(results), held if name in SHORT_EXPORTS else call,
+            # which member of the value union each argument is written to
+            tuple("i32" if k == I32 else "i64" if k == I64 else "f64" for k in params))
         prepared[name] = entry
         return entry
 
@@ -246,26 +251,31 @@ def _direct_calls(ctx: Any) -> None:
         entry = prepared[name] if name in prepared else prepare(name)
         if entry is None or len(args) != len(entry[1]):
             return generic(name, *args)
-        func, params, result, params_t, results_t, through = entry
+        func_ref, params, result, params_t, results_t, through, members = entry
         raw = params_t()
         for i, kind in enumerate(params):
             slot = raw[i]
             slot.kind = kind
-            if kind == I32:
-                slot.of.i32 = args[i]
-            elif kind == I64:
-                slot.of.i64 = args[i]
-            else:
-                slot.of.f64 = args[i]
+            setattr(slot.of, members[i], args[i])
         out = results_t()
         previous = getattr(current, "inst", None)
         current.inst = inst
+        # What wasmtime-py's enter_wasm does, without a generator per call: a
+        # Python exception raised in a host callback wins over the trap or
+        # error it turned into.
+        trap = trap_ptr()
         try:
-            with enter_wasm(store) as trap:
-                error = through(store._context(), byref(func), raw, len(params), out,
-                                1 if result is not None else 0, trap)
-                if error:
-                    raise error_from(error)
+            error = through(store._context(), func_ref, raw, len(params), out, 1 if result is not None else 0,
+                            byref(trap))
+            if error:
+                raise error_from(error)
+            if trap:
+                trap_obj = trap_from(trap)
+                raise_last()
+                raise trap_obj
+        except WasmtimeError:
+            raise_last()
+            raise
         finally:
             current.inst = previous
         if result is None:
@@ -274,6 +284,53 @@ def _direct_calls(ctx: Any) -> None:
         return value.of.i32 if result == I32 else value.of.i64 if result == I64 else value.of.f64
 
     inst.c = c
+
+
+def _image_writer(ctx: Any, image: Any) -> Any:
+    """A function writing ``image`` (a whole-memory snapshot of ``ctx``'s
+    guest, taken by quickjs-rs) back into the guest: one copy from the image's
+    bytes into linear memory and the stack pointer set, where quickjs-rs's
+    restore copies the image three times (a slice of the snapshot, a bytearray
+    of the slice, then the memory) and converts the stack pointer through
+    wasmtime-py's generic value path. The header is checked here, once, as
+    quickjs-rs checks it on every restore. ``None`` without the expected
+    layout (quickjs-rs's own restore is used then)."""
+    try:
+        import quickjs_rs._engine as engine
+        from wasmtime import WasmtimeError
+        from wasmtime import _ffi as ffi
+
+        inst = ctx._engine_ctx._inst
+        data = image.to_bytes()
+        header = engine._SNAP_HEADER
+        magic, fmt, build_id, size, sp = header.unpack_from(data, 0)
+        if (magic != engine.SNAP_MAGIC or fmt != engine.SNAP_FORMAT_VERSION or build_id != inst.build_id
+                or len(data) - header.size != size or sp > size):
+            return None
+        memory, store, sp_global = inst.mem, inst.store, inst.sp
+        offset = header.size
+        raw_sp = ffi.wasmtime_val_t()
+        raw_sp.kind = ffi.WASMTIME_I32.value
+        raw_sp.of.i32 = sp
+        if str(sp_global.type(store).content) != "i32":
+            return None
+        source = ctypes.c_char_p(data)
+        base = ctypes.cast(source, ctypes.c_void_p).value + offset  # type: ignore[operator]
+        memmove, byref, global_set = ctypes.memmove, ctypes.byref, ffi.wasmtime_global_set
+        error_from = WasmtimeError._from_ptr
+    except (ImportError, AttributeError, TypeError, ValueError):
+        return None
+
+    def rewrite() -> None:
+        if memory.data_len(store) != size:  # linear memory only grows; a grown guest is not reused
+            raise ValueError("the guest's memory changed size")
+        memmove(memory.data_ptr(store), base, size)
+        error = global_set(store._context(), byref(sp_global._global), byref(raw_sp))
+        if error:
+            raise error_from(error)
+
+    rewrite.keep = (data, source)  # type: ignore[attr-defined]  # the bytes ``base`` points into
+    return rewrite
 
 
 def _close(runtime: Any) -> None:
@@ -321,6 +378,7 @@ class _Guest:
                 # A quickjs-rs without whole-memory images: a guest per call.
                 log.warning("quickjs: cannot keep a guest's memory image; preparing a guest per call")
                 self.image = None
+            self.rewrite = _image_writer(self.ctx, self.image) if self.image is not None else None
         except BaseException:
             _close(self.runtime)
             raise
@@ -336,7 +394,10 @@ class _Guest:
         self.deadline = None
         if self.image is None or self.memory.data_len(self.store) != self.size:
             return False
-        self.runtime.restore_snapshot(self.image, self.ctx)
+        if self.rewrite is not None:
+            self.rewrite()
+        else:
+            self.runtime.restore_snapshot(self.image, self.ctx)
         return True
 
     def close(self) -> None:
@@ -358,7 +419,7 @@ class _Guest:
                 raise FunctionError("Bad bridge call")
             future = asyncio.run_coroutine_threadsafe(host.call(name, call_args), server_loop)
             data = await asyncio.wrap_future(future)
-            return dumps_str({"data": jsonable(data)})
+            return dumps_str({"data": data})  # the same text as through jsonable(), one encoding fewer
         except WorkerosError as exc:
             return dumps_str({"error": {"code": exc.code, "message": exc.message}})
         except asyncio.CancelledError:
@@ -433,9 +494,11 @@ async def _invoke(driver: str, source: str, payload: str, deadline: float, memor
         if remaining <= 0:
             return {"timeout": True}
         try:
-            out = await asyncio.wait_for(
-                guest.ctx.eval_async(f"await __wos_run({dumps_str(payload)})", filename="workeros",
-                                     timeout=remaining + 1), remaining)
+            # asyncio.timeout, not wait_for: the same cancellation at the
+            # deadline without a task (and a loop iteration) per call.
+            async with asyncio.timeout(remaining):
+                out = await guest.ctx.eval_async(f"await __wos_run({dumps_str(payload)})", filename="workeros",
+                                                 timeout=remaining + 1)
         except (q.InterruptError, TimeoutError, q.HostCancellationError):
             return {"timeout": True}
         except q.MemoryLimitError:
