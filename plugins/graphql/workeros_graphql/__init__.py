@@ -54,9 +54,12 @@ def _preload_parser() -> None:
         return
     lib = Path(spec.origin).parent / "language" / "parsers" / "libgraphqlparser" / "cffi" / "libgraphqlparser.so"
     if lib.is_file():
-        ctypes.CDLL(str(lib))
-    else:  # another layout: load tartiflette whole, as early as before
-        import tartiflette  # noqa: F401
+        try:
+            ctypes.CDLL(str(lib))
+            return
+        except OSError:
+            pass
+    import tartiflette  # noqa: F401  (another layout: all of it, as early as before)
 
 
 _preload_parser()
