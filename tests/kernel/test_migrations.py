@@ -70,7 +70,14 @@ async def test_at_heads_only_when_the_version_table_holds_the_heads(wos_settings
             await conn.execute(sa.update(table).values(version_num="0004"))
         async with db.read() as conn:
             assert await conn.run_sync(lambda sync: migrate._at_heads(sync, None)) is False
-        await migrate.upgrade(db)  # the check said no: Alembic applies what is missing
-        assert await migrate.current(db) == migrate.head()
+        async with db.transaction() as conn:
+            await conn.execute(sa.insert(table).values(version_num=migrate.head()))
+        async with db.read() as conn:  # an extra row beside the head: not at head either
+            assert await conn.run_sync(lambda sync: migrate._at_heads(sync, None)) is False
+        async with db.transaction() as conn:
+            await conn.execute(sa.delete(table))
+            await conn.execute(sa.insert(table).values(version_num=migrate.head()))
+        async with db.read() as conn:
+            assert await conn.run_sync(lambda sync: migrate._at_heads(sync, None)) is True
     finally:
         await db.close()
