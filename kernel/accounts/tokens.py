@@ -16,7 +16,6 @@ import secrets
 import time
 from dataclasses import dataclass
 
-import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
@@ -65,6 +64,8 @@ class AccessClaims:
 def encode_access_token(secret: str, *, user: str, family: str, ttl: int) -> tuple[str, int]:
     """A signed access token for ``user`` in session ``family``; return it and its
     expiry (epoch seconds)."""
+    import jwt  # PyJWT loads cryptography's EC/RSA bindings (~10 MB): at the first token
+
     now = int(time.time())
     exp = now + ttl
     token = jwt.encode({"sub": user, "sid": family, "iat": now, "exp": exp, "typ": "access",
@@ -75,6 +76,8 @@ def encode_access_token(secret: str, *, user: str, family: str, ttl: int) -> tup
 def decode_access_token(secret: str, token: str) -> AccessClaims:
     """Verify ``token``. Expired → :class:`TokenExpired`; anything else wrong →
     :class:`InvalidCredentials`."""
+    import jwt
+
     try:
         claims = jwt.decode(token, secret, algorithms=[ALGORITHM], issuer="workeros",
                             options={"require": ["sub", "sid", "exp", "iat"]})

@@ -8,28 +8,33 @@ never blocks the kernel's upgrades. Idempotent: upgrading an up-to-date database
 does nothing. On PostgreSQL the whole upgrade is one transaction (DDL is
 transactional there); on SQLite each migration uses batch mode, which rebuilds
 tables where ALTER cannot.
+
+Alembic (with Mako) is imported only when a chain has something to apply or a
+revision is asked for: a start on a database already at every head reads the
+version tables and the revision files' identifiers (parsed, not imported), and
+loads no Alembic at all.
 """
 
 from __future__ import annotations
 
+import ast
+import importlib.metadata
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import alembic
-from alembic.config import Config
-from alembic.runtime.environment import EnvironmentContext
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
+import sqlalchemy as sa
 
 from workeros.db.database import Database
 from workeros.errors import StartupError
 
 if TYPE_CHECKING:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
     from workeros.hookspecs.lifecycle import Migrations
     from workeros.plugins import Plugins
 
-_ALEMBIC = tuple(int(part) for part in alembic.__version__.split(".")[:2])
 SCRIPT_LOCATION = str(Path(__file__).parent / "migrations")
 VERSION_TABLE = "wos_migrations"
 _BRANCH = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
@@ -53,10 +58,13 @@ def plugin_migrations(plugins: Plugins | None) -> list[Migrations]:
 
 
 def alembic_config(connection: Any = None, migrations: Migrations | None = None) -> Config:
+    from alembic.config import Config
+
+    alembic_version = tuple(int(part) for part in importlib.metadata.version("alembic").split(".")[:2])
     cfg = Config()
     cfg.set_main_option("script_location", SCRIPT_LOCATION)
     # "os": paths split on os.pathsep (the option was renamed in Alembic 1.16).
-    cfg.set_main_option("path_separator" if _ALEMBIC >= (1, 16) else "version_path_separator", "os")
+    cfg.set_main_option("path_separator" if alembic_version >= (1, 16) else "version_path_separator", "os")
     if migrations is not None:
         cfg.set_main_option("version_locations", str(migrations.location))
         cfg.attributes["version_table"] = version_table(migrations)
@@ -71,6 +79,8 @@ _scripts: dict[tuple[str | None, str | None], ScriptDirectory] = {}
 
 
 def _script_directory(cfg: Config) -> ScriptDirectory:
+    from alembic.script import ScriptDirectory
+
     key = (cfg.get_main_option("script_location"), cfg.get_main_option("version_locations"))
     script = _scripts.get(key)
     if script is None:
@@ -81,6 +91,8 @@ def _script_directory(cfg: Config) -> ScriptDirectory:
 def _upgrade(cfg: Config, revision: str) -> None:
     """``alembic upgrade`` (as ``alembic.command.upgrade`` runs it) with the
     chain's script directory read once per process."""
+    from alembic.runtime.environment import EnvironmentContext
+
     script = _script_directory(cfg)
 
     def steps(rev: Any, context: Any) -> Any:
@@ -100,12 +112,68 @@ async def upgrade(db: Database, revision: str = "head", *, plugins: Plugins | No
     chains = plugin_migrations(plugins)
 
     def run(sync: Any) -> None:
+        if revision in ("head", "heads") and all(_at_heads(sync, chain) for chain in (None, *chains)):
+            return
         _upgrade(alembic_config(sync), revision)
         for chain in chains:
             _upgrade(alembic_config(sync, chain), "heads")
 
     async with db.transaction() as conn:
         await conn.run_sync(run)
+
+
+#: Heads of each versions folder, from its files' ``revision``/``down_revision``
+#: literals; None when a file is not in that plain shape (Alembic reads it then).
+_file_heads: dict[str, frozenset[str] | None] = {}
+_FIELDS = ("revision", "down_revision", "branch_labels", "depends_on")
+
+
+def _versions_folder(migrations: Migrations | None) -> Path:
+    return Path(SCRIPT_LOCATION) / "versions" if migrations is None else Path(migrations.location)
+
+
+def _heads_from_files(folder: Path) -> frozenset[str] | None:
+    key = str(folder)
+    if key in _file_heads:
+        return _file_heads[key]
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    heads: frozenset[str] | None = None
+    try:
+        for path in sorted(folder.glob("*.py")):
+            if path.name.startswith((".#", "__init__")):  # as Alembic skips them
+                continue
+            values: dict[str, Any] = {}
+            for node in ast.parse(path.read_text(encoding="utf-8")).body:
+                target = (node.targets[0] if isinstance(node, ast.Assign) and len(node.targets) == 1
+                          else node.target if isinstance(node, ast.AnnAssign) else None)
+                if isinstance(target, ast.Name) and target.id in _FIELDS and node.value is not None:
+                    values[target.id] = ast.literal_eval(node.value)
+            # Branch labels name a chain and leave its heads as they are; a
+            # dependency on another chain is Alembic's to weigh.
+            if not isinstance(values.get("revision"), str) or values.get("depends_on"):
+                raise ValueError(path.name)
+            down = values.get("down_revision")
+            revisions.add(values["revision"])
+            parents.update((down,) if isinstance(down, str) else down or ())
+        heads = frozenset(revisions - parents) or None
+    except (OSError, SyntaxError, ValueError, TypeError):
+        heads = None
+    _file_heads[key] = heads
+    return heads
+
+
+def _at_heads(sync: Any, migrations: Migrations | None) -> bool:
+    """Whether a chain's version table holds exactly its files' heads (checked
+    without Alembic; any doubt answers False and Alembic decides)."""
+    heads = _heads_from_files(_versions_folder(migrations))
+    if heads is None:
+        return False
+    table = version_table(migrations)
+    if not sa.inspect(sync).has_table(table):
+        return False
+    rows = sync.execute(sa.select(sa.column("version_num")).select_from(sa.table(table))).scalars().all()
+    return len(rows) == len(heads) and set(rows) == heads
 
 
 async def current(db: Database, migrations: Migrations | None = None) -> str | None:
@@ -115,6 +183,8 @@ async def current(db: Database, migrations: Migrations | None = None) -> str | N
 
 
 async def current_heads(db: Database, migrations: Migrations | None = None) -> tuple[str, ...]:
+    from alembic.runtime.migration import MigrationContext
+
     async with db.read() as conn:
         heads = await conn.run_sync(lambda sync: MigrationContext.configure(
             sync, opts={"version_table": version_table(migrations)}).get_current_heads())
@@ -123,6 +193,8 @@ async def current_heads(db: Database, migrations: Migrations | None = None) -> t
 
 def head(migrations: Migrations | None = None) -> str | None:
     """The newest revision of the kernel's chain (or of a plugin's)."""
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory.from_config(alembic_config(None, migrations)).get_current_head()
 
 

@@ -17,21 +17,26 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import sqlalchemy as sa
-from alembic.operations import Operations
-from alembic.runtime.migration import MigrationContext
 
 from workeros.schema.catalog import column_type, pk_column
 from workeros.schema.field_types import INT32, INT64
 from workeros.schema.identifiers import MAX_IDENTIFIER
 from workeros.schema.model import Field
 
+if TYPE_CHECKING:
+    from alembic.operations import Operations
+
 IndexKind = Literal["index", "unique"] | None
 
 
 def operations(conn: sa.Connection) -> Operations:
+    # Alembic (with Mako) loads at the first DDL, not when the kernel is imported.
+    from alembic.operations import Operations
+    from alembic.runtime.migration import MigrationContext
+
     return Operations(MigrationContext.configure(conn))
 
 

@@ -40,3 +40,44 @@ async def test_upgrade_empty_database_matches_model(wos_settings) -> None:
 
 async def test_every_system_table_is_prefixed() -> None:
     assert all(name.startswith("wos_") for name in metadata.tables)
+
+
+def test_heads_read_from_files_match_alembic(wos_settings) -> None:
+    """The start-up check reads each chain's heads from its files without
+    Alembic; they must be the heads Alembic finds."""
+    from alembic.script import ScriptDirectory
+
+    plugins, _ = prepare(wos_settings)
+    chains = [None, *migrate.plugin_migrations(plugins)]
+    assert len(chains) > 1  # the default plugins bring chains of their own
+    for chain in chains:
+        alembic_heads = ScriptDirectory.from_config(migrate.alembic_config(None, chain)).get_heads()
+        assert migrate._heads_from_files(migrate._versions_folder(chain)) == frozenset(alembic_heads)
+
+
+async def test_at_heads_only_when_the_version_table_holds_the_heads(wos_settings) -> None:
+    import sqlalchemy as sa
+
+    db = await open_db(wos_settings)
+    try:
+        async with db.read() as conn:
+            assert await conn.run_sync(lambda sync: migrate._at_heads(sync, None)) is False  # no table yet
+        await migrate.upgrade(db)
+        async with db.read() as conn:
+            assert await conn.run_sync(lambda sync: migrate._at_heads(sync, None)) is True
+        table = sa.table(migrate.VERSION_TABLE, sa.column("version_num"))
+        async with db.transaction() as conn:
+            await conn.execute(sa.update(table).values(version_num="0004"))
+        async with db.read() as conn:
+            assert await conn.run_sync(lambda sync: migrate._at_heads(sync, None)) is False
+        async with db.transaction() as conn:
+            await conn.execute(sa.insert(table).values(version_num=migrate.head()))
+        async with db.read() as conn:  # an extra row beside the head: not at head either
+            assert await conn.run_sync(lambda sync: migrate._at_heads(sync, None)) is False
+        async with db.transaction() as conn:
+            await conn.execute(sa.delete(table))
+            await conn.execute(sa.insert(table).values(version_num=migrate.head()))
+        async with db.read() as conn:
+            assert await conn.run_sync(lambda sync: migrate._at_heads(sync, None)) is True
+    finally:
+        await db.close()

@@ -16,15 +16,12 @@ import io
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
-
-from PIL import Image, ImageOps, features
+from typing import TYPE_CHECKING, Any
 
 from workeros.api import InvalidQuery, PayloadTooLarge, UnsupportedMediaType, dumps_str
 
-# Our own pixel limit is checked before decoding; Pillow's warning-level check
-# would only duplicate it with a different number.
-Image.MAX_IMAGE_PIXELS = None
+if TYPE_CHECKING:
+    from PIL import Image
 
 FITS = ("cover", "contain", "inside", "outside")
 FORMATS = ("jpg", "png", "webp", "avif", "auto")
@@ -37,9 +34,21 @@ SOURCE_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp", 
 SOURCE_FORMAT = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp", "image/avif": "avif"}
 
 
+def _pil() -> Any:
+    """Pillow, imported at the first image read rather than at start."""
+    import PIL.features  # noqa: F401 (loaded for avif_available)
+    import PIL.Image
+    import PIL.ImageOps  # noqa: F401 (loaded for render)
+
+    # Our own pixel limit is checked before decoding; Pillow's warning-level check
+    # would only duplicate it with a different number.
+    PIL.Image.MAX_IMAGE_PIXELS = None
+    return PIL
+
+
 def avif_available() -> bool:
     try:
-        return bool(features.check("avif"))
+        return bool(_pil().features.check("avif"))
     except Exception:  # an older Pillow without the feature name
         return False
 
@@ -126,7 +135,7 @@ def output_format(transform: Transform, source_type: str) -> str:
 def header_size(source: Any) -> tuple[int, int] | None:
     """Width and height from an image's header (no pixels decoded), or None."""
     try:
-        with Image.open(source) as image:
+        with _pil().Image.open(source) as image:
             return image.size
     except Exception:
         return None
@@ -146,8 +155,9 @@ def _target(src: tuple[int, int], t: Transform) -> tuple[int, int]:
 def render(source: Any, t: Transform, fmt: str, *, max_pixels: int) -> bytes:
     """Decode ``source`` (a path or a binary file), transform, encode. Runs in
     a worker thread."""
+    pil = _pil()
     try:
-        image = Image.open(source)
+        image = pil.Image.open(source)
     except Exception:
         raise UnsupportedMediaType("The file is not an image this server can transform") from None
     with image:
@@ -163,14 +173,16 @@ def render(source: Any, t: Transform, fmt: str, *, max_pixels: int) -> bytes:
             image.load()
         except Exception:
             raise UnsupportedMediaType("The image could not be decoded") from None
-        image = ImageOps.exif_transpose(image)
+        image = pil.ImageOps.exif_transpose(image)
         if (t.width or t.height) and (tw, th) != image.size:
             image = _fit(image, t, _target(image.size, t) if not (t.width and t.height) else (tw, th))
         return _encode(image, fmt, t.quality)
 
 
 def _fit(image: Image.Image, t: Transform, box: tuple[int, int]) -> Image.Image:
-    resample = Image.Resampling.LANCZOS
+    pil = _pil()
+    ImageOps = pil.ImageOps
+    resample = pil.Image.Resampling.LANCZOS
     if not (t.width and t.height):
         return image.resize(box, resample, reducing_gap=3.0)
     if t.fit == "cover":

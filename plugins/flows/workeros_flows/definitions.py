@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
-from typing import Any
-
-from croniter import croniter
+from typing import TYPE_CHECKING, Any
 
 from workeros.api import InvalidPayload, InvalidQuery, check_data_filter
+
+if TYPE_CHECKING:
+    from croniter import croniter
 
 TRIGGERS = ("event", "schedule", "webhook", "manual")
 STATUSES = ("active", "inactive")
@@ -25,6 +26,8 @@ MAX_OPERATIONS = 100
 
 def cron(expression: str) -> croniter:
     """A croniter for a 5-field (minute first) or 6-field (seconds first) expression."""
+    from croniter import croniter  # (with dateutil) at the first schedule, not at start
+
     fields = expression.split()
     return croniter(expression, second_at_beginning=len(fields) == 6)
 

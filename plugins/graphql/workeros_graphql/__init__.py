@@ -13,6 +13,9 @@ execution errors come back beside ``data`` with ``extensions.code`` as in REST.
 
 from __future__ import annotations
 
+import ctypes
+import importlib.util
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -36,9 +39,42 @@ from workeros.hookspecs.lifecycle import ConfigKey
 from workeros.hookspecs.mcp import McpTool, ToolContext
 from workeros.hookspecs.transport import Transport
 
-from . import ws
 from .engines import Engines
-from .execution import ENGINES, SETTINGS_KEY, _direct, check_limits, prepare, run  # noqa: F401 (re-exported)
+from .keys import ENGINES, SETTINGS_KEY, WS_ENABLED
+
+
+def _preload_parser() -> None:
+    """Load tartiflette's libgraphqlparser (a C++ library, ~1 MB) now, while
+    plugins register, and the rest of tartiflette at the first operation. Some
+    extensions carry their own C++ runtime (usearch's, with workeros-vectors);
+    loaded before this parser, they break its output and every query fails to
+    parse. Loaded first, it keeps its own bindings."""
+    spec = importlib.util.find_spec("tartiflette")
+    if spec is None or spec.origin is None:
+        return
+    lib = Path(spec.origin).parent / "language" / "parsers" / "libgraphqlparser" / "cffi" / "libgraphqlparser.so"
+    if lib.is_file():
+        try:
+            ctypes.CDLL(str(lib))
+            return
+        except OSError:
+            pass
+    import tartiflette  # noqa: F401  (another layout: all of it, as early as before)
+
+
+_preload_parser()
+
+#: Names re-exported from .execution, which loads tartiflette: imported at the
+#: first use, not when the plugin registers.
+_LAZY = ("_direct", "check_limits", "prepare", "run")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        from . import execution
+
+        return getattr(execution, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 CONFIG_KEYS = [
     ConfigKey("graphql.graphiql", "bool", True, "Serve the GraphiQL page to browsers at GET /api/graphql"),
@@ -73,6 +109,8 @@ async def execute(request: web.Request, query: Any, variables: Any, operation_na
     svc = services(request)
     acc = accountability(request).with_origin("graphql")
     settings = request.app[SETTINGS_KEY]
+    from .execution import prepare, run
+
     operation = await prepare(request.app[ENGINES], settings, acc, query, variables, operation_name)
     if operation.kind == "subscription":
         raise MethodNotAllowed("Subscriptions run over a WebSocket (graphql-transport-ws) at this path")
@@ -100,8 +138,10 @@ async def handle_post(request: web.Request) -> web.Response:
 
 async def handle_get(request: web.Request) -> web.StreamResponse:
     if request.headers.get("Upgrade", "").lower() == "websocket":
-        if ws.ENABLED not in request.app:
+        if WS_ENABLED not in request.app:
             raise ServiceUnavailable("Subscriptions need a runtime that holds streams")
+        from . import ws
+
         return await ws.serve(request)
     settings = request.app[SETTINGS_KEY]
     if "query" not in request.query:
@@ -131,6 +171,8 @@ async def graphql_query(ctx: ToolContext, args: dict[str, Any]) -> Any:
         raise ServiceUnavailable("GraphQL is not running in this process")
     engines, settings = running
     acc = ctx.accountability.with_origin("mcp")
+    from .execution import prepare, run
+
     operation = await prepare(engines, settings, acc, args["query"], args.get("variables"),
                               args.get("operationName"))
     if operation.kind != "query":
@@ -149,7 +191,9 @@ def build(root: web.Application) -> web.Application:
     app[SETTINGS_KEY] = root[SETTINGS]
     realtime = root[REGISTRY].get("runtime").realtime
     if realtime:
-        ws.install(app)
+        # What ws.install does, without importing the socket protocol (and so
+        # tartiflette) before the first upgrade.
+        app[WS_ENABLED] = True
 
     async def start(sub: web.Application) -> None:
         svc = root[SERVICES]

@@ -20,20 +20,19 @@ from collections import OrderedDict
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from tartiflette import Scalar, create_engine
-from tartiflette.schema.registry import SchemaRegistry
-
 from workeros.api import PERMISSIONS, SCHEMA, Accountability, WorkerosError
 
-from . import document, subscriptions
-from .resolve import Resolver, error_coercer
 from .sdl import Built, RoleRules, build_sdl
 
+# tartiflette (its parsers, lark, the C parser through cffi) is imported by the
+# first schema build, not at start: a server that never answers GraphQL never
+# loads it.
 if TYPE_CHECKING:
     from workeros.api import Services
 
+    from .resolve import Resolver
+
 log = logging.getLogger("workeros.graphql")
-document.install()
 _names = itertools.count(1)
 #: Quiet time after a schema or permission change before the background rebuild.
 SETTLE_S = 0.05
@@ -182,6 +181,8 @@ class Engines:
     def _drop(self, key: tuple) -> None:
         entry = self.cache.pop(key, None)
         if entry is not None:
+            from tartiflette.schema.registry import SchemaRegistry
+
             SchemaRegistry._schemas.pop(entry.name, None)
 
     # -- getting an engine -----------------------------------------------------------------
@@ -238,6 +239,13 @@ class Engines:
         return RoleRules(**out)
 
     async def _build(self, acc: Accountability) -> Entry:
+        from tartiflette import Scalar, create_engine
+        from tartiflette.schema.registry import SchemaRegistry
+
+        from . import document, subscriptions
+        from .resolve import Resolver, error_coercer
+
+        document.install()
         start = time.perf_counter()
         schema = self.services.schema.current()
         built = build_sdl(schema, await self.rules(acc), subscriptions=self.realtime,

@@ -13,17 +13,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from aiohttp import web
 from tartiflette.language.ast import FieldNode, FragmentDefinitionNode, OperationDefinitionNode
 
 from workeros.api import READ_ONLY, Accountability, Forbidden, InvalidQuery
 
 from . import direct
 from .engines import Engines, Entry
+from .keys import ENGINES, SETTINGS_KEY  # noqa: F401 (re-exported)
 from .resolve import _arguments, selected_fields
-
-ENGINES = web.AppKey("graphql_engines", Engines)
-SETTINGS_KEY = web.AppKey("graphql_settings", object)
 
 
 def check_limits(document: Any, operation_name: str | None, settings: Any, entry: Entry) -> str:

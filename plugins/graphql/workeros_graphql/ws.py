@@ -56,6 +56,7 @@ from workeros.api import (
 )
 
 from .execution import ENGINES, SETTINGS_KEY, Operation, prepare, run
+from .keys import WS_ENABLED
 from .subscriptions import Closed, check_root
 
 log = logging.getLogger("workeros.graphql")
@@ -64,7 +65,7 @@ PROTOCOL = "graphql-transport-ws"
 #: Operations running at once on one connection.
 MAX_OPERATIONS = 100
 #: Set on the GraphQL app when the runtime holds streams (WebSocket upgrades served).
-ENABLED = web.AppKey("graphql_ws_enabled", bool)
+ENABLED = WS_ENABLED
 
 BAD_REQUEST = 4400
 UNAUTHORIZED = 4401

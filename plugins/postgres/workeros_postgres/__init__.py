@@ -9,6 +9,7 @@ prepared statements that were planned against the old tables are dropped.
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -29,9 +30,8 @@ from . import bus
 
 
 def _asyncpg_missing() -> str | None:
-    try:
-        import asyncpg  # noqa: F401
-    except ImportError:
+    # Looked up, not imported: asyncpg loads when a PostgreSQL database opens.
+    if importlib.util.find_spec("asyncpg") is None:
         return "the asyncpg driver is not installed (pip install workeros[postgres])"
     return None
 

@@ -26,6 +26,7 @@ import asyncio
 import contextlib
 import ctypes
 import functools
+import importlib.util
 import logging
 import os
 import re
@@ -58,9 +59,9 @@ CONFIG_KEYS = [
 
 
 def _missing() -> str | None:
-    try:
-        import quickjs_rs  # noqa: F401
-    except ImportError:
+    # Looked up, not imported: quickjs_rs loads wasmtime (some MB), which waits
+    # for the first function run.
+    if importlib.util.find_spec("quickjs_rs") is None or importlib.util.find_spec("wasmtime") is None:
         return "the quickjs-rs distribution is not installed (pip install quickjs-rs)"
     return None
 
@@ -73,14 +74,23 @@ class _Worker:
     """One thread with its own event loop, where guests are made and run."""
 
     def __init__(self, name: str) -> None:
-        from quickjs_rs import ThreadWorker
-
-        self.thread = ThreadWorker(name=name)
+        self.name = name
+        self._thread: Any = None
         #: Whether the thread ever ran anything (it starts on first use).
         self.started = False
         self.active = 0
         #: Idle prepared guests by memory budget; touched only on this worker's thread.
         self.pool: dict[int, list[Any]] = {}
+
+    @property
+    def thread(self) -> Any:
+        """The worker's thread, made at its first use: quickjs_rs loads wasmtime
+        (some MB), which a server that runs no function never needs."""
+        if self._thread is None:
+            from quickjs_rs import ThreadWorker
+
+            self._thread = ThreadWorker(name=self.name)
+        return self._thread
 
 
 class QuickJS:

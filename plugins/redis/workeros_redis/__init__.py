@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 import logging
 import uuid
 from collections.abc import Callable
@@ -31,9 +32,9 @@ log = logging.getLogger("workeros.bus.redis")
 
 
 def _redis_missing() -> str | None:
-    try:
-        import redis.asyncio  # noqa: F401
-    except ImportError:
+    # Looked up, not imported: redis loads at the bus's start, not in every
+    # process that has the plugin installed.
+    if importlib.util.find_spec("redis") is None:
         return "the redis package is not installed (pip install workeros[redis])"
     return None
 

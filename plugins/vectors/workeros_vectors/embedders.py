@@ -9,6 +9,7 @@ with ``network.allow_hosts`` (or ``network.allow_private``).
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 from collections.abc import Sequence
 from typing import Any
 
@@ -113,8 +114,7 @@ class LocalEmbedder:
 
 
 def wordllama_missing() -> str | None:
-    try:
-        import wordllama  # noqa: F401
-    except ImportError:
+    # Looked up, not imported: the model library loads with the first embedding.
+    if importlib.util.find_spec("wordllama") is None:
         return "wordllama is not installed (pip install workeros-vectors[local])"
     return None

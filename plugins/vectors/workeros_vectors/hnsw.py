@@ -20,6 +20,7 @@ pass over one that commits late.
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -46,9 +47,8 @@ CHANGES = sa.Table(
 
 
 def usearch_missing() -> str | None:
-    try:
-        import usearch.index  # noqa: F401
-    except ImportError:
+    # Looked up, not imported: usearch loads with the first index.
+    if importlib.util.find_spec("usearch") is None:
         return "usearch is not installed (pip install usearch)"
     return None
 
