@@ -244,9 +244,25 @@ async def _sendfile(request: web.Request, response: web.StreamResponse, handle: 
     transport = request.transport
     if transport is None or transport.is_closing():
         raise ConnectionResetError("Connection lost")
-    if transport.get_extra_info("socket") is not None and transport.get_extra_info("sslcontext") is None:
-        # The headers are already written; asyncio waits for the transport's
-        # buffer to empty before handing the socket to os.sendfile.
+    sock = transport.get_extra_info("socket")
+    if sock is not None and transport.get_extra_info("sslcontext") is None:
+        if transport.get_write_buffer_size() == 0:
+            # Nothing of this response waits in the transport (the headers went
+            # out whole): as much as the socket takes now goes straight from
+            # the page cache, without the rounds of asyncio's sendfile (pausing
+            # reads, waiting for the buffer, watching the socket for writes).
+            try:
+                sent = os.sendfile(sock.fileno(), handle.fileno(), start, count)
+            except (BlockingIOError, InterruptedError):
+                sent = 0
+            except OSError as exc:
+                raise ConnectionResetError("The client went away") from exc
+            start += sent
+            count -= sent
+            if count == 0:
+                return
+        # The rest: asyncio waits for the transport's buffer to empty before
+        # handing the socket to os.sendfile, and for the socket to take more.
         try:
             await asyncio.get_running_loop().sendfile(transport, handle, start, count)
         except (ConnectionError, RuntimeError) as exc:  # RuntimeError: the transport closed meanwhile
