@@ -46,6 +46,8 @@ SANDBOX = "default-src 'none'; sandbox"
 #: Piece size when the bytes go through the response writer instead of sendfile.
 READ_CHUNK = 256 * 1024
 _UNPARSED = object()
+#: ``os.sendfile`` where the platform has it (not on Windows).
+_SENDFILE = getattr(os, "sendfile", None)
 
 
 def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
@@ -246,13 +248,13 @@ async def _sendfile(request: web.Request, response: web.StreamResponse, handle: 
         raise ConnectionResetError("Connection lost")
     sock = transport.get_extra_info("socket")
     if sock is not None and transport.get_extra_info("sslcontext") is None:
-        if transport.get_write_buffer_size() == 0:
+        if _SENDFILE is not None and transport.get_write_buffer_size() == 0:
             # Nothing of this response waits in the transport (the headers went
             # out whole): as much as the socket takes now goes straight from
             # the page cache, without the rounds of asyncio's sendfile (pausing
             # reads, waiting for the buffer, watching the socket for writes).
             try:
-                sent = os.sendfile(sock.fileno(), handle.fileno(), start, count)
+                sent = _SENDFILE(sock.fileno(), handle.fileno(), start, count)
             except (BlockingIOError, InterruptedError):
                 sent = 0
             except OSError as exc:
