@@ -33,6 +33,7 @@ from workeros.api import (
 from .images import (
     MIME,
     SOURCE_TYPES,
+    Transform,
     cache_key,
     negotiate,
     output_format,
@@ -44,6 +45,9 @@ _RANGE = re.compile(r"bytes=(\d*)-(\d*)")
 SANDBOX = "default-src 'none'; sandbox"
 #: Piece size when the bytes go through the response writer instead of sendfile.
 READ_CHUNK = 256 * 1024
+_UNPARSED = object()
+#: ``os.sendfile`` where the platform has it (not on Windows).
+_SENDFILE = getattr(os, "sendfile", None)
 
 
 def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
@@ -97,14 +101,31 @@ def _disposition_of(mime: str, filename: str, download: bool) -> tuple[str, str 
     return _disposition("attachment", filename), None if mime in INLINE_SAFE else SANDBOX
 
 
+def _transform_of(files: Any, request: web.Request) -> Transform | None:
+    """The transform the query string asks for, parsed once per distinct query
+    string (the ``assets.*`` settings are per process); a bad one is 400 every
+    time and is not remembered."""
+    raw = request.query_string
+    if not raw:
+        return None
+    parsed = files.parsed_transforms
+    found = parsed.get(raw, _UNPARSED)
+    if found is _UNPARSED:
+        config = files.assets
+        found = parse_params(request.query, mode=config.transforms, presets=config.presets,
+                             max_dimension=config.max_dimension)
+        if len(parsed) >= 1024:
+            parsed.clear()
+        parsed[raw] = found
+    return found
+
+
 async def get_asset(request: web.Request) -> web.StreamResponse:
     files = services(request).get("files")
     config = files.assets
     acc = accountability(request)
     row = await files.stored_row(acc, request.match_info["id"])
-    query = request.query
-    transform = parse_params(query, mode=config.transforms, presets=config.presets,
-                             max_dimension=config.max_dimension) if query else None
+    transform = _transform_of(files, request)
     storage = await files.storage(row["storage"])
     vary = False
     filename = row["filename_download"] or "file"
@@ -142,7 +163,8 @@ async def get_asset(request: web.Request) -> web.StreamResponse:
     # a revalidation never touches storage.
     if _etag_matches(request.headers.get("If-None-Match"), etag):
         return web.Response(status=304, headers=headers)
-    headers["Content-Disposition"], policy = _disposition_of(mime, filename, "download" in query)
+    download = bool(request.query_string) and "download" in request.query
+    headers["Content-Disposition"], policy = _disposition_of(mime, filename, download)
     if policy is not None:
         headers["Content-Security-Policy"] = policy
 
@@ -190,15 +212,17 @@ def _open(path: Any) -> tuple[Any, int] | None:
 
 async def _send_local(request: web.Request, path: Any, render: Any, headers: dict[str, str],
                       mime: str) -> web.StreamResponse:
-    """A file on this machine: one trip to a thread to open it (a variant not
-    rendered yet is rendered first; its file is the cache), then ``sendfile``
-    from the page cache straight to the socket."""
-    opened = await asyncio.to_thread(_open, path)
+    """A file on this machine: opened on the event loop's thread (opening a
+    local file and reading its size are two system calls that do not wait on
+    the disk's data, cheaper than a trip to a thread; a variant not rendered
+    yet is rendered first, its file is the cache), then ``sendfile`` from the
+    page cache straight to the socket."""
+    opened = _open(path)
     if opened is None:
         if render is None:
             raise NotFound("The file's bytes are missing from storage")
         await render()
-        opened = await asyncio.to_thread(_open, path)
+        opened = _open(path)
         if opened is None:
             raise ServiceUnavailable("The transformed image is being rebuilt; retry", retry_after=1)
     handle, size = opened
@@ -222,9 +246,25 @@ async def _sendfile(request: web.Request, response: web.StreamResponse, handle: 
     transport = request.transport
     if transport is None or transport.is_closing():
         raise ConnectionResetError("Connection lost")
-    if transport.get_extra_info("socket") is not None and transport.get_extra_info("sslcontext") is None:
-        # The headers are already written; asyncio waits for the transport's
-        # buffer to empty before handing the socket to os.sendfile.
+    sock = transport.get_extra_info("socket")
+    if sock is not None and transport.get_extra_info("sslcontext") is None:
+        if _SENDFILE is not None and transport.get_write_buffer_size() == 0:
+            # Nothing of this response waits in the transport (the headers went
+            # out whole): as much as the socket takes now goes straight from
+            # the page cache, without the rounds of asyncio's sendfile (pausing
+            # reads, waiting for the buffer, watching the socket for writes).
+            try:
+                sent = _SENDFILE(sock.fileno(), handle.fileno(), start, count)
+            except (BlockingIOError, InterruptedError):
+                sent = 0
+            except OSError as exc:
+                raise ConnectionResetError("The client went away") from exc
+            start += sent
+            count -= sent
+            if count == 0:
+                return
+        # The rest: asyncio waits for the transport's buffer to empty before
+        # handing the socket to os.sendfile, and for the socket to take more.
         try:
             await asyncio.get_running_loop().sendfile(transport, handle, start, count)
         except (ConnectionError, RuntimeError) as exc:  # RuntimeError: the transport closed meanwhile

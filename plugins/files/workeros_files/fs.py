@@ -40,6 +40,9 @@ class FsStorage:
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        #: Paths of keys asked for recently (an asset is answered from its path
+        #: on every request; a key's path never changes).
+        self._paths: dict[str, Path] = {}
 
     @classmethod
     def from_settings(cls, settings: Settings) -> FsStorage:
@@ -52,7 +55,13 @@ class FsStorage:
     def local_path(self, key: str) -> Path:
         """Every object is a file on this machine: assets are sent from it with
         ``sendfile`` and transforms decode it in place."""
-        return self.path(key)
+        found = self._paths.get(key)
+        if found is None:
+            found = self.path(key)
+            if len(self._paths) >= 4096:
+                self._paths.clear()
+            self._paths[key] = found
+        return found
 
     async def put(self, key: str, chunks: AsyncIterator[bytes], *, content_type: str | None = None) -> int:
         target = self.path(key)

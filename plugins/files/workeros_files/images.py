@@ -16,6 +16,7 @@ import io
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from workeros.api import InvalidQuery, PayloadTooLarge, UnsupportedMediaType, dumps_str
@@ -123,7 +124,9 @@ def negotiate(transform: Transform, accept: str, source_type: str) -> tuple[Tran
     return Transform(transform.width, transform.height, transform.fit, transform.quality, fmt), True
 
 
+@lru_cache(maxsize=4096)
 def cache_key(file_id: str, checksum: str | None, transform: Transform) -> str:
+    """The variant's object key (the same for the same file bytes and transform)."""
     digest = hashlib.sha256(f"{file_id}|{checksum}|{transform.canonical()}".encode()).hexdigest()
     return f"cache/{file_id}/{digest[:40]}"
 

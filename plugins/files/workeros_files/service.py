@@ -108,6 +108,19 @@ class AssetSettings:
                    settings["assets.max_pixels"], f"public, max-age={age}", f"private, max-age={age}")
 
 
+#: The columns of a file row that answering an asset reads.
+ASSET_COLUMNS = ("id", "storage", "filename_download", "type", "filesize", "width", "height", "checksum")
+
+
+def _row_statement(c: Any, where: Any) -> sa.Select:
+    """The :data:`ASSET_COLUMNS` of the file whose id is bound as ``_FILE_ID``,
+    under an extra row filter ``where`` (a read rule's) when given."""
+    stmt = sa.select(*(c.table.c[name] for name in ASSET_COLUMNS)).where(c.pk_column == sa.bindparam(_FILE_ID))
+    if where is not None:
+        stmt = stmt.where(where)
+    return stmt.limit(1)
+
+
 class FilesService:
     def __init__(self, services: Services) -> None:
         self.services = services
@@ -116,9 +129,11 @@ class FilesService:
         self.transformer = Transformer(settings["assets.transform_concurrency"])
         self._storages: dict[str, Any] = {}
         self.assets = AssetSettings.from_settings(settings)
-        #: Statements reading a whole file row under a read rule without a row
-        #: filter, by schema and rule (the file id is a bound parameter).
+        #: Statements reading a file's asset columns under a read rule without a
+        #: row filter, by schema and rule (the file id is a bound parameter).
         self._row_statements: dict[tuple[Any, ...], Any] = {}
+        #: Transforms by query string (``None``: the original), parsed once.
+        self.parsed_transforms: dict[str, Any] = {}
         #: Rendered variants by cache key (immutable until the file is deleted).
         self._variants: dict[str, dict] = {}
         self._opened: list[Any] = []
@@ -281,10 +296,11 @@ class FilesService:
                 await _quietly(storage.delete(variant_key))
 
     async def stored_row(self, acc: Accountability, file_id: str) -> dict:
-        """The whole row of a file the caller may read, in one read: the row
-        filter is the caller's read rule on ``wos_files``, the columns are the
-        service's (an asset needs its type and checksum even when the caller may
-        not select them). 404 when it does not exist or is not visible."""
+        """The columns of a file the caller may read that an asset needs
+        (:data:`ASSET_COLUMNS`), in one read: the row filter is the caller's
+        read rule on ``wos_files``, the columns are the service's (an asset
+        needs its type and checksum even when the caller may not select them).
+        404 when it does not exist or is not visible."""
         reader = await self.services.items.reader(acc)
         try:
             c, rule = reader.collection(COLLECTION)
@@ -292,24 +308,23 @@ class FilesService:
         except (Forbidden, CoercionError):
             raise NotFound(f"File {str(file_id)[:80]!r} not found") from None
         if rule.filter is None:
+            # Built once per (schema version, rule): the id is a bound parameter,
+            # and the database layer runs a statement it has seen before as SQL
+            # compiled once, without a transaction around the one read.
             cache_key = (id(reader.schema), reader.schema.version, id(rule))
-            stmt = self._row_statements.get(cache_key)
-            if stmt is None:
+            entry = self._row_statements.get(cache_key)
+            if entry is None:
                 if len(self._row_statements) >= 256:
                     self._row_statements.clear()
-                stmt = sa.select(c.table).where(c.pk_column == sa.bindparam(_FILE_ID)).limit(1)
                 # The rule is held so its id stays unique while the entry lives.
-                self._row_statements[cache_key] = stmt, rule
-            else:
-                stmt = stmt[0]
+                entry = self._row_statements[cache_key] = _row_statement(c, None), rule
+            rows = await self.services.db.fetch(entry[0], {_FILE_ID: pk})
         else:
-            stmt = sa.select(c.table).where(c.pk_column == sa.bindparam(_FILE_ID),
-                                            reader.where(c, rule, None)).limit(1)
-        async with self.services.db.read() as conn:
-            row = (await conn.execute(stmt, {_FILE_ID: pk})).mappings().first()
-        if row is None:
+            async with self.services.db.read() as conn:
+                rows = (await conn.execute(_row_statement(c, reader.where(c, rule, None)), {_FILE_ID: pk})).all()
+        if not rows:
             raise NotFound(f"File {str(file_id)[:80]!r} not found")
-        return dict(row)
+        return dict(zip(ASSET_COLUMNS, rows[0], strict=True))
 
     def local_path(self, storage: Any, key: str) -> Any:
         """The object's path when ``storage`` keeps objects as files on this

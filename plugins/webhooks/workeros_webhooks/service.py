@@ -64,7 +64,7 @@ FIELDS = ("name", "url", "events", "collections", "headers", "active")
 RESERVED_HEADERS = re.compile(r"^(workeros-.*|content-type|content-length|host|transfer-encoding)$", re.I)
 HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,128}$")
 PUBLIC = ("id", *FIELDS, "created_at", "updated_at")
-#: The active webhooks, read in every item change's transaction: built once, so a
+#: The active webhooks, read in a write's transaction when the cache is cold: built once, so a
 #: write does not construct and hash a new statement.
 _ACTIVE = (sa.select(webhooks.c.id, webhooks.c.events, webhooks.c.collections)
            .where(webhooks.c.active.is_(True)).order_by(webhooks.c.id))
