@@ -3,7 +3,9 @@ roles, and server memory per idle SSE subscriber at 10,000 connections.
 
 Latency is measured from just before the write request is sent to the moment
 each subscriber has read the event (so it includes the write itself and the
-commit), p50 and p99 over every delivery. Memory is the server process's
+commit), p50 and p99 over every delivery. Both servers first fan out a few
+warm-up writes that are not measured (the first events on a fresh server pay
+for first-use caches and imports, once per process, not per event). Memory is the server process's
 resident set growth divided by the number of idle connections.
 
 Baseline, same run, same client code: a bare aiohttp-sse server that
@@ -31,6 +33,8 @@ from bench.common import PYTHON, clean_env, wait_http_ok
 #: Fan-out sizes (subscribers) and events sent to each size.
 FANOUT = ((1000, 40), (10_000, 20))
 QUICK_FANOUT = ((200, 10), (1000, 10))
+#: Writes fanned out, and not measured, before the measured ones.
+WARMUP = 3
 IDLE = 10_000
 
 BASELINE_SERVER = r"""
@@ -178,10 +182,13 @@ async def _open_streams(http: aiohttp.ClientSession, url: str, tokens: list[str]
 async def _fanout(base: str, tokens: list[str], n: int, events: int, publish_token: str | None) -> dict[str, Any]:
     latencies: list[float] = []
     deliveries = 0
+    measuring = False
 
     def on_event(i: int, data: bytes) -> None:
         nonlocal deliveries
         now = time.time()
+        if not measuring:
+            return
         for row in json.loads(data)["data"]:
             if "sent_at" in row:
                 latencies.append((now - row["sent_at"]) * 1000)
@@ -190,6 +197,12 @@ async def _fanout(base: str, tokens: list[str], n: int, events: int, publish_tok
     connector = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=connector) as http:
         tasks = await _open_streams(http, base + "/api/realtime/items/ticks", tokens, n, on_event)
+        for k in range(WARMUP):
+            await _call(http, "POST", base + "/api/items/ticks", publish_token,
+                        {"kind": "even" if k % 2 == 0 else "odd", "note": "warm-up", "sent_at": time.time()})
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(1.0)
+        measuring = True
         for k in range(events):
             await _call(http, "POST", base + "/api/items/ticks", publish_token,
                         {"kind": "even" if k % 2 == 0 else "odd", "note": "x", "sent_at": time.time()})
