@@ -153,8 +153,17 @@ async def _prepare_workeros(http: aiohttp.ClientSession, base: str) -> tuple[lis
 async def _open_streams(http: aiohttp.ClientSession, url: str, tokens: list[str], n: int,
                         on_event: Any | None) -> list[asyncio.Task[None]]:
     ready = asyncio.Semaphore(0)
+    failed: list[BaseException] = []
 
     async def one(i: int) -> None:
+        try:
+            await stream(i)
+        except (aiohttp.ClientError, RuntimeError) as exc:
+            failed.append(exc)
+            ready.release()  # the wait below stops at once
+            raise
+
+    async def stream(i: int) -> None:
         token = tokens[i % len(tokens)]
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         async with http.get(url, headers=headers, timeout=aiohttp.ClientTimeout(total=None)) as r:
@@ -174,8 +183,15 @@ async def _open_streams(http: aiohttp.ClientSession, url: str, tokens: list[str]
                     on_event(i, line[5:])
 
     tasks = [asyncio.create_task(one(i)) for i in range(n)]
+    # The streams open concurrently, so on a loaded machine the first ``ready``
+    # of 10,000 can take minutes: the wait for each is bounded by the size.
     for _ in range(n):
-        await asyncio.wait_for(ready.acquire(), 120)
+        await asyncio.wait_for(ready.acquire(), max(120, n / 20))
+        if failed:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise RuntimeError(f"{len(failed)} of {n} streams failed: {failed[0]!r}")
     return tasks
 
 
@@ -237,8 +253,10 @@ async def _idle_memory(server: Server, tokens: list[str], n: int) -> dict[str, A
 
 def _workeros_server(data_dir: str) -> Server:
     port = _port()
+    # No connection cap, and no header deadline that a loaded machine opening
+    # 10,000 streams at once would miss (the bare baseline has neither).
     env = clean_env(WORKEROS_REALTIME_MAX_CONNECTIONS_PER_USER="1000000", WORKEROS_SERVER_MAX_CONNECTIONS="0",
-                    WORKEROS_LOG_ACCESS="0")
+                    WORKEROS_SERVER_HEADER_TIMEOUT="600", WORKEROS_LOG_ACCESS="0")
     return Server([PYTHON, "-m", "workeros", "--data-dir", data_dir, "serve", "--port", str(port)], port, env)
 
 
