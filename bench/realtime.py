@@ -3,7 +3,9 @@ roles, and server memory per idle SSE subscriber at 10,000 connections.
 
 Latency is measured from just before the write request is sent to the moment
 each subscriber has read the event (so it includes the write itself and the
-commit), p50 and p99 over every delivery. Memory is the server process's
+commit), p50 and p99 over every delivery. Both servers first fan out a few
+warm-up writes that are not measured (the first events on a fresh server pay
+for first-use caches and imports, once per process, not per event). Memory is the server process's
 resident set growth divided by the number of idle connections.
 
 Baseline, same run, same client code: a bare aiohttp-sse server that
@@ -31,6 +33,8 @@ from bench.common import PYTHON, clean_env, wait_http_ok
 #: Fan-out sizes (subscribers) and events sent to each size.
 FANOUT = ((1000, 40), (10_000, 20))
 QUICK_FANOUT = ((200, 10), (1000, 10))
+#: Writes fanned out, and not measured, before the measured ones.
+WARMUP = 3
 IDLE = 10_000
 
 BASELINE_SERVER = r"""
@@ -149,8 +153,17 @@ async def _prepare_workeros(http: aiohttp.ClientSession, base: str) -> tuple[lis
 async def _open_streams(http: aiohttp.ClientSession, url: str, tokens: list[str], n: int,
                         on_event: Any | None) -> list[asyncio.Task[None]]:
     ready = asyncio.Semaphore(0)
+    failed: list[BaseException] = []
 
     async def one(i: int) -> None:
+        try:
+            await stream(i)
+        except (aiohttp.ClientError, RuntimeError) as exc:
+            failed.append(exc)
+            ready.release()  # the wait below stops at once
+            raise
+
+    async def stream(i: int) -> None:
         token = tokens[i % len(tokens)]
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         async with http.get(url, headers=headers, timeout=aiohttp.ClientTimeout(total=None)) as r:
@@ -170,18 +183,28 @@ async def _open_streams(http: aiohttp.ClientSession, url: str, tokens: list[str]
                     on_event(i, line[5:])
 
     tasks = [asyncio.create_task(one(i)) for i in range(n)]
+    # The streams open concurrently, so on a loaded machine the first ``ready``
+    # of 10,000 can take minutes: the wait for each is bounded by the size.
     for _ in range(n):
-        await asyncio.wait_for(ready.acquire(), 120)
+        await asyncio.wait_for(ready.acquire(), max(120, n / 20))
+        if failed:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise RuntimeError(f"{len(failed)} of {n} streams failed: {failed[0]!r}")
     return tasks
 
 
 async def _fanout(base: str, tokens: list[str], n: int, events: int, publish_token: str | None) -> dict[str, Any]:
     latencies: list[float] = []
     deliveries = 0
+    measuring = False
 
     def on_event(i: int, data: bytes) -> None:
         nonlocal deliveries
         now = time.time()
+        if not measuring:
+            return
         for row in json.loads(data)["data"]:
             if "sent_at" in row:
                 latencies.append((now - row["sent_at"]) * 1000)
@@ -190,6 +213,12 @@ async def _fanout(base: str, tokens: list[str], n: int, events: int, publish_tok
     connector = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=connector) as http:
         tasks = await _open_streams(http, base + "/api/realtime/items/ticks", tokens, n, on_event)
+        for k in range(WARMUP):
+            await _call(http, "POST", base + "/api/items/ticks", publish_token,
+                        {"kind": "even" if k % 2 == 0 else "odd", "note": "warm-up", "sent_at": time.time()})
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(1.0)
+        measuring = True
         for k in range(events):
             await _call(http, "POST", base + "/api/items/ticks", publish_token,
                         {"kind": "even" if k % 2 == 0 else "odd", "note": "x", "sent_at": time.time()})
@@ -224,8 +253,10 @@ async def _idle_memory(server: Server, tokens: list[str], n: int) -> dict[str, A
 
 def _workeros_server(data_dir: str) -> Server:
     port = _port()
+    # No connection cap, and no header deadline that a loaded machine opening
+    # 10,000 streams at once would miss (the bare baseline has neither).
     env = clean_env(WORKEROS_REALTIME_MAX_CONNECTIONS_PER_USER="1000000", WORKEROS_SERVER_MAX_CONNECTIONS="0",
-                    WORKEROS_LOG_ACCESS="0")
+                    WORKEROS_SERVER_HEADER_TIMEOUT="600", WORKEROS_LOG_ACCESS="0")
     return Server([PYTHON, "-m", "workeros", "--data-dir", data_dir, "serve", "--port", str(port)], port, env)
 
 
