@@ -68,10 +68,17 @@ class VectorSearch:
         self.exact_threshold = int(setting_or(settings, "vectors.exact_threshold", 2000))
         self.max_limit = int(setting_or(settings, "vectors.max_limit", 1000))
         self._totals: dict[tuple[str, str], int] = {}
+        self._statements: dict[tuple[Any, ...], Any] = {}
 
     @classmethod
     def open(cls, services: Services) -> VectorSearch:
         return cls(services)
+
+    async def close(self) -> None:
+        """Let the store save what it holds in memory (the usearch store's indexes)."""
+        close = getattr(self.services.vectors, "close", None)
+        if close is not None:
+            await close()
 
     # -- inputs -----------------------------------------------------------------------------
     def _field(self, slug: str, name: Any) -> tuple[Any, Any]:
@@ -144,7 +151,8 @@ class VectorSearch:
             if candidates <= self.exact_threshold:
                 ranked = await self._exact(c, field, where, vector, limit)
             else:
-                ranked = await self._indexed(c, field, where, vector, limit, candidates)
+                ranked = await self._indexed(c, field, where, vector, limit, candidates,
+                                             unfiltered=rule.filter is None and not filter_)
         return await self._rows(acc, collection, fields, filter_, ranked)
 
     async def _exact(self, c: Any, field: Any, where: Any, vector: Sequence[float],
@@ -166,7 +174,7 @@ class VectorSearch:
         return _top(keys, dist, limit)
 
     async def _indexed(self, collection: Any, field: Any, where: Any, vector: Sequence[float], limit: int,
-                       candidates: int) -> list[tuple[Any, float]]:
+                       candidates: int, *, unfiltered: bool = False) -> list[tuple[Any, float]]:
         """Candidates from the store's index, kept when ``where`` (the caller's
         row filter and the filter) accepts them, ranked by the rows' own
         vectors; more candidates while too few pass."""
@@ -182,11 +190,14 @@ class VectorSearch:
             if not proposed:
                 return []
             keys = [key for key, _ in proposed]
-            async with self.services.db.read() as conn:
-                rows = []
-                for start in range(0, len(keys), 1000):
-                    rows += (await conn.execute(sa.select(collection.pk_column, raw).where(
-                        where, collection.pk_column.in_(keys[start:start + 1000])))).all()
+            if unfiltered:  # every vector of the field: statements built once per size
+                rows = await self._candidates(collection, field, keys)
+            else:
+                async with self.services.db.read() as conn:
+                    rows = []
+                    for start in range(0, len(keys), 1000):
+                        rows += (await conn.execute(sa.select(collection.pk_column, raw).where(
+                            where, collection.pk_column.in_(keys[start:start + 1000])))).all()
             if len(rows) >= limit or len(proposed) < k:
                 if not rows:
                     return []
@@ -197,6 +208,30 @@ class VectorSearch:
             seen = max(len(rows), 1) / len(proposed)
             k = min(total, max(k * 4, math.ceil(limit / seen * 1.5)))
         return await self._exact(collection, field, where, vector, limit)
+
+    async def _candidates(self, collection: Any, field: Any, keys: list[Any]) -> list[Any]:
+        """``(key, vector bytes)`` of those of ``keys`` that have a vector, by
+        statements with a fixed number of key parameters (the next power of two,
+        the last key repeated), built once and run by :meth:`Database.fetch`."""
+        rows: list[Any] = []
+        db = self.services.db
+        for start in range(0, len(keys), 1024):
+            part = keys[start:start + 1024]
+            size = 1 << max(3, (len(part) - 1).bit_length())
+            cache_key = (collection.name, field.name, id(collection), size)
+            entry = self._statements.get(cache_key)
+            if entry is None:
+                if len(self._statements) > 256:
+                    self._statements.clear()
+                column = collection.column(field.name)
+                stmt = sa.select(collection.pk_column, sa.type_coerce(column, sa.LargeBinary())).where(
+                    column.is_not(None),
+                    collection.pk_column.in_([sa.bindparam(f"k{i}", type_=collection.pk_column.type)
+                                              for i in range(size)]))
+                entry = self._statements[cache_key] = (stmt, collection)  # held: the collection's id stays its own
+            params = {f"k{i}": part[min(i, len(part) - 1)] for i in range(size)}
+            rows += await db.fetch(entry[0], params)
+        return rows
 
     async def _count_upto(self, c: Any, where: Any, cap: int) -> int:
         """How many rows ``where`` selects, counting no further than ``cap``
