@@ -364,7 +364,7 @@ class UsearchStore:
             if count > index.graph.expansion_search:
                 matches = await asyncio.to_thread(index.graph.search, query, count)
             else:
-                matches = index.graph.search(query, count)
+                matches = index.graph.search(query, count, threads=1)  # one query: no thread pool
             keys = index.keys
             return [(keys[int(label)], float(d)) for label, d in zip(matches.keys, matches.distances, strict=True)
                     if int(label) in keys]

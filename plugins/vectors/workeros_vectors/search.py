@@ -135,7 +135,11 @@ class VectorSearch:
         if filter_ is not None and not isinstance(filter_, dict):
             raise InvalidPayload("'filter' must be an object")
         reader.node(c, rule, Query(fields=(collection.primary_key, field.name)))
-        where = sa.and_(reader.where(c, rule, Query(filter=filter_)), c.column(field.name).is_not(None))
+        unfiltered = rule.filter is None and not filter_
+        if unfiltered:  # every vector of the field
+            where = self._has_vector(c, field)
+        else:
+            where = sa.and_(reader.where(c, rule, Query(filter=filter_)), self._has_vector(c, field))
         limit = self._limit(body.get("limit"))
         fields = _names(body.get("fields"), "fields")
         vector = await self.query_vector(field, body)
@@ -143,17 +147,26 @@ class VectorSearch:
         if store is None or not store.indexed(collection, field):
             ranked = await self._exact(c, field, where, vector, limit)
         else:
-            if rule.filter is None and not filter_:
-                candidates = await self._total(c, field)  # every vector of the field
+            if unfiltered:
+                candidates = await self._total(c, field)
             else:
                 # Counted up to a bound: enough to choose the path and to size the first over-fetch.
                 candidates = await self._count_upto(c, where, max(self.exact_threshold + 1, COUNT_AT_LEAST))
             if candidates <= self.exact_threshold:
                 ranked = await self._exact(c, field, where, vector, limit)
             else:
-                ranked = await self._indexed(c, field, where, vector, limit, candidates,
-                                             unfiltered=rule.filter is None and not filter_)
+                ranked = await self._indexed(c, field, where, vector, limit, candidates, unfiltered=unfiltered)
         return await self._rows(acc, collection, fields, filter_, ranked)
+
+    def _has_vector(self, c: Any, field: Any) -> Any:
+        """``field IS NOT NULL``, built once per collection object."""
+        key = ("has", c.name, field.name, id(c))
+        entry = self._statements.get(key)
+        if entry is None:
+            if len(self._statements) > 256:
+                self._statements.clear()
+            entry = self._statements[key] = (c.column(field.name).is_not(None), c)  # held: its id stays its own
+        return entry[0]
 
     async def _exact(self, c: Any, field: Any, where: Any, vector: Sequence[float],
                      limit: int) -> list[tuple[Any, float]]:
