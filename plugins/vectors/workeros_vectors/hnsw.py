@@ -310,7 +310,9 @@ class UsearchStore:
         try:
             await asyncio.to_thread(_write, path, index.graph, meta)
         except OSError as exc:
-            log.warning("could not save the vector index of %s.%s (%s)", tag[0], tag[1], exc)
+            log.warning("could not save the vector index of %s.%s (%s); indexes are not saved until the next "
+                        "start", tag[0], tag[1], exc.strerror or type(exc).__name__)
+            self.directory = None
             return
         index.unsaved = 0
 
