@@ -63,6 +63,13 @@ def coerce_vector(value: Any, options: Mapping[str, Any]) -> list[float]:
     dimensions = options.get("dimensions")
     if dimensions is not None and len(value) != dimensions:
         raise CoercionError(f"expected {dimensions} numbers, got {len(value)}")
+    if all(type(number) is float for number in value):  # the usual case: checked by NumPy
+        array = np.fromiter(value, dtype=np.float64, count=len(value))
+        if not np.isfinite(array).all():
+            raise CoercionError("vector components must be finite numbers")
+        if options.get("metric", "cosine") == "cosine" and not array.any():
+            raise CoercionError("a vector compared by cosine cannot be all zeros")
+        return list(value)
     out: list[float] = []
     for number in value:
         if isinstance(number, bool) or not isinstance(number, (int, float)):

@@ -68,10 +68,17 @@ class VectorSearch:
         self.exact_threshold = int(setting_or(settings, "vectors.exact_threshold", 2000))
         self.max_limit = int(setting_or(settings, "vectors.max_limit", 1000))
         self._totals: dict[tuple[str, str], int] = {}
+        self._statements: dict[tuple[Any, ...], Any] = {}
 
     @classmethod
     def open(cls, services: Services) -> VectorSearch:
         return cls(services)
+
+    async def close(self) -> None:
+        """Let the store save what it holds in memory (the usearch store's indexes)."""
+        close = getattr(self.services.vectors, "close", None)
+        if close is not None:
+            await close()
 
     # -- inputs -----------------------------------------------------------------------------
     def _field(self, slug: str, name: Any) -> tuple[Any, Any]:
@@ -128,7 +135,11 @@ class VectorSearch:
         if filter_ is not None and not isinstance(filter_, dict):
             raise InvalidPayload("'filter' must be an object")
         reader.node(c, rule, Query(fields=(collection.primary_key, field.name)))
-        where = sa.and_(reader.where(c, rule, Query(filter=filter_)), c.column(field.name).is_not(None))
+        unfiltered = rule.filter is None and not filter_
+        if unfiltered:  # every vector of the field
+            where = self._has_vector(c, field)
+        else:
+            where = sa.and_(reader.where(c, rule, Query(filter=filter_)), self._has_vector(c, field))
         limit = self._limit(body.get("limit"))
         fields = _names(body.get("fields"), "fields")
         vector = await self.query_vector(field, body)
@@ -136,16 +147,26 @@ class VectorSearch:
         if store is None or not store.indexed(collection, field):
             ranked = await self._exact(c, field, where, vector, limit)
         else:
-            if rule.filter is None and not filter_:
-                candidates = await self._total(c, field)  # every vector of the field
+            if unfiltered:
+                candidates = await self._total(c, field)
             else:
                 # Counted up to a bound: enough to choose the path and to size the first over-fetch.
                 candidates = await self._count_upto(c, where, max(self.exact_threshold + 1, COUNT_AT_LEAST))
             if candidates <= self.exact_threshold:
                 ranked = await self._exact(c, field, where, vector, limit)
             else:
-                ranked = await self._indexed(c, field, where, vector, limit, candidates)
+                ranked = await self._indexed(c, field, where, vector, limit, candidates, unfiltered=unfiltered)
         return await self._rows(acc, collection, fields, filter_, ranked)
+
+    def _has_vector(self, c: Any, field: Any) -> Any:
+        """``field IS NOT NULL``, built once per collection object."""
+        key = ("has", c.name, field.name, id(c))
+        entry = self._statements.get(key)
+        if entry is None:
+            if len(self._statements) > 256:
+                self._statements.clear()
+            entry = self._statements[key] = (c.column(field.name).is_not(None), c)  # held: its id stays its own
+        return entry[0]
 
     async def _exact(self, c: Any, field: Any, where: Any, vector: Sequence[float],
                      limit: int) -> list[tuple[Any, float]]:
@@ -166,7 +187,7 @@ class VectorSearch:
         return _top(keys, dist, limit)
 
     async def _indexed(self, collection: Any, field: Any, where: Any, vector: Sequence[float], limit: int,
-                       candidates: int) -> list[tuple[Any, float]]:
+                       candidates: int, *, unfiltered: bool = False) -> list[tuple[Any, float]]:
         """Candidates from the store's index, kept when ``where`` (the caller's
         row filter and the filter) accepts them, ranked by the rows' own
         vectors; more candidates while too few pass."""
@@ -182,11 +203,14 @@ class VectorSearch:
             if not proposed:
                 return []
             keys = [key for key, _ in proposed]
-            async with self.services.db.read() as conn:
-                rows = []
-                for start in range(0, len(keys), 1000):
-                    rows += (await conn.execute(sa.select(collection.pk_column, raw).where(
-                        where, collection.pk_column.in_(keys[start:start + 1000])))).all()
+            if unfiltered:  # every vector of the field: statements built once per size
+                rows = await self._candidates(collection, field, keys)
+            else:
+                async with self.services.db.read() as conn:
+                    rows = []
+                    for start in range(0, len(keys), 1000):
+                        rows += (await conn.execute(sa.select(collection.pk_column, raw).where(
+                            where, collection.pk_column.in_(keys[start:start + 1000])))).all()
             if len(rows) >= limit or len(proposed) < k:
                 if not rows:
                     return []
@@ -197,6 +221,30 @@ class VectorSearch:
             seen = max(len(rows), 1) / len(proposed)
             k = min(total, max(k * 4, math.ceil(limit / seen * 1.5)))
         return await self._exact(collection, field, where, vector, limit)
+
+    async def _candidates(self, collection: Any, field: Any, keys: list[Any]) -> list[Any]:
+        """``(key, vector bytes)`` of those of ``keys`` that have a vector, by
+        statements with a fixed number of key parameters (the next power of two,
+        the last key repeated), built once and run by :meth:`Database.fetch`."""
+        rows: list[Any] = []
+        db = self.services.db
+        for start in range(0, len(keys), 1024):
+            part = keys[start:start + 1024]
+            size = 1 << max(3, (len(part) - 1).bit_length())
+            cache_key = (collection.name, field.name, id(collection), size)
+            entry = self._statements.get(cache_key)
+            if entry is None:
+                if len(self._statements) > 256:
+                    self._statements.clear()
+                column = collection.column(field.name)
+                stmt = sa.select(collection.pk_column, sa.type_coerce(column, sa.LargeBinary())).where(
+                    column.is_not(None),
+                    collection.pk_column.in_([sa.bindparam(f"k{i}", type_=collection.pk_column.type)
+                                              for i in range(size)]))
+                entry = self._statements[cache_key] = (stmt, collection)  # held: the collection's id stays its own
+            params = {f"k{i}": part[min(i, len(part) - 1)] for i in range(size)}
+            rows += await db.fetch(entry[0], params)
+        return rows
 
     async def _count_upto(self, c: Any, where: Any, cap: int) -> int:
         """How many rows ``where`` selects, counting no further than ``cap``

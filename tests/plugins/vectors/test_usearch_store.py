@@ -9,6 +9,7 @@ function, as the caller."""
 
 from __future__ import annotations
 
+import json
 import math
 import random
 from typing import Any
@@ -201,3 +202,57 @@ async def test_functions_search_through_ctx_db_as_the_caller(indexed: Any) -> No
             assert [row["id"] for row in fn.data["rows"]] == [k for k, _ in expected(pool, "cosine", q, 5)]
         fn = await admin.post("/api/functions/near/run", json={"vector": [1.0, 2.0]})
         assert fn.data["code"] == "INVALID_PAYLOAD", fn
+
+
+async def _search_ids(caller: Any, q: list[float], limit: int) -> list[Any]:
+    r = await caller.post("/api/vectors/docs/search", json={"vector": q, "limit": limit, "fields": ["id"]})
+    assert r.status == 200, r
+    return [row["id"] for row in r.data]
+
+
+async def test_the_index_is_saved_and_loaded_applying_only_newer_changes(indexed: Any, tmp_path: Any) -> None:
+    """An instance saves its index in its data directory; one starting later
+    on that directory loads it and applies the changes logged since (written
+    meanwhile by an instance with a data directory of its own). A corrupt
+    file, or one saved for another database, is ignored: the index is built
+    from the rows, and answers stay those of the oracle."""
+    here, there = tmp_path / "here", tmp_path / "there"
+    rng = random.Random(77)
+    async with indexed(data_dir=str(here)) as (api, services):
+        admin = api.as_admin()
+        await make_docs(admin, "l2")
+        docs = await fill(admin, 150, rng)
+        q = rand_vector(rng)
+        assert await _search_ids(admin, q, 5) == [k for k, _ in expected(docs, "l2", q, 5)]
+        [saved] = (here / "vectors").glob("*.json")
+    async with indexed(data_dir=str(there)) as (api, _):
+        admin = api.as_admin()
+        moved, gone = docs[3], docs[4]
+        moved["embedding"] = [x + 0.01 for x in q]
+        assert (await admin.patch(f"/api/items/docs/{moved['id']}", json={"embedding": moved["embedding"]})).status == 200
+        assert (await admin.delete(f"/api/items/docs/{gone['id']}")).status == 204
+        new = (await admin.post("/api/items/docs", json={"title": "new", "embedding": q})).data
+        docs = [d for d in docs if d is not gone] + [{"id": new["id"], "embedding": q}]
+    async with indexed(data_dir=str(here)) as (api, services):
+        assert await _search_ids(api.as_admin(), q, 6) == [k for k, _ in expected(docs, "l2", q, 6)]
+        assert services.vectors.loaded == 1 and services.vectors.built == 0
+        [index] = services.vectors.indexes.values()
+        assert len(index.labels) == len(docs)
+    # A file saved for another database: ignored.
+    meta = json.loads(saved.read_text())
+    saved.write_text(json.dumps({**meta, "database": "another"}))
+    async with indexed(data_dir=str(here)) as (api, services):
+        assert await _search_ids(api.as_admin(), q, 6) == [k for k, _ in expected(docs, "l2", q, 6)]
+        assert services.vectors.loaded == 0 and services.vectors.built == 1
+    # A corrupt graph file: ignored; the index built instead is saved, and loaded at the next start.
+    meta = json.loads(saved.read_text())
+    (here / "vectors" / meta["graph"]).write_bytes(b"\0garbage" * 100)
+    for loaded in (0, 1):
+        async with indexed(data_dir=str(here)) as (api, services):
+            assert await _search_ids(api.as_admin(), q, 6) == [k for k, _ in expected(docs, "l2", q, 6)]
+            assert (services.vectors.loaded, services.vectors.built) == (loaded, 1 - loaded)
+    # A corrupt description: ignored.
+    saved.write_text("{not json")
+    async with indexed(data_dir=str(here)) as (api, services):
+        assert await _search_ids(api.as_admin(), q, 6) == [k for k, _ in expected(docs, "l2", q, 6)]
+        assert (services.vectors.loaded, services.vectors.built) == (0, 1)
