@@ -29,6 +29,12 @@ def workeros_register_config_keys() -> list[ConfigKey]:
         ConfigKey("chroma.prefix", "str", "wos",
                   "Start of the names of this instance's Chroma collections (instances sharing one Chroma "
                   "server need different prefixes)"),
+        ConfigKey("chroma.ef_search", "int", 256,
+                  "Candidates Chroma's HNSW graph considers per query (hnsw:search_ef of collections built "
+                  "from now on)"),
+        ConfigKey("chroma.ef_construction", "int", 256,
+                  "Candidates considered while adding a vector to Chroma's graph (hnsw:construction_ef of "
+                  "collections built from now on)"),
     ]
 
 

@@ -92,11 +92,13 @@ class ChromaStore:
 
     name = "chroma"
 
-    def __init__(self, database: Database, client: Any, prefix: str, where: str) -> None:
+    def __init__(self, database: Database, client: Any, prefix: str, where: str, settings: Any = None) -> None:
         self.db = database
         self.client = client
         self.prefix = prefix
         self.where = where
+        self.ef_search = int(setting_or(settings, "chroma.ef_search", 256))
+        self.ef_construction = int(setting_or(settings, "chroma.ef_construction", 256))
         self.fields: dict[tuple[str, str], _Field] = {}
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -226,14 +228,15 @@ class ChromaStore:
         name = self._name(collection, field, token)
         metric = field.options.get("metric", "cosine")
         handle = await self._chroma(self.client.create_collection, name, embedding_function=None,
-                                    metadata={"hnsw:space": _SPACES[metric], "workeros_table": ident[0],
-                                              "workeros_field": ident[1]})
+                                    metadata={"hnsw:space": _SPACES[metric], "hnsw:search_ef": self.ef_search,
+                                              "hnsw:construction_ef": self.ef_construction,
+                                              "workeros_table": ident[0], "workeros_field": ident[1]})
         count, after = 0, None
         while True:
             batch = await self._vectors(conn, collection, field, after=after)
             if not batch:
                 break
-            await self._chroma(handle.upsert, ids=[str(k) for k, _ in batch], embeddings=[v for _, v in batch])
+            await self._chroma(handle.add, ids=[str(k) for k, _ in batch], embeddings=[v for _, v in batch])
             count += len(batch)
             after = batch[-1][0]
         values = {"token": token, "shape": self._shape(collection, field), "seq": seq}
@@ -283,13 +286,12 @@ class ChromaStore:
             for start in range(0, len(keys), BATCH):
                 part = keys[start:start + BATCH]
                 found = await self._vectors(conn, collection, field, part)
-                present = {k for k, _ in found}
-                gone = [str(k) for k in part if k not in present]
+                # Every logged key out, then the current vectors in: Chroma's upsert of an existing id can
+                # leave the new vector out of its graph's reach, a fresh add does not (both idempotent).
+                await self._chroma(state.collection.delete, ids=[str(k) for k in part])
                 if found:
-                    await self._chroma(state.collection.upsert, ids=[str(k) for k, _ in found],
+                    await self._chroma(state.collection.add, ids=[str(k) for k, _ in found],
                                        embeddings=[v for _, v in found])
-                if gone:
-                    await self._chroma(state.collection.delete, ids=gone)
             seq = int(changes[-1][0])
             await conn.execute(CURSORS.update().where(CURSORS.c.tbl == ident[0], CURSORS.c.field == ident[1])
                                .values(seq=seq))
@@ -357,6 +359,6 @@ async def open_chroma(settings: Any, database: Database) -> ChromaStore:
         raise
     except Exception as exc:
         raise StartupError(f"cannot reach Chroma ({type(exc).__name__}: {str(exc)[:200]})") from None
-    store = ChromaStore(database, client, prefix, where)
+    store = ChromaStore(database, client, prefix, where, settings)
     await store.setup()
     return store

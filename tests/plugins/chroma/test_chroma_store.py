@@ -123,10 +123,10 @@ async def _changes(services: Any) -> int:
 
 
 async def _chroma_ids(services: Any, slug: str = "docs") -> set[str]:
-    """The ids the field's Chroma collection holds now (read from Chroma itself)."""
-    store = services.vectors
+    """The ids the field's Chroma collection holds (read from Chroma itself), once
+    the changes logged so far are applied (as before a search)."""
     collection = services.schema.current().get(slug)
-    state = store.fields[(collection.table.name, "embedding")]
+    state = await services.vectors._catch_up(collection, collection.fields["embedding"])
     got = await asyncio.to_thread(state.collection.get, include=[])
     return set(got["ids"])
 
@@ -220,7 +220,7 @@ async def test_updates_and_deletes_are_seen_at_once_here_and_by_another_instance
         assert (await admin.patch(f"/api/items/docs/{target}", json={"embedding": [4.9] * DIM})).status == 200
         for caller in (admin, admin2):
             r = await caller.post("/api/vectors/docs/search", json={"vector": q, "limit": 2})
-            assert r.data[0]["id"] == target, r
+            assert r.data[0]["id"] == target, (caller is admin, r)
             assert r.data[0]["$distance"] == pytest.approx(math.sqrt(DIM * 0.01))
         assert (await admin2.delete(f"/api/items/docs/{target}")).status == 204
         for caller in (admin, admin2):
@@ -243,15 +243,17 @@ async def test_changes_are_applied_after_commit_and_replayed_when_lost(indexed: 
         docs = await fill(admin, 30, random.Random(7))
         q = [3.0] * DIM
         assert (await admin.post("/api/vectors/docs/search", json={"vector": q, "limit": 1})).status == 200
+        collection = services.schema.current().get("docs")
+        assert (collection.table.name, "embedding") in services.vectors.fields, "the index path ran"
         # After the commit, without a search: Chroma holds the new row soon.
         new = (await admin.post("/api/items/docs", json={"title": "n", "embedding": q})).data
+        state = services.vectors.fields[(collection.table.name, "embedding")]
         for _ in range(100):
-            if str(new["id"]) in await _chroma_ids(services):
+            if str(new["id"]) in (await asyncio.to_thread(state.collection.get, include=[]))["ids"]:
                 break
             await asyncio.sleep(0.05)
-        assert str(new["id"]) in await _chroma_ids(services)
+        assert str(new["id"]) in (await asyncio.to_thread(state.collection.get, include=[]))["ids"]
         # A write whose application was lost (the process died after the commit): logged, not applied.
-        collection = services.schema.current().get("docs")
         table, column = collection.table, collection.column("embedding")
         moved = docs[3]["id"]
         async with services.db.transaction() as conn:
