@@ -70,9 +70,10 @@ BATCH = 1000
 
 
 def chromadb_missing() -> str | None:
-    try:
-        import chromadb  # noqa: F401
-    except ImportError:
+    """Checked at every boot: looked up, not imported (importing chromadb takes seconds)."""
+    import importlib.util
+
+    if importlib.util.find_spec("chromadb") is None:
         return "chromadb is not installed (pip install workeros[chroma])"
     return None
 
