@@ -19,7 +19,15 @@ import sqlalchemy as sa
 from aiohttp.test_utils import TestClient
 from callers import Api, TestCallers
 
-from tests.plugins.vectors.test_vectors import DIM, _grant_owner_rows, expected, fill, make_docs, rand_vector
+from tests.plugins.vectors.test_vectors import (
+    DIM,
+    _grant_owner_rows,
+    check_five_percent_owner,
+    expected,
+    fill,
+    make_docs,
+    rand_vector,
+)
 from workeros.api import SERVICES
 
 INDEXED = {"vectors.backend": "usearch", "vectors.exact_threshold": 0}
@@ -70,25 +78,7 @@ async def test_index_path_matches_the_oracle_for_each_metric(indexed: Any, metri
 
 async def test_a_role_owning_five_percent_gets_limit_rows_from_the_index(indexed: Any) -> None:
     async with indexed() as (api, _):
-        admin = api.as_admin()
-        await make_docs(admin)
-        rng = random.Random(55)
-        docs = await fill(admin, 400, rng, owner=lambda i: "u1" if i % 20 == 0 else "other")
-        role = await _grant_owner_rows(admin)
-        mine = [d for d in docs if d["owner"] == "u1"]
-        caller = api.as_role(role, user="u1")
-        for _ in range(3):
-            q = rand_vector(rng)
-            r = await caller.post("/api/vectors/docs/search", json={"vector": q, "limit": 10})
-            assert r.status == 200, r
-            assert [row["id"] for row in r.data] == [k for k, _ in expected(mine, "cosine", q, 10)]
-        r = await caller.post("/api/vectors/docs/search", json={"vector": q, "limit": 30})
-        assert sorted(row["id"] for row in r.data) == sorted(d["id"] for d in mine)
-        # A filter on top of the row filter: 10 of the 20.
-        r = await caller.post("/api/vectors/docs/search", json={"vector": q, "limit": 10,
-                                                                "filter": {"n": {"_lt": 200}}})
-        assert [row["id"] for row in r.data] == [k for k, _ in expected([d for d in mine if d["n"] < 200],
-                                                                        "cosine", q, 10)]
+        await check_five_percent_owner(api, seed=55)
 
 
 async def test_refused_input_writes_nothing_not_even_a_log_entry(indexed: Any) -> None:

@@ -168,6 +168,31 @@ async def _grant_owner_rows(admin: Any) -> str:
     return str(role)
 
 
+async def check_five_percent_owner(api: Any, seed: int) -> None:
+    """Through a store's index: a role reading 5 % of 400 rows (its own) gets
+    `limit` of them, nearest first, every one of them when it asks for more,
+    and `limit` again with a filter on top of its row filter."""
+    admin = api.as_admin()
+    await make_docs(admin)
+    rng = random.Random(seed)
+    docs = await fill(admin, 400, rng, owner=lambda i: "u1" if i % 20 == 0 else "other")
+    role = await _grant_owner_rows(admin)
+    mine = [d for d in docs if d["owner"] == "u1"]
+    caller = api.as_role(role, user="u1")
+    for _ in range(3):
+        q = rand_vector(rng)
+        r = await caller.post("/api/vectors/docs/search", json={"vector": q, "limit": 10})
+        assert r.status == 200, r
+        assert [row["id"] for row in r.data] == [k for k, _ in expected(mine, "cosine", q, 10)]
+    r = await caller.post("/api/vectors/docs/search", json={"vector": q, "limit": 30})
+    assert sorted(row["id"] for row in r.data) == sorted(d["id"] for d in mine)
+    # A filter on top of the row filter: 10 of the 20.
+    r = await caller.post("/api/vectors/docs/search", json={"vector": q, "limit": 10,
+                                                            "filter": {"n": {"_lt": 200}}})
+    assert [row["id"] for row in r.data] == [k for k, _ in expected([d for d in mine if d["n"] < 200],
+                                                                    "cosine", q, 10)]
+
+
 @pytest.mark.parametrize("path", ["exact", "index"])
 async def test_a_role_owning_five_percent_gets_limit_rows(make_server: Any, path: str) -> None:
     extra, overrides = ((ScanIndexPlugin(),), {"vectors.backend": "scan-index", "vectors.exact_threshold": 0}) \
