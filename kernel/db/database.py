@@ -20,6 +20,8 @@ import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from workeros.db.column_types import UTCDateTime, iso_utc
+
 AfterCommit = Callable[[], "Awaitable[None] | None"]
 AFTER_COMMIT_KEY = "workeros.after_commit"
 
@@ -87,15 +89,33 @@ class Database:
         async with self.engine.connect() as conn:
             yield conn
 
-    async def fetch(self, stmt: sa.Executable, params: Mapping[str, Any]) -> Sequence[Sequence[Any]]:
+    async def fetch(self, stmt: sa.Executable, params: Mapping[str, Any], *,
+                    json_datetimes: bool = False) -> Sequence[Sequence[Any]]:
         """The rows of one read statement as tuples (in its columns' order, each
         value through its type's result processing), on a read connection of
         its own. A dialect may prepare a statement it sees again once (compiled
         SQL, bind and result processors) and run it on the driver directly: a
         caller that keeps one statement object per query shape passes it again
-        with new ``params``."""
+        with new ``params``. With ``json_datetimes``, the values of
+        :class:`~workeros.db.column_types.UTCDateTime` columns come as their
+        JSON text (:func:`~workeros.db.column_types.iso_utc`) instead of
+        ``datetime`` objects."""
         async with self.read() as conn:
-            return (await conn.execute(stmt, dict(params))).all()
+            rows = (await conn.execute(stmt, dict(params))).all()
+        if not json_datetimes:
+            return rows
+        columns = [i for i, c in enumerate(stmt.selected_columns)  # type: ignore[attr-defined]
+                   if isinstance(c.type, UTCDateTime)]
+        if not columns:
+            return rows
+        out = []
+        for row in rows:
+            values = list(row)
+            for i in columns:
+                if values[i] is not None:
+                    values[i] = iso_utc(values[i])
+            out.append(values)
+        return out
 
     @staticmethod
     def after_commit(conn: AsyncConnection, callback: AfterCommit) -> None:
@@ -150,16 +170,19 @@ class PreparedStatement:
     SQL, the order and bind processors of its parameters, its columns' result
     processors, as SQLAlchemy would apply them."""
 
-    __slots__ = ("binds", "compiled", "names", "results", "sql", "stmt")
+    __slots__ = ("binds", "compiled", "json_results", "names", "results", "sql", "stmt")
 
     def __init__(self, stmt: sa.Executable, compiled: Any, names: list[str], binds: list[Any],
-                 results: list[Any]) -> None:
+                 results: list[Any], json_results: list[Any] | None = None) -> None:
         self.stmt = stmt  # held, so its id stays its own while cached by id
         self.compiled = compiled
         self.sql: str = compiled.string
         self.names = names
         self.binds = binds
         self.results = results if any(results) else []
+        json_results = results if json_results is None else json_results
+        #: the result processors with datetimes going straight to JSON text
+        self.json_results = json_results if any(json_results) else []
 
     @classmethod
     def of(cls, stmt: sa.Executable, dialect: sa.Dialect) -> PreparedStatement | None:
@@ -173,10 +196,13 @@ class PreparedStatement:
         names = list(compiled.positiontup)
         processors = compiled._bind_processors
         try:
-            results = [entry[3]._cached_result_processor(dialect, None) for entry in compiled._result_columns]
+            types = [entry[3] for entry in compiled._result_columns]
+            results = [t._cached_result_processor(dialect, None) for t in types]
+            json_results = [t.json_processor(dialect) if isinstance(t, UTCDateTime) else r
+                            for t, r in zip(types, results, strict=True)]
         except (TypeError, KeyError, ValueError):
             return None
-        return cls(stmt, compiled, names, [processors.get(n) for n in names], results)
+        return cls(stmt, compiled, names, [processors.get(n) for n in names], results, json_results)
 
     def args(self, params: Mapping[str, Any]) -> list[Any]:
         """The positional arguments for ``params`` (and the statement's own values)."""
@@ -184,12 +210,13 @@ class PreparedStatement:
         return [value if proc is None or value is None else proc(value)
                 for value, proc in zip((values[n] for n in self.names), self.binds, strict=True)]
 
-    def process(self, rows: Sequence[Sequence[Any]]) -> Sequence[Sequence[Any]]:
+    def process(self, rows: Sequence[Sequence[Any]], json_datetimes: bool = False) -> Sequence[Sequence[Any]]:
         """Driver rows as SQLAlchemy would return them (each value through its
-        type's result processor)."""
-        if not self.results:
+        type's result processor); with ``json_datetimes``, datetimes as their
+        JSON text (see :meth:`Database.fetch`)."""
+        results = self.json_results if json_datetimes else self.results
+        if not results:
             return rows
-        results = self.results
         return [tuple(v if p is None or v is None else p(v) for v, p in zip(row, results, strict=True))
                 for row in rows]
 

@@ -159,7 +159,7 @@ class ItemsService:
                         .limit(sa.bindparam(_LIMIT_PARAM, type_=sa.Integer())))
                 if offset:
                     stmt = stmt.offset(sa.bindparam(_OFFSET_PARAM, type_=sa.Integer()))
-                entry = (stmt, reader.flat_plan(node), rule)  # the rule is held so its id stays unique
+                entry = (stmt, reader.flat_plan(node, json_datetimes=True), rule)  # the rule is held so its id stays unique
             self._remember(cache_key, entry)
         stmt, plan, _ = entry
         if stmt is None:
@@ -168,7 +168,7 @@ class ItemsService:
         if offset:
             params[_OFFSET_PARAM] = offset
         with _sync_read_errors():
-            rows = await self.services.db.fetch(stmt, params)
+            rows = await self.services.db.fetch(stmt, params, json_datetimes=True)
         return reader.project_flat(plan, rows)
 
     def _remember(self, key: tuple, entry: tuple) -> None:
@@ -204,14 +204,14 @@ class ItemsService:
         if entry is None:
             node = reader.node(c, rule, Query(fields=fields))
             stmt = reader.select(node).where(c.pk_column == sa.bindparam(_KEY_PARAM)).limit(1)
-            entry = (node, stmt, None if node.children else reader.flat_plan(node), rule)
+            entry = (node, stmt, None if node.children else reader.flat_plan(node, json_datetimes=True), rule)
             self._remember(cache_key, entry)  # the rule is held so its id stays unique
         node, stmt, plan, _ = entry
         if plan is None:
             async with self.services.db.read() as conn, _read_errors():
                 return await _project(conn, reader, node, await conn.execute(stmt, {_KEY_PARAM: pk}))
         with _sync_read_errors():
-            rows = await self.services.db.fetch(stmt, {_KEY_PARAM: pk})
+            rows = await self.services.db.fetch(stmt, {_KEY_PARAM: pk}, json_datetimes=True)
         return reader.project_flat(plan, rows)
 
     async def _rows(self, conn: AsyncConnection, reader: Reader, c: Collection, rule: Any, query: Query,

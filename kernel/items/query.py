@@ -153,6 +153,8 @@ def parse_query(params: Mapping[str, str] | Any) -> Query:
     """A :class:`Query` from REST query parameters (a dict or aiohttp's
     MultiDict). Unknown parameters are ignored (transports add their own, such
     as ``export``)."""
+    if not params and isinstance(params, Mapping):
+        return Query()  # a get without parameters: nothing to parse
     flat: dict[str, Any] = {}
     deep_pairs: dict[str, list[tuple[list[str], str]]] = {}
     for key, value in _params(params):

@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from workeros.accountability import Accountability
+from workeros.db.column_types import iso_utc
 from workeros.errors import Forbidden, InvalidQuery, NotFound
 from workeros.items.query import Query
 from workeros.permissions.compile import icontains
@@ -72,12 +73,7 @@ def rule_all() -> Any:
 
 # -- JSON-ready values -----------------------------------------------------------------
 
-def _datetime(value: dt.datetime) -> str:
-    if value.tzinfo is None:
-        return value.isoformat() + "Z"
-    if value.utcoffset():
-        value = value.astimezone(dt.UTC)
-    return value.isoformat()[:-6] + "Z"  # drop "+00:00"
+_datetime = iso_utc
 
 
 def _iso(value: Any) -> str:
@@ -447,12 +443,16 @@ class Reader:
             row[name] = grouped.get(row.get(pk), [])
 
     # -- output -----------------------------------------------------------------------
-    def flat_plan(self, node: Node) -> list[tuple[int, str, Callable[[Any], Any] | None]]:
+    def flat_plan(self, node: Node, json_datetimes: bool = False) -> list[tuple[int, str, Callable[[Any], Any] | None]]:
         """For a node without children: (column index, output name, converter or
-        None when the value is already JSON-ready) per output field."""
+        None when the value is already JSON-ready) per output field. With
+        ``json_datetimes`` the rows come from ``Database.fetch(...,
+        json_datetimes=True)``: their datetimes are already text."""
         plan = []
         for name in node.out:
             conv = converter(node.collection.fields[name])
+            if json_datetimes and conv is _datetime:
+                conv = _identity
             plan.append((node.columns.index(name), name, None if conv is _identity else conv))
         return plan
 

@@ -46,14 +46,15 @@ class PostgresDatabase(Database):
         super().__init__(engine, url=url)
         self._prepared = PreparedCache()
 
-    async def fetch(self, stmt: sa.Executable, params: Mapping[str, Any]) -> Sequence[Sequence[Any]]:
+    async def fetch(self, stmt: sa.Executable, params: Mapping[str, Any], *,
+                    json_datetimes: bool = False) -> Sequence[Sequence[Any]]:
         """A statement seen before runs as SQL compiled once, straight on a
         pooled asyncpg connection (whose own cache keeps it prepared), outside
         any transaction: one statement reads one snapshot by itself, so the
         ``BEGIN`` and ``ROLLBACK`` round trips of a read are not needed."""
         prepared = self._prepared.get(stmt, self.engine.dialect)
         if prepared is None:
-            return await super().fetch(stmt, params)
+            return await super().fetch(stmt, params, json_datetimes=json_datetimes)
         args = prepared.args(params)
         # Closed directly: the asyncio engine's ``async with`` closes in a
         # shielded task, which yields with the connection still checked out (a
@@ -70,7 +71,7 @@ class PostgresDatabase(Database):
                 raise
         finally:
             await conn.close()
-        return prepared.process(rows)
+        return prepared.process(rows, json_datetimes)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:

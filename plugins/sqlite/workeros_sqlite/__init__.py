@@ -295,16 +295,17 @@ class SqliteDatabase(Database):
     def insert(self, table: sa.Table) -> Any:
         return sqlite.insert(table)
 
-    async def fetch(self, stmt: sa.Executable, params: Mapping[str, Any]) -> Sequence[Sequence[Any]]:
+    async def fetch(self, stmt: sa.Executable, params: Mapping[str, Any], *,
+                    json_datetimes: bool = False) -> Sequence[Sequence[Any]]:
         """A statement seen before runs as SQL compiled once, on a connection of
         its own on the event loop's thread, with no SQLAlchemy execution around
         it (pool checkout, ``BEGIN``/``ROLLBACK``, cache key, result object): one
         statement reads one consistent snapshot by itself."""
         if self._connect is None:
-            return await super().fetch(stmt, params)
+            return await super().fetch(stmt, params, json_datetimes=json_datetimes)
         prepared = self._prepared.get(stmt, self.engine.dialect)
         if prepared is None:
-            return await super().fetch(stmt, params)
+            return await super().fetch(stmt, params, json_datetimes=json_datetimes)
         conn = self._fetch_conn
         if conn is None:
             conn = self._fetch_conn = self._connect()
@@ -313,7 +314,7 @@ class SqliteDatabase(Database):
             rows = conn.execute(prepared.sql, args).fetchall()
         except sqlite3.Error as exc:
             raise sa_exc.DBAPIError.instance(prepared.sql, args, exc, sqlite3.Error) from exc
-        return prepared.process(rows)
+        return prepared.process(rows, json_datetimes)
 
     def schema_changed(self) -> None:
         self._prepared.clear()
