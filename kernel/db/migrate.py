@@ -20,6 +20,7 @@ from __future__ import annotations
 import ast
 import importlib.metadata
 import re
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +41,29 @@ VERSION_TABLE = "wos_migrations"
 _BRANCH = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
 
 
+def load_alembic() -> None:
+    """Import Alembic, once per process, without Mako's Pygments highlighting.
+
+    Alembic imports Mako (for its revision templates), and Mako's error module
+    imports Pygments (about 5 MB) at once when it is installed, only to colour
+    HTML error pages no one here renders. Hidden while Alembic loads, Mako uses
+    its own plain fallback (as without Pygments); revision templates render
+    the same. Call before any other Alembic import.
+    """
+    if "alembic.util" in sys.modules or "mako.exceptions" in sys.modules:
+        return
+    hidden = "mako.ext.pygmentplugin"
+    if hidden in sys.modules:
+        import alembic.util  # noqa: F401
+        return
+    sys.modules[hidden] = None  # type: ignore[assignment]  # "import it" raises ImportError
+    try:
+        import alembic.util  # noqa: F401
+    finally:
+        if hidden in sys.modules and sys.modules[hidden] is None:
+            del sys.modules[hidden]
+
+
 def plugin_migrations(plugins: Plugins | None) -> list[Migrations]:
     """The migration chains plugins register, in plugin order; names must be
     unique and fit a table name."""
@@ -58,6 +82,7 @@ def plugin_migrations(plugins: Plugins | None) -> list[Migrations]:
 
 
 def alembic_config(connection: Any = None, migrations: Migrations | None = None) -> Config:
+    load_alembic()
     from alembic.config import Config
 
     alembic_version = tuple(int(part) for part in importlib.metadata.version("alembic").split(".")[:2])
@@ -79,6 +104,7 @@ _scripts: dict[tuple[str | None, str | None], ScriptDirectory] = {}
 
 
 def _script_directory(cfg: Config) -> ScriptDirectory:
+    load_alembic()
     from alembic.script import ScriptDirectory
 
     key = (cfg.get_main_option("script_location"), cfg.get_main_option("version_locations"))
@@ -91,6 +117,7 @@ def _script_directory(cfg: Config) -> ScriptDirectory:
 def _upgrade(cfg: Config, revision: str) -> None:
     """``alembic upgrade`` (as ``alembic.command.upgrade`` runs it) with the
     chain's script directory read once per process."""
+    load_alembic()
     from alembic.runtime.environment import EnvironmentContext
 
     script = _script_directory(cfg)
@@ -183,6 +210,7 @@ async def current(db: Database, migrations: Migrations | None = None) -> str | N
 
 
 async def current_heads(db: Database, migrations: Migrations | None = None) -> tuple[str, ...]:
+    load_alembic()
     from alembic.runtime.migration import MigrationContext
 
     async with db.read() as conn:
@@ -193,6 +221,7 @@ async def current_heads(db: Database, migrations: Migrations | None = None) -> t
 
 def head(migrations: Migrations | None = None) -> str | None:
     """The newest revision of the kernel's chain (or of a plugin's)."""
+    load_alembic()
     from alembic.script import ScriptDirectory
 
     return ScriptDirectory.from_config(alembic_config(None, migrations)).get_current_head()

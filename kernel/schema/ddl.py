@@ -34,6 +34,9 @@ IndexKind = Literal["index", "unique"] | None
 
 def operations(conn: sa.Connection) -> Operations:
     # Alembic (with Mako) loads at the first DDL, not when the kernel is imported.
+    from workeros.db.migrate import load_alembic
+
+    load_alembic()
     from alembic.operations import Operations
     from alembic.runtime.migration import MigrationContext
 
