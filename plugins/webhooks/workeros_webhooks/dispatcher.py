@@ -85,6 +85,35 @@ class Dispatcher:
         self._results: list[dict[str, Any]] = []
         #: When the oldest outcome in ``_results`` was queued (monotonic).
         self._results_since = 0.0
+        self._statements()
+
+    def _statements(self) -> None:
+        """The dispatcher's statements, built once with bind parameters: a
+        statement built anew for every round costs its cache key each time,
+        as much CPU as the rest of the round."""
+        c = deliveries.c
+        b = sa.bindparam
+        due = sa.and_(c.status == "pending", c.next_attempt_at <= b("t", type_=c.next_attempt_at.type),
+                      sa.or_(c.claimed_until.is_(None), c.claimed_until < b("t", type_=c.claimed_until.type)))
+        ids = b("ids", expanding=True, type_=c.id.type)
+        self._any_due = sa.select(c.id).where(due).limit(1)
+        self._due_ids = sa.select(c.id).where(due).order_by(c.next_attempt_at, c.id)
+        #: The claiming select by limit (a handful of values: the free slots).
+        self._claims: dict[int, sa.Select] = {}
+        self._lease_rows = deliveries.update().where(c.id.in_(ids)).values(
+            claimed_until=b("until", type_=c.claimed_until.type), claimed_by=b("by", type_=c.claimed_by.type),
+            attempts=c.attempts + 1)
+        self._claimed_rows = (sa.select(c.id, c.event, c.body, c.attempts, webhooks.c.url, webhooks.c.headers,
+                                        webhooks.c.secret, webhooks.c.active)
+                              .join(webhooks, webhooks.c.id == c.webhook).where(c.id.in_(ids)))
+        # Only while the lease is still ours: a delivery whose lease expired
+        # mid-send may already be another instance's.
+        self._write_outcome = (
+            deliveries.update().where(c.id == b("_id"), c.claimed_by == b("_by"), c.attempts == b("_attempt"))
+            .values(status=b("_status"), finished_at=b("_finished"), next_attempt_at=b("_due"),
+                    response_status=b("_code"), error=b("_error"), claimed_until=None, claimed_by=None))
+        self._live = sa.select(c.id).where(c.id.in_(ids))
+        self._add_attempts = attempts.insert()
 
     def wake(self) -> None:
         self._wake.set()
@@ -158,18 +187,13 @@ class Dispatcher:
         if not self._stopping:
             self._wake.set()  # room for one more
 
-    def _due(self, t: dt.datetime) -> sa.ColumnElement[bool]:
-        c = deliveries.c
-        return sa.and_(c.status == "pending", c.next_attempt_at <= t,
-                       sa.or_(c.claimed_until.is_(None), c.claimed_until < t))
-
     async def claim(self, limit: int) -> list[dict[str, Any]]:
         """Lease up to ``limit`` due deliveries to this instance; returns them
         with their webhook's url, headers and secret."""
         t = now()
         if not self._results:
             async with self.db.read() as conn:  # nothing due: no write transaction (SQLite's lock stays free)
-                if (await conn.execute(sa.select(deliveries.c.id).where(self._due(t)).limit(1))).first() is None:
+                if (await conn.execute(self._any_due, {"t": t})).first() is None:
                     return []
         results, self._results = self._results, []
         try:
@@ -190,19 +214,15 @@ class Dispatcher:
             return await self._claim(conn, t, limit)
 
     async def _claim(self, conn: Any, t: dt.datetime, limit: int) -> list[dict[str, Any]]:
-        c = deliveries.c
-        q = self.db.for_update(sa.select(c.id).where(self._due(t)).order_by(c.next_attempt_at, c.id)
-                               .limit(limit), skip_locked=True)
-        ids = [r.id for r in await conn.execute(q)]
+        q = self._claims.get(limit)
+        if q is None:
+            q = self._claims[limit] = self.db.for_update(self._due_ids.limit(limit), skip_locked=True)
+        ids = [r.id for r in await conn.execute(q, {"t": t})]
         if not ids:
             return []
-        await conn.execute(deliveries.update().where(c.id.in_(ids)).values(
-            claimed_until=t + dt.timedelta(seconds=self.lease), claimed_by=self.instance,
-            attempts=c.attempts + 1))
-        q = (sa.select(c.id, c.event, c.body, c.attempts, webhooks.c.url, webhooks.c.headers,
-                       webhooks.c.secret, webhooks.c.active)
-             .join(webhooks, webhooks.c.id == c.webhook).where(c.id.in_(ids)))
-        rows = [dict(r) for r in (await conn.execute(q)).mappings()]
+        await conn.execute(self._lease_rows, {"ids": ids, "until": t + dt.timedelta(seconds=self.lease),
+                                              "by": self.instance})
+        rows = [dict(r) for r in (await conn.execute(self._claimed_rows, {"ids": ids})).mappings()]
         for row in rows:
             if row["event"] == "auth.signup":
                 row["body"] = await self._complete_signup(conn, row)
@@ -293,22 +313,13 @@ class Dispatcher:
             self.wake()
 
     async def _write_results(self, conn: Any, batch: list[dict[str, Any]]) -> None:
-        c = deliveries.c
-        b = sa.bindparam
-        # Only while the lease is still ours: a delivery whose lease expired
-        # mid-send may already be another instance's.
-        await conn.execute(
-            deliveries.update().where(c.id == b("_id"), c.claimed_by == b("_by"), c.attempts == b("_attempt"))
-            .values(status=b("_status"), finished_at=b("_finished"), next_attempt_at=b("_due"),
-                    response_status=b("_code"), error=b("_error"), claimed_until=None, claimed_by=None),
-            batch)
-        live = {r.id for r in await conn.execute(
-            sa.select(c.id).where(c.id.in_(sorted({r["_id"] for r in batch}))))}
+        await conn.execute(self._write_outcome, batch)
+        live = {r.id for r in await conn.execute(self._live, {"ids": sorted({r["_id"] for r in batch})})}
         rows = [{"delivery": r["_id"], "attempt": r["_attempt"], "status_code": r["_code"], "error": r["_error"],
                  "latency_ms": r["_latency"], "instance": r["_by"], "at": r["_at"]}
                 for r in batch if r["_id"] in live]
         if rows:
-            await conn.execute(attempts.insert(), rows)
+            await conn.execute(self._add_attempts, rows)
 
     async def _prune(self) -> None:
         """Drop finished deliveries older than ``webhooks.log_retention_days``
