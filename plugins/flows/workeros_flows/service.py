@@ -68,6 +68,8 @@ class FlowsService:
         #: Runs are written in batches by one task (one transaction per round,
         #: not one per run), after the transaction of a blocking run.
         self.recorder: Outbox[Run] = Outbox(self._record_batch, name="flow-runs")
+        #: Built once: a statement built anew for every batch costs its cache key each time.
+        self._insert_runs = runs.insert()
 
     @classmethod
     async def open(cls, services: Services) -> FlowsService:
@@ -209,12 +211,12 @@ class FlowsService:
                  "started_at": run.started_at, "duration_ms": run.duration_ms} for run in batch]
         try:
             async with self.db.transaction() as conn:
-                await conn.execute(runs.insert(), rows)
+                await conn.execute(self._insert_runs, rows)
         except Exception:  # a flow deleted meanwhile: record the others one by one
             for row in rows:
                 try:
                     async with self.db.transaction() as conn:
-                        await conn.execute(runs.insert(), [row])
+                        await conn.execute(self._insert_runs, [row])
                 except Exception:
                     log.exception("recording run %s of flow %s failed", row["id"], row["flow"])
 

@@ -31,7 +31,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from workeros.api import OutboundError, OutboundRefused, Outbox, dumps_str, loads, now, users
+from workeros.api import OutboundError, OutboundRefused, dumps_str, loads, now, users
 
 from .service import QUEUED, WebhooksService
 from .tables import attempts, deliveries, webhooks
@@ -43,6 +43,11 @@ def signature(secret: str, timestamp: int | str, body: bytes) -> str:
     """``sha256=<hex HMAC-SHA256(secret, "<timestamp>." + body)>``."""
     mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
     return "sha256=" + mac.hexdigest()
+
+
+#: Longest time (seconds) the outcome of a send waits to be written with the
+#: next claim while other sends are still in flight.
+RESULTS_DELAY = 0.1
 
 
 def backoff(base: float, attempt: int) -> float:
@@ -73,10 +78,42 @@ class Dispatcher:
         self._unsubscribe: Any = None
         self._stopping = False
         self._pruned = 0.0
-        #: Outcomes of sends, written back in batches (one transaction per
-        #: round, not one per delivery: on SQLite every transaction takes the
-        #: single write lock the API's writes need too).
-        self.results: Outbox[dict[str, Any]] = Outbox(self._record_batch, name="webhook-results")
+        #: Outcomes of sends not yet written back. They are written in batches,
+        #: in the same transaction as the next claim (one write transaction per
+        #: round, not two, nor one per delivery: on SQLite every transaction
+        #: takes the single write lock the API's writes need too).
+        self._results: list[dict[str, Any]] = []
+        #: When the oldest outcome in ``_results`` was queued (monotonic).
+        self._results_since = 0.0
+        self._statements()
+
+    def _statements(self) -> None:
+        """The dispatcher's statements, built once with bind parameters: a
+        statement built anew for every round costs its cache key each time,
+        as much CPU as the rest of the round."""
+        c = deliveries.c
+        b = sa.bindparam
+        due = sa.and_(c.status == "pending", c.next_attempt_at <= b("t", type_=c.next_attempt_at.type),
+                      sa.or_(c.claimed_until.is_(None), c.claimed_until < b("t", type_=c.claimed_until.type)))
+        ids = b("ids", expanding=True, type_=c.id.type)
+        self._any_due = sa.select(c.id).where(due).limit(1)
+        self._due_ids = sa.select(c.id).where(due).order_by(c.next_attempt_at, c.id)
+        #: The claiming select by limit (a handful of values: the free slots).
+        self._claims: dict[int, sa.Select] = {}
+        self._lease_rows = deliveries.update().where(c.id.in_(ids)).values(
+            claimed_until=b("until", type_=c.claimed_until.type), claimed_by=b("by", type_=c.claimed_by.type),
+            attempts=c.attempts + 1)
+        self._claimed_rows = (sa.select(c.id, c.event, c.body, c.attempts, webhooks.c.url, webhooks.c.headers,
+                                        webhooks.c.secret, webhooks.c.active)
+                              .join(webhooks, webhooks.c.id == c.webhook).where(c.id.in_(ids)))
+        # Only while the lease is still ours: a delivery whose lease expired
+        # mid-send may already be another instance's.
+        self._write_outcome = (
+            deliveries.update().where(c.id == b("_id"), c.claimed_by == b("_by"), c.attempts == b("_attempt"))
+            .values(status=b("_status"), finished_at=b("_finished"), next_attempt_at=b("_due"),
+                    response_status=b("_code"), error=b("_error"), claimed_until=None, claimed_by=None))
+        self._live = sa.select(c.id).where(c.id.in_(ids))
+        self._add_attempts = attempts.insert()
 
     def wake(self) -> None:
         self._wake.set()
@@ -108,7 +145,7 @@ class Dispatcher:
         for task in list(self._sending):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        await self.results.close()
+        await self._flush_results()
 
     async def _run(self) -> None:
         while not self._stopping:
@@ -117,7 +154,8 @@ class Dispatcher:
             claimed: list[dict[str, Any]] = []
             # Claim in batches: a claim is a write transaction, so one per
             # finished send would cost as much as the send. With sends in
-            # flight, wait until half the slots are free.
+            # flight, wait until half the slots are free. The outcomes of the
+            # sends that freed them are written in the same transaction.
             if free >= self.batch or (free > 0 and not self._sending):
                 try:
                     claimed = await self.claim(free)
@@ -126,6 +164,8 @@ class Dispatcher:
                     raise
                 except Exception:  # the database went away for a moment: try again at the next poll
                     log.exception("claiming webhook deliveries failed")
+            elif self._results and time.monotonic() - self._results_since >= RESULTS_DELAY:
+                await self._flush_results()
             for row in claimed:
                 task = asyncio.create_task(self.send(row), name=f"webhook-delivery:{row['id']}")
                 self._sending.add(task)
@@ -134,8 +174,11 @@ class Dispatcher:
                 return
             if claimed and len(claimed) == free:
                 continue  # more may be due
+            wait = self.poll
+            if self._results:  # outcomes are not kept waiting for long
+                wait = min(wait, max(0.0, self._results_since + RESULTS_DELAY - time.monotonic()))
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.poll)
+                await asyncio.wait_for(self._wake.wait(), wait)
 
     def _sent(self, task: asyncio.Task[Any]) -> None:
         self._sending.discard(task)
@@ -144,35 +187,45 @@ class Dispatcher:
         if not self._stopping:
             self._wake.set()  # room for one more
 
-    def _due(self, t: dt.datetime) -> sa.ColumnElement[bool]:
-        c = deliveries.c
-        return sa.and_(c.status == "pending", c.next_attempt_at <= t,
-                       sa.or_(c.claimed_until.is_(None), c.claimed_until < t))
-
     async def claim(self, limit: int) -> list[dict[str, Any]]:
         """Lease up to ``limit`` due deliveries to this instance; returns them
         with their webhook's url, headers and secret."""
         t = now()
-        async with self.db.read() as conn:  # nothing due: no write transaction (SQLite's lock stays free)
-            if (await conn.execute(sa.select(deliveries.c.id).where(self._due(t)).limit(1))).first() is None:
-                return []
-        c = deliveries.c
+        if not self._results:
+            async with self.db.read() as conn:  # nothing due: no write transaction (SQLite's lock stays free)
+                if (await conn.execute(self._any_due, {"t": t})).first() is None:
+                    return []
+        results, self._results = self._results, []
+        try:
+            async with self.db.transaction() as conn:
+                if results:
+                    await self._write_results(conn, results)
+                claimed = await self._claim(conn, t, limit)
+            if any(r["_status"] == "pending" for r in results):
+                self.wake()  # a retry may come due before the next poll
+            return claimed
+        except Exception:
+            if not results:
+                raise
+            # e.g. a webhook deleted mid-send: write the outcomes on their own
+            # (one by one if need be), then claim.
+            await self._record_batch(results)
         async with self.db.transaction() as conn:
-            q = self.db.for_update(sa.select(c.id).where(self._due(t)).order_by(c.next_attempt_at, c.id)
-                                   .limit(limit), skip_locked=True)
-            ids = [r.id for r in await conn.execute(q)]
-            if not ids:
-                return []
-            await conn.execute(deliveries.update().where(c.id.in_(ids)).values(
-                claimed_until=t + dt.timedelta(seconds=self.lease), claimed_by=self.instance,
-                attempts=c.attempts + 1))
-            q = (sa.select(c.id, c.event, c.body, c.attempts, webhooks.c.url, webhooks.c.headers,
-                           webhooks.c.secret, webhooks.c.active)
-                 .join(webhooks, webhooks.c.id == c.webhook).where(c.id.in_(ids)))
-            rows = [dict(r) for r in (await conn.execute(q)).mappings()]
-            for row in rows:
-                if row["event"] == "auth.signup":
-                    row["body"] = await self._complete_signup(conn, row)
+            return await self._claim(conn, t, limit)
+
+    async def _claim(self, conn: Any, t: dt.datetime, limit: int) -> list[dict[str, Any]]:
+        q = self._claims.get(limit)
+        if q is None:
+            q = self._claims[limit] = self.db.for_update(self._due_ids.limit(limit), skip_locked=True)
+        ids = [r.id for r in await conn.execute(q, {"t": t})]
+        if not ids:
+            return []
+        await conn.execute(self._lease_rows, {"ids": ids, "until": t + dt.timedelta(seconds=self.lease),
+                                              "by": self.instance})
+        rows = [dict(r) for r in (await conn.execute(self._claimed_rows, {"ids": ids})).mappings()]
+        for row in rows:
+            if row["event"] == "auth.signup":
+                row["body"] = await self._complete_signup(conn, row)
         return rows
 
     async def _complete_signup(self, conn: Any, row: dict[str, Any]) -> str:
@@ -231,42 +284,42 @@ class Dispatcher:
             status, finished, due = "failed", t, t
         else:
             status, finished, due = "pending", None, t + dt.timedelta(seconds=backoff(self.base, attempt))
-        self.results.put({"_id": row["id"], "_attempt": attempt, "_by": self.instance, "_status": status,
-                          "_finished": finished, "_due": due, "_code": status_code, "_error": error and error[:1024],
-                          "_latency": round(latency, 2), "_at": t})
+        if not self._results:
+            self._results_since = time.monotonic()
+        self._results.append({"_id": row["id"], "_attempt": attempt, "_by": self.instance, "_status": status,
+                              "_finished": finished, "_due": due, "_code": status_code,
+                              "_error": error and error[:1024], "_latency": round(latency, 2), "_at": t})
         if error is not None:
             log.info("webhook delivery %s attempt %d failed: %s", row["id"], attempt, error)
 
+    async def _flush_results(self) -> None:
+        """Write the outcomes queued so far, on their own (no claim is due)."""
+        results, self._results = self._results, []
+        if results:
+            await self._record_batch(results)
+
     async def _record_batch(self, batch: list[dict[str, Any]]) -> None:
         try:
-            await self._write_results(batch)
+            async with self.db.transaction() as conn:
+                await self._write_results(conn, batch)
         except Exception:  # e.g. a webhook deleted mid-send: write the others one by one
             for result in batch:
                 try:
-                    await self._write_results([result])
+                    async with self.db.transaction() as conn:
+                        await self._write_results(conn, [result])
                 except Exception:  # its lease expires and it is sent again
                     log.exception("recording webhook delivery %s failed", result["_id"])
         if any(r["_status"] == "pending" for r in batch):
             self.wake()
 
-    async def _write_results(self, batch: list[dict[str, Any]]) -> None:
-        c = deliveries.c
-        b = sa.bindparam
-        async with self.db.transaction() as conn:
-            # Only while the lease is still ours: a delivery whose lease expired
-            # mid-send may already be another instance's.
-            await conn.execute(
-                deliveries.update().where(c.id == b("_id"), c.claimed_by == b("_by"), c.attempts == b("_attempt"))
-                .values(status=b("_status"), finished_at=b("_finished"), next_attempt_at=b("_due"),
-                        response_status=b("_code"), error=b("_error"), claimed_until=None, claimed_by=None),
-                batch)
-            live = {r.id for r in await conn.execute(
-                sa.select(c.id).where(c.id.in_(sorted({r["_id"] for r in batch}))))}
-            rows = [{"delivery": r["_id"], "attempt": r["_attempt"], "status_code": r["_code"], "error": r["_error"],
-                     "latency_ms": r["_latency"], "instance": r["_by"], "at": r["_at"]}
-                    for r in batch if r["_id"] in live]
-            if rows:
-                await conn.execute(attempts.insert(), rows)
+    async def _write_results(self, conn: Any, batch: list[dict[str, Any]]) -> None:
+        await conn.execute(self._write_outcome, batch)
+        live = {r.id for r in await conn.execute(self._live, {"ids": sorted({r["_id"] for r in batch})})}
+        rows = [{"delivery": r["_id"], "attempt": r["_attempt"], "status_code": r["_code"], "error": r["_error"],
+                 "latency_ms": r["_latency"], "instance": r["_by"], "at": r["_at"]}
+                for r in batch if r["_id"] in live]
+        if rows:
+            await conn.execute(self._add_attempts, rows)
 
     async def _prune(self) -> None:
         """Drop finished deliveries older than ``webhooks.log_retention_days``

@@ -348,15 +348,18 @@ class WebhooksService:
         stamp = jsonable(t)
         rows = []
         for keys, payload in entries:
+            # One JSON text per entry, shared by its deliveries: each body is
+            # '{"id":"<its delivery id>",' followed by the rest of that text.
+            body: dict[str, Any] = {"event": event, "collection": collection, "keys": keys}
+            if payload is not ...:
+                body["payload"] = payload
+            body["timestamp"] = stamp
+            rest = dumps_str(body)[1:]
             for target in targets:
                 delivery = str(uuid.uuid4())
-                body: dict[str, Any] = {"id": delivery, "event": event, "collection": collection, "keys": keys}
-                if payload is not ...:
-                    body["payload"] = payload
-                body["timestamp"] = stamp
                 rows.append({"id": delivery, "webhook": target, "event": event, "collection": collection,
-                             "body": dumps_str(body), "status": "pending", "attempts": 0, "next_attempt_at": t,
-                             "created_at": t})
+                             "body": f'{{"id":"{delivery}",{rest}', "status": "pending", "attempts": 0,
+                             "next_attempt_at": t, "created_at": t})
         if rows:
             await conn.execute(self._insert, rows)
             if self.on_queued is not None or self.announce:
