@@ -428,6 +428,7 @@ class _Guest:
             return
         self.run_handle, self.undefined = run, inst.c("new_undefined")
         self.argv, self.out = inst.alloc_out(4), inst.alloc_out(4)
+        self.module_name = inst.alloc_write(b"fn")
         self.status_ok, self.status_error = engine.STATUS_OK, engine.STATUS_JS_ERROR
         inst.async_dispatch, inst.sync_dispatch = on_async, on_sync
         self.inst = inst
@@ -634,6 +635,14 @@ async def _drive(guest: _Guest, payload: str, deadline: float, host: Host | None
     if status != guest.status_ok:
         raise q.JSError("Error", f"call status={status}", None)
     promise = read_i32(out)
+    # __wos_run has paused before its import("fn"): the module is compiled and
+    # registered under that name here, so the import finds it without the
+    # loader's callback into Python. A module that fails to compile or link is
+    # left to the loader, which fails it the same way inside the driver.
+    source = guest.slot["source"].encode()
+    src, name = inst.alloc_write(source), guest.module_name
+    if c("eval_module_async", src, len(source), name, 2, out) == guest.status_error:
+        inst.take_exception()
     waiting: dict[Any, int] = {}
     try:
         while True:
