@@ -29,6 +29,7 @@ import functools
 import importlib.util
 import logging
 import os
+import random
 import re
 import struct
 import time
@@ -93,6 +94,54 @@ class _Worker:
         return self._thread
 
 
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The worker thread's event loop (the thread starts on first use)."""
+        thread = self.thread
+        thread._ensure_started()
+        return thread._loop  # type: ignore[no-any-return]
+
+
+class _Job:
+    """One invocation handed to a worker thread: a task there, its outcome
+    set on the server's future with one ``call_soon_threadsafe`` back (where
+    ``run_coroutine_threadsafe`` and ``wrap_future`` chain a concurrent future
+    and two callbacks each way)."""
+
+    __slots__ = ("server_loop", "coro", "result", "task", "cancelled")
+
+    def __init__(self, server_loop: asyncio.AbstractEventLoop, coro: Any) -> None:
+        self.server_loop, self.coro = server_loop, coro
+        self.result: asyncio.Future[Any] = server_loop.create_future()
+        self.task: asyncio.Task[Any] | None = None
+        self.cancelled = False
+
+    def start(self) -> None:  # on the worker's loop
+        if self.cancelled:
+            self.coro.close()
+            return
+        self.task = asyncio.get_running_loop().create_task(self.coro)
+        self.task.add_done_callback(self._done)
+
+    def cancel(self) -> None:  # on the worker's loop
+        self.cancelled = True
+        if self.task is not None:
+            self.task.cancel()
+
+    def _done(self, task: asyncio.Task[Any]) -> None:  # on the worker's loop
+        if task.cancelled():
+            return
+        self.server_loop.call_soon_threadsafe(self._deliver, task.exception(), None if task.exception() else
+                                              task.result())
+
+    def _deliver(self, error: BaseException | None, outcome: Any) -> None:  # on the server's loop
+        if self.result.done():
+            return
+        if error is not None:
+            self.result.set_exception(error)
+        else:
+            self.result.set_result(outcome)
+
+
 class QuickJS:
     """The sandbox object (``Sandbox`` protocol)."""
 
@@ -127,18 +176,23 @@ class QuickJS:
                              "env": args.get("env") or {}, "seed": _seed()})
         worker = min(self.workers, key=lambda w: w.active)
         worker.active += 1
+        loop = asyncio.get_running_loop()
+        job = _Job(loop, _invoke(self.driver, source, payload, deadline, memory_mb, host, loop, worker.pool))
         try:
             worker.started = True
+            worker_loop = worker.loop()
+            worker_loop.call_soon_threadsafe(job.start)  # the one hop there; job.finish makes the one back
             # The worker answers a timeout itself at the deadline; this one
-            # holds when its thread is busy with another guest's JavaScript.
-            outcome = await asyncio.wait_for(
-                worker.thread.run_async(_invoke(self.driver, source, payload, deadline, memory_mb, host,
-                                                asyncio.get_running_loop(), worker.pool)),
-                timeout + LATE)
+            # holds when its thread is busy with another guest's JavaScript
+            # (asyncio.timeout, not wait_for: no task per call on this loop).
+            async with asyncio.timeout(timeout + LATE):
+                outcome = await job.result
         except TimeoutError:
             outcome = {"timeout": True}
         finally:
             worker.active -= 1
+            if not job.result.done() or job.result.cancelled():
+                worker_loop.call_soon_threadsafe(job.cancel)
         return _result(outcome, memory_mb)
 
     async def check_syntax(self, source: str) -> tuple[str, int, int] | None:
@@ -482,7 +536,6 @@ class _Guest:
             return dumps_str({"error": {"code": "INTERNAL", "message": "Internal error"}})
 
 
-_WORDS = struct.Struct("<4I")
 #: Idle guests kept per worker thread and memory budget, and in all per worker thread.
 POOL = 4
 POOL_TOTAL = 8
@@ -524,8 +577,15 @@ def _near_limit(guest: _Guest) -> bool:
         return False
 
 
+#: Math.random's per-call seeds: a generator seeded once from the system, so
+#: a call costs no system call on the server's thread (Math.random is no
+#: cryptographic source in any engine).
+_RNG = random.Random(os.urandom(32))
+
+
 def _seed() -> list[int]:
-    return list(_WORDS.unpack(os.urandom(16)))
+    bits = _RNG.getrandbits(128)
+    return [(bits >> shift) & 0xFFFFFFFF for shift in (0, 32, 64, 96)]
 
 
 async def _invoke(driver: str, source: str, payload: str, deadline: float, memory_mb: int, host: Host | None,
