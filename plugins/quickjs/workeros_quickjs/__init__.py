@@ -178,6 +178,7 @@ class QuickJS:
         worker.active += 1
         loop = asyncio.get_running_loop()
         job = _Job(loop, _invoke(self.driver, source, payload, deadline, memory_mb, host, loop, worker.pool))
+        worker_loop = None
         try:
             worker.started = True
             worker_loop = worker.loop()
@@ -191,7 +192,9 @@ class QuickJS:
             outcome = {"timeout": True}
         finally:
             worker.active -= 1
-            if not job.result.done() or job.result.cancelled():
+            if worker_loop is None:
+                job.coro.close()
+            elif not job.result.done() or job.result.cancelled():
                 worker_loop.call_soon_threadsafe(job.cancel)
         return _result(outcome, memory_mb)
 
