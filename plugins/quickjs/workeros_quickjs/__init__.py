@@ -29,6 +29,7 @@ import functools
 import importlib.util
 import logging
 import os
+import random
 import re
 import struct
 import time
@@ -93,6 +94,54 @@ class _Worker:
         return self._thread
 
 
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The worker thread's event loop (the thread starts on first use)."""
+        thread = self.thread
+        thread._ensure_started()
+        return thread._loop  # type: ignore[no-any-return]
+
+
+class _Job:
+    """One invocation handed to a worker thread: a task there, its outcome
+    set on the server's future with one ``call_soon_threadsafe`` back (where
+    ``run_coroutine_threadsafe`` and ``wrap_future`` chain a concurrent future
+    and two callbacks each way)."""
+
+    __slots__ = ("server_loop", "coro", "result", "task", "cancelled")
+
+    def __init__(self, server_loop: asyncio.AbstractEventLoop, coro: Any) -> None:
+        self.server_loop, self.coro = server_loop, coro
+        self.result: asyncio.Future[Any] = server_loop.create_future()
+        self.task: asyncio.Task[Any] | None = None
+        self.cancelled = False
+
+    def start(self) -> None:  # on the worker's loop
+        if self.cancelled:
+            self.coro.close()
+            return
+        self.task = asyncio.get_running_loop().create_task(self.coro)
+        self.task.add_done_callback(self._done)
+
+    def cancel(self) -> None:  # on the worker's loop
+        self.cancelled = True
+        if self.task is not None:
+            self.task.cancel()
+
+    def _done(self, task: asyncio.Task[Any]) -> None:  # on the worker's loop
+        if task.cancelled():
+            return
+        self.server_loop.call_soon_threadsafe(self._deliver, task.exception(), None if task.exception() else
+                                              task.result())
+
+    def _deliver(self, error: BaseException | None, outcome: Any) -> None:  # on the server's loop
+        if self.result.done():
+            return
+        if error is not None:
+            self.result.set_exception(error)
+        else:
+            self.result.set_result(outcome)
+
+
 class QuickJS:
     """The sandbox object (``Sandbox`` protocol)."""
 
@@ -127,18 +176,26 @@ class QuickJS:
                              "env": args.get("env") or {}, "seed": _seed()})
         worker = min(self.workers, key=lambda w: w.active)
         worker.active += 1
+        loop = asyncio.get_running_loop()
+        job = _Job(loop, _invoke(self.driver, source, payload, deadline, memory_mb, host, loop, worker.pool))
+        worker_loop = None
         try:
             worker.started = True
+            worker_loop = worker.loop()
+            worker_loop.call_soon_threadsafe(job.start)  # the one hop there; job.finish makes the one back
             # The worker answers a timeout itself at the deadline; this one
-            # holds when its thread is busy with another guest's JavaScript.
-            outcome = await asyncio.wait_for(
-                worker.thread.run_async(_invoke(self.driver, source, payload, deadline, memory_mb, host,
-                                                asyncio.get_running_loop(), worker.pool)),
-                timeout + LATE)
+            # holds when its thread is busy with another guest's JavaScript
+            # (asyncio.timeout, not wait_for: no task per call on this loop).
+            async with asyncio.timeout(timeout + LATE):
+                outcome = await job.result
         except TimeoutError:
             outcome = {"timeout": True}
         finally:
             worker.active -= 1
+            if worker_loop is None:
+                job.coro.close()
+            elif not job.result.done() or job.result.cancelled():
+                worker_loop.call_soon_threadsafe(job.cancel)
         return _result(outcome, memory_mb)
 
     async def check_syntax(self, source: str) -> tuple[str, int, int] | None:
@@ -258,10 +315,18 @@ def _direct_calls(ctx: Any) -> None:
         return entry
 
     def c(name: str, *args: Any) -> Any:
+        return direct(name, args, False)
+
+    def c_held(name: str, *args: Any) -> Any:
+        return direct(name, args, True)
+
+    def direct(name: str, args: tuple[Any, ...], hold: bool) -> Any:
         entry = prepared[name] if name in prepared else prepare(name)
         if entry is None or len(args) != len(entry[1]):
             return generic(name, *args)
         func_ref, params, result, params_t, results_t, through, members = entry
+        if hold:
+            through = held
         raw = params_t()
         for i, kind in enumerate(params):
             slot = raw[i]
@@ -294,6 +359,9 @@ def _direct_calls(ctx: Any) -> None:
         return value.of.i32 if result == I32 else value.of.i64 if result == I64 else value.of.f64
 
     inst.c = c
+    #: For a call known to run only the driver's own JavaScript (bounded, no
+    #: user code): keeps the GIL, so no wait to take it back afterwards.
+    inst.c_held = c_held
 
 
 def _image_writer(ctx: Any, image: Any) -> Any:
@@ -379,6 +447,15 @@ class _Guest:
             self.deadline = time.monotonic() + SYNTAX_TIMEOUT
             self.ctx.eval(driver, filename="workeros")
             self.deadline = None
+            #: The direct path (see ``_drive``): the guest instance, the handles
+            #: of ``__wos_run`` and ``undefined`` and two scratch words, all made
+            #: before the image is taken, so they are valid after every rewrite.
+            self.inst: Any = None
+            #: Bridge calls the guest made and the host has not yet answered:
+            #: (name, JSON arguments, deferred promise id).
+            self.calls: list[tuple[str, str, int]] = []
+            with contextlib.suppress(Exception):
+                self._prepare_direct()
             try:
                 self.image = self.ctx.create_snapshot()
                 instance = self.ctx._engine_ctx._inst
@@ -393,6 +470,37 @@ class _Guest:
             _close(self.runtime)
             raise
 
+    def _prepare_direct(self) -> None:
+        import quickjs_rs._engine as engine
+
+        inst = self.ctx._engine_ctx._inst
+        ids = inst.name_to_fn_id
+        host_id, log_id = ids["__wos_host"], ids["__wos_log"]
+        calls, log_text = self.calls, self._log
+
+        def on_async(fn_id: int, args: tuple[Any, ...], deferred_id: int) -> int:
+            if fn_id != host_id or len(args) != 2:
+                return 1
+            calls.append((str(args[0]), str(args[1]), deferred_id))
+            return 0
+
+        def on_sync(fn_id: int, args: tuple[Any, ...]) -> Any:
+            if fn_id == log_id and args:
+                log_text(args[0])
+            return None
+
+        g = inst.c("global_object")
+        run = inst._get_prop(g, "__wos_run")
+        inst.c("free_value", g)
+        if inst._type_name(run) != "function":
+            return
+        self.run_handle, self.undefined = run, inst.c("new_undefined")
+        self.argv, self.out = inst.alloc_out(4), inst.alloc_out(4)
+        self.module_name = inst.alloc_write(b"fn")
+        self.status_ok, self.status_error = engine.STATUS_OK, engine.STATUS_JS_ERROR
+        inst.async_dispatch, inst.sync_dispatch = on_async, on_sync
+        self.inst = inst
+
     def _interrupted(self) -> bool:
         deadline = self.deadline
         return deadline is not None and time.monotonic() >= deadline
@@ -402,6 +510,7 @@ class _Guest:
         memory grew: linear memory never shrinks)."""
         self.slot.update(source=None, host=None, loop=None)
         self.deadline = None
+        self.calls.clear()
         if self.image is None or self.memory.data_len(self.store) != self.size:
             return False
         if self.rewrite is not None:
@@ -441,7 +550,6 @@ class _Guest:
             return dumps_str({"error": {"code": "INTERNAL", "message": "Internal error"}})
 
 
-_WORDS = struct.Struct("<4I")
 #: Idle guests kept per worker thread and memory budget, and in all per worker thread.
 POOL = 4
 POOL_TOTAL = 8
@@ -483,8 +591,15 @@ def _near_limit(guest: _Guest) -> bool:
         return False
 
 
+#: Math.random's per-call seeds: a generator seeded once from the system, so
+#: a call costs no system call on the server's thread (Math.random is no
+#: cryptographic source in any engine).
+_RNG = random.Random(os.urandom(32))
+
+
 def _seed() -> list[int]:
-    return list(_WORDS.unpack(os.urandom(16)))
+    bits = _RNG.getrandbits(128)
+    return [(bits >> shift) & 0xFFFFFFFF for shift in (0, 32, 64, 96)]
 
 
 async def _invoke(driver: str, source: str, payload: str, deadline: float, memory_mb: int, host: Host | None,
@@ -504,11 +619,14 @@ async def _invoke(driver: str, source: str, payload: str, deadline: float, memor
         if remaining <= 0:
             return {"timeout": True}
         try:
-            # asyncio.timeout, not wait_for: the same cancellation at the
-            # deadline without a task (and a loop iteration) per call.
-            async with asyncio.timeout(remaining):
-                out = await guest.ctx.eval_async(f"await __wos_run({dumps_str(payload)})", filename="workeros",
-                                                 timeout=remaining + 1)
+            if guest.inst is not None:
+                out = await _drive(guest, payload, deadline, host, server_loop)
+            else:
+                # asyncio.timeout, not wait_for: the same cancellation at the
+                # deadline without a task (and a loop iteration) per call.
+                async with asyncio.timeout(remaining):
+                    out = await guest.ctx.eval_async(f"await __wos_run({dumps_str(payload)})",
+                                                     filename="workeros", timeout=remaining + 1)
         except (q.InterruptError, TimeoutError, q.HostCancellationError):
             return {"timeout": True}
         except q.MemoryLimitError:
@@ -539,6 +657,103 @@ async def _invoke(driver: str, source: str, payload: str, deadline: float, memor
         return outcome
     finally:
         _give_back(pool, guest, clean)
+
+
+async def _answer(host: Host, name: str, args_json: str) -> str:
+    """One bridge call, on the server's loop: its answer as the JSON text the
+    driver reads (``{data}`` or ``{error: {code, message}}``)."""
+    try:
+        call_args = loads(args_json)
+        if not isinstance(call_args, list):
+            raise FunctionError("Bad bridge call")
+        return dumps_str({"data": await host.call(name, call_args)})
+    except WorkerosError as exc:
+        return dumps_str({"error": {"code": exc.code, "message": exc.message}})
+    except Exception:  # noqa: BLE001 -- never a traceback into the guest
+        log.exception("quickjs: host bridge call %s failed", name)
+        return dumps_str({"error": {"code": "INTERNAL", "message": "Internal error"}})
+
+
+def _raise_reason(inst: Any, reason: int, deadline: float) -> None:
+    """Raise what a rejected ``__wos_run`` promise means (the driver catches
+    every JavaScript error itself: what reaches here is QuickJS's uncatchable
+    interrupt, or running out of memory while answering)."""
+    import quickjs_rs as q
+
+    name = inst._read_error_field(reason, "name") or "Error"
+    message = inst._read_error_field(reason, "message") or ""
+    if name == "InternalError" and "interrupted" in message:
+        raise q.InterruptError(message)
+    if name == "InternalError" and "out of memory" in message:
+        raise q.MemoryLimitError(message)
+    raise q.JSError(name, message, inst._read_error_field(reason, "stack"))
+
+
+async def _drive(guest: _Guest, payload: str, deadline: float, host: Host | None,
+                 server_loop: asyncio.AbstractEventLoop) -> str | None:
+    """Run ``__wos_run(payload)`` and its promise loop straight through the
+    guest's exports: one call into the driver, the job queue drained in one
+    call, and the bridge calls the guest made sent to the server's loop
+    together, their answers handed back as JSON text. quickjs-rs's
+    ``eval_async`` does the same through a compiled eval wrapper, a task
+    group, and some thirty guest calls per invocation."""
+    import quickjs_rs as q
+
+    inst = guest.inst
+    c, read_i32, out = inst.c, inst.read_i32, guest.out
+    arg = inst._new_string(payload)
+    inst.mem.write(inst.store, struct.pack("<i", arg), guest.argv)
+    # Runs only the driver up to its pause (parse the input, seed, build ctx):
+    # no user code, so the GIL is kept.
+    status = getattr(inst, "c_held", c)("call_function", guest.run_handle, guest.undefined, guest.argv, 1, out)
+    if status == guest.status_error:
+        raise inst.take_exception()
+    if status != guest.status_ok:
+        raise q.JSError("Error", f"call status={status}", None)
+    promise = read_i32(out)
+    # __wos_run has paused before its import("fn"): the module is compiled and
+    # registered under that name here, so the import finds it without the
+    # loader's callback into Python. A module that fails to compile or link is
+    # left to the loader, which fails it the same way inside the driver.
+    source = guest.slot["source"].encode()
+    src, name = inst.alloc_write(source), guest.module_name
+    if c("eval_module_async", src, len(source), name, 2, out) == guest.status_error:
+        inst.take_exception()
+    waiting: dict[Any, int] = {}
+    try:
+        while True:
+            c("execute_pending_jobs")
+            if time.monotonic() >= deadline:
+                raise TimeoutError()
+            c("promise_state", promise, out)
+            state = read_i32(out)
+            if state == 1:
+                c("promise_result", promise, out)
+                return inst._get_string(read_i32(out))
+            if state == 2:
+                c("promise_result", promise, out)
+                _raise_reason(inst, read_i32(out), deadline)
+            for name, args_json, deferred in guest.calls:
+                if host is None:
+                    answer = dumps_str({"error": {"code": "FORBIDDEN", "message": "No host bridge here"}})
+                    c("resolve_deferred", deferred, inst._new_string(answer))
+                    continue
+                future = asyncio.run_coroutine_threadsafe(_answer(host, name, args_json), server_loop)
+                waiting[asyncio.wrap_future(future)] = deferred
+            guest.calls.clear()
+            if not waiting:
+                if c("execute_pending_jobs") == 0:  # nothing left that could settle it
+                    raise q.DeadlockError("The function awaited a promise that never settles")
+                continue
+            done, _ = await asyncio.wait(waiting, timeout=deadline - time.monotonic(),
+                                         return_when=asyncio.FIRST_COMPLETED)
+            if not done:
+                raise TimeoutError()
+            for future in done:
+                c("resolve_deferred", waiting.pop(future), inst._new_string(future.result()))
+    finally:
+        for future in waiting:
+            future.cancel()
 
 
 def _result(outcome: dict[str, Any], memory_mb: int) -> Any:

@@ -100,6 +100,9 @@
         email: (message) => call("email", [message]),
       });
       try {
+        // The host may compile and register the module "fn" in this pause (it
+        // runs its top level after the seed above); else import() loads it.
+        await undefined;
         const mod = await import("fn");
         const entry = mod[input.entry];
         if (typeof entry !== "function") {
