@@ -19,6 +19,7 @@ from workeros.api import CoercionError, FieldType
 METRICS = ("cosine", "l2", "ip")
 MAX_DIMENSIONS = 16000
 _DTYPE = np.dtype("<f8")
+_FLOAT = frozenset({float})
 
 
 class VectorColumn(sa.types.TypeDecorator):
@@ -63,7 +64,7 @@ def coerce_vector(value: Any, options: Mapping[str, Any]) -> list[float]:
     dimensions = options.get("dimensions")
     if dimensions is not None and len(value) != dimensions:
         raise CoercionError(f"expected {dimensions} numbers, got {len(value)}")
-    if all(type(number) is float for number in value):  # the usual case: checked by NumPy
+    if set(map(type, value)) <= _FLOAT:  # the usual case (only floats): checked by NumPy
         array = np.fromiter(value, dtype=np.float64, count=len(value))
         if not np.isfinite(array).all():
             raise CoercionError("vector components must be finite numbers")

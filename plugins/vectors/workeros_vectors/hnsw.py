@@ -144,6 +144,11 @@ class UsearchStore:
                                      CHANGES.c.tbl == sa.bindparam("tbl", type_=sa.String()),
                                      CHANGES.c.field == sa.bindparam("field", type_=sa.String()))
                               .order_by(CHANGES.c.seq))
+        self._pending = (sa.select(sa.func.max(CHANGES.c.seq))
+                         .where(CHANGES.c.seq > sa.bindparam("vec_seq", type_=sa.BigInteger()),
+                                CHANGES.c.tbl == sa.bindparam("vec_tbl", type_=sa.String()),
+                                CHANGES.c.field == sa.bindparam("vec_field", type_=sa.String()))
+                         .scalar_subquery())
 
     async def setup(self) -> None:
         async with self.db.transaction() as conn:
@@ -362,14 +367,42 @@ class UsearchStore:
             if not index.labels:
                 return []
             count = min(int(limit), len(index.labels))
+            if count <= index.graph.expansion_search:
+                return self._search(index, vector, count)
             query = np.asarray(vector, dtype=np.float32)
-            if count > index.graph.expansion_search:
-                matches = await asyncio.to_thread(index.graph.search, query, count)
-            else:
-                matches = index.graph.search(query, count, threads=1)  # one query: no thread pool
+            matches = await asyncio.to_thread(index.graph.search, query, count)
             keys = index.keys
-            return [(keys[int(label)], float(d)) for label, d in zip(matches.keys, matches.distances, strict=True)
-                    if int(label) in keys]
+            return [(keys[label], d) for label, d in zip(matches.keys.tolist(), matches.distances.tolist(),
+                                                         strict=True) if label in keys]
+
+    async def propose(self, collection: Any, field: Any, vector: Sequence[float], *, limit: int
+                      ) -> tuple[list[tuple[Any, float]], dict[str, Any]] | None:
+        """:meth:`nearest` without reading the change log first, and the
+        parameters of :meth:`pending` for the position the index covers:
+        the caller reads :meth:`pending` in the statement that reads the
+        candidates, and when it names a change, asks :meth:`nearest` again.
+        ``None`` while the field's index is not in memory."""
+        index = self.indexes.get(self._tag(collection, field))
+        if index is None:
+            return None
+        async with index.lock:
+            return self._search(index, vector, limit), {"vec_seq": index.seq, "vec_tbl": index.table,
+                                                        "vec_field": field.name}
+
+    def pending(self) -> Any:
+        """A scalar SQL expression: the newest change logged after the position
+        :meth:`propose` returned (NULL when there is none)."""
+        return self._pending
+
+    def _search(self, index: _Index, vector: Sequence[float], limit: int) -> list[tuple[Any, float]]:
+        if not index.labels:
+            return []
+        count = min(int(limit), len(index.labels))
+        query = np.asarray(vector, dtype=np.float32)
+        matches = index.graph.search(query, count, threads=1)  # one query: no thread pool
+        keys = index.keys
+        return [(keys[label], d) for label, d in zip(matches.keys.tolist(), matches.distances.tolist(), strict=True)
+                if label in keys]
 
     def memory_bytes(self) -> int:
         """Bytes the indexes hold (graphs and vectors)."""

@@ -155,8 +155,33 @@ class VectorSearch:
             if candidates <= self.exact_threshold:
                 ranked = await self._exact(c, field, where, vector, limit)
             else:
-                ranked = await self._indexed(c, field, where, vector, limit, candidates, unfiltered=unfiltered)
-        return await self._rows(acc, collection, fields, filter_, ranked)
+                # The returned fields are read with the candidates' vectors when they need no relation.
+                shape = self._shape(reader, c, rule, fields or ("*",))
+                ranked = await self._indexed(c, field, where, vector, limit, candidates, unfiltered=unfiltered,
+                                             shape=shape)
+                if shape is not None:
+                    rows = reader.project_flat(shape[0], [row for row, _ in ranked])
+                    for row, (_, distance) in zip(rows, ranked, strict=True):
+                        row["$distance"] = distance
+                    return rows
+        return await self._rows(acc, collection, fields, filter_, [(row[0], d) for row, d in ranked])
+
+    def _shape(self, reader: Any, c: Any, rule: Any, fields: tuple[str, ...]) -> Any:
+        """How the items service's reader turns a row into its output for
+        ``fields`` under ``rule`` (the fields checked as a read of ``/api/items``
+        checks them), positioned after the key and the vector that candidate
+        rows start with; ``None`` when the output needs relations. Built once
+        per schema version, rule and fields."""
+        key = ("shape", reader.schema.version, id(reader.schema), c.name, id(rule), rule.fields, fields)
+        entry = self._statements.get(key)
+        if entry is None:
+            node = reader.node(c, rule, Query(fields=fields))
+            plan = None if node.children else [(i + 2, name, conv) for i, name, conv in reader.flat_plan(node)]
+            if len(self._statements) > 256:
+                self._statements.clear()
+            # The rule and schema are held so their ids stay their own.
+            entry = self._statements[key] = (plan, tuple(node.columns), rule, reader.schema)
+        return None if entry[0] is None else (entry[0], entry[1])
 
     def _has_vector(self, c: Any, field: Any) -> Any:
         """``field IS NOT NULL``, built once per collection object."""
@@ -178,72 +203,117 @@ class VectorSearch:
             rows = (await conn.execute(sa.select(c.pk_column, raw).where(where).order_by(c.pk_column))).all()
         if not rows:
             return []
-        keys = [row[0] for row in rows]
         matrix = np.frombuffer(b"".join(bytes(row[1]) for row in rows), dtype="<f8").reshape(len(rows), -1)
         if len(rows) > 5000:  # keep the event loop free while NumPy works
             dist = await asyncio.to_thread(distances, matrix, vector, _metric(field))
         else:
             dist = distances(matrix, vector, _metric(field))
-        return _top(keys, dist, limit)
+        return _top(rows, dist, limit)
 
     async def _indexed(self, collection: Any, field: Any, where: Any, vector: Sequence[float], limit: int,
-                       candidates: int, *, unfiltered: bool = False) -> list[tuple[Any, float]]:
+                       candidates: int, *, unfiltered: bool = False, shape: Any = None
+                       ) -> list[tuple[Any, float]]:
         """Candidates from the store's index, kept when ``where`` (the caller's
         row filter and the filter) accepts them, ranked by the rows' own
-        vectors; more candidates while too few pass."""
+        vectors; more candidates while too few pass. Each is ``(row,
+        distance)``, the row starting with its key and its vector, then the
+        columns of ``shape``."""
         store = self.services.vectors
         total = await self._total(collection, field)
         selectivity = min(1.0, max(candidates / max(total, 1), 1e-6))
         k = min(total, max(limit * 2, math.ceil(limit / selectivity * 1.5)))
-        raw = sa.type_coerce(collection.column(field.name), sa.LargeBinary())
+        propose = getattr(store, "propose", None) if unfiltered else None
         for _ in range(MAX_ROUNDS):
             if k > total / 2:
                 break
-            proposed = await store.nearest(collection, field, vector, limit=k)
-            if not proposed:
-                return []
-            keys = [key for key, _ in proposed]
-            if unfiltered:  # every vector of the field: statements built once per size
-                rows = await self._candidates(collection, field, keys)
-            else:
-                async with self.services.db.read() as conn:
-                    rows = []
-                    for start in range(0, len(keys), 1000):
-                        rows += (await conn.execute(sa.select(collection.pk_column, raw).where(
-                            where, collection.pk_column.in_(keys[start:start + 1000])))).all()
+            rows = None
+            if propose is not None:
+                # The index as it is, and in the statement reading the candidates, whether the change
+                # log moved past it: only then is it brought up to date and asked again.
+                proposal = await propose(collection, field, vector, limit=k)
+                if proposal is not None:
+                    proposed, position = proposal
+                    if not proposed:
+                        proposal = None
+                    else:
+                        rows = await self._candidates(collection, field, [key for key, _ in proposed], shape,
+                                                      position)
+                        if not rows or rows[0][-1] is not None:
+                            rows = None
+            if rows is None:
+                proposed = await store.nearest(collection, field, vector, limit=k)
+                if not proposed:
+                    return []
+                keys = [key for key, _ in proposed]
+                if unfiltered:  # every vector of the field: statements built once per size
+                    rows = await self._candidates(collection, field, keys, shape)
+                else:
+                    rows = await self._read(collection, field, where, keys, shape)
             if len(rows) >= limit or len(proposed) < k:
                 if not rows:
                     return []
                 rows.sort(key=lambda r: r[0])  # ties by primary key, as the exact scan
                 matrix = np.frombuffer(b"".join(bytes(r[1]) for r in rows), dtype="<f8").reshape(len(rows), -1)
-                return _top([r[0] for r in rows], distances(matrix, vector, _metric(field)), limit)
+                return _top(rows, distances(matrix, vector, _metric(field)), limit)
             # Too few passed: the filter is more selective near this vector than overall.
             seen = max(len(rows), 1) / len(proposed)
             k = min(total, max(k * 4, math.ceil(limit / seen * 1.5)))
-        return await self._exact(collection, field, where, vector, limit)
+        ranked = await self._exact(collection, field, where, vector, limit)
+        if shape is None or not ranked:
+            return ranked
+        # Past half the field: the exact scan's ranking, the rows read again for their fields.
+        rows = await self._read(collection, field, where, [row[0] for row, _ in ranked], shape)
+        by_key = {row[0]: row for row in rows}
+        return [(by_key[row[0]], d) for row, d in ranked if row[0] in by_key]
 
-    async def _candidates(self, collection: Any, field: Any, keys: list[Any]) -> list[Any]:
-        """``(key, vector bytes)`` of those of ``keys`` that have a vector, by
-        statements with a fixed number of key parameters (the next power of two,
-        the last key repeated), built once and run by :meth:`Database.fetch`."""
+    async def _read(self, collection: Any, field: Any, where: Any, keys: list[Any], shape: Any) -> list[Any]:
+        """``(key, vector bytes, *the columns of shape)`` of those of ``keys``
+        that ``where`` accepts."""
+        raw = sa.type_coerce(collection.column(field.name), sa.LargeBinary())
+        columns = [collection.table.c[name] for name in shape[1]] if shape is not None else []
+        rows: list[Any] = []
+        async with self.services.db.read() as conn:
+            for start in range(0, len(keys), 1000):
+                rows += (await conn.execute(sa.select(collection.pk_column, raw, *columns).where(
+                    where, collection.pk_column.in_(keys[start:start + 1000])))).all()
+        return rows
+
+    async def _candidates(self, collection: Any, field: Any, keys: list[Any], shape: Any = None,
+                          position: Mapping[str, Any] | None = None) -> list[Any]:
+        """``(key, vector bytes, *the columns of shape[, pending])`` of those of
+        ``keys`` that have a vector, by statements with a fixed number of key
+        parameters (the next power of two, the last key repeated), built once
+        and run by :meth:`Database.fetch`. With ``position``, each row ends with
+        the store's :meth:`pending` change (``None`` when the index is current)."""
         rows: list[Any] = []
         db = self.services.db
+        columns = shape[1] if shape is not None else ()
         for start in range(0, len(keys), 1024):
             part = keys[start:start + 1024]
             size = 1 << max(3, (len(part) - 1).bit_length())
-            cache_key = (collection.name, field.name, id(collection), size)
+            cache_key = (collection.name, field.name, id(collection), size, columns, position is not None)
             entry = self._statements.get(cache_key)
             if entry is None:
                 if len(self._statements) > 256:
                     self._statements.clear()
                 column = collection.column(field.name)
-                stmt = sa.select(collection.pk_column, sa.type_coerce(column, sa.LargeBinary())).where(
+                extra = [collection.table.c[name] for name in columns]
+                if position is not None:
+                    extra.append(self.services.vectors.pending())
+                stmt = sa.select(collection.pk_column, sa.type_coerce(column, sa.LargeBinary()), *extra).where(
                     column.is_not(None),
                     collection.pk_column.in_([sa.bindparam(f"k{i}", type_=collection.pk_column.type)
                                               for i in range(size)]))
-                entry = self._statements[cache_key] = (stmt, collection)  # held: the collection's id stays its own
-            params = {f"k{i}": part[min(i, len(part) - 1)] for i in range(size)}
-            rows += await db.fetch(entry[0], params)
+                # held: the collection's id stays its own
+                entry = self._statements[cache_key] = (stmt, collection, [f"k{i}" for i in range(size)])
+            stmt, _, names = entry
+            params = dict(zip(names, part, strict=False))
+            last = part[-1]
+            for name in names[len(part):]:
+                params[name] = last
+            if position is not None:
+                params.update(position)
+            rows += await db.fetch(stmt, params)
         return rows
 
     async def _count_upto(self, c: Any, where: Any, cap: int) -> int:
@@ -296,9 +366,9 @@ def _metric(field: Any) -> str:
     return field.options.get("metric", "cosine")
 
 
-def _top(keys: list[Any], dist: np.ndarray, limit: int) -> list[tuple[Any, float]]:
-    """The ``limit`` nearest, nearest first; ties in the order the keys were
-    read (primary key), so answers are stable."""
+def _top(keys: Sequence[Any], dist: np.ndarray, limit: int) -> list[tuple[Any, float]]:
+    """The ``limit`` nearest of ``keys`` (keys or rows), nearest first; ties in
+    the order they were read (primary key), so answers are stable."""
     if len(keys) > limit:
         part = np.argpartition(dist, limit - 1)[:limit]
         edge = dist[part].max()

@@ -246,3 +246,35 @@ async def test_the_index_is_saved_and_loaded_applying_only_newer_changes(indexed
     async with indexed(data_dir=str(here)) as (api, services):
         assert await _search_ids(api.as_admin(), q, 6) == [k for k, _ in expected(docs, "l2", q, 6)]
         assert (services.vectors.loaded, services.vectors.built) == (0, 1)
+
+
+async def test_fields_read_with_the_candidates_are_those_of_the_items_api(indexed: Any) -> None:
+    async with indexed() as (api, _):
+        admin = api.as_admin()
+        rng = random.Random("fields")
+        await make_docs(admin)
+        docs = await fill(admin, 120, rng)
+        q = rand_vector(rng)
+        want = [k for k, _ in expected(docs, "cosine", q, 5)]
+        for fields, filter_ in ((None, None), (["title", "embedding"], None), (["id", "n"], {"n": {"_lt": 60}})):
+            body: dict[str, Any] = {"vector": q, "limit": 5}
+            if fields:
+                body["fields"] = fields
+            if filter_:
+                body["filter"] = filter_
+            r = await admin.post("/api/vectors/docs/search", json=body)
+            assert r.status == 200, r
+            keys = want if not filter_ else [k for k, _ in expected([d for d in docs if d["n"] < 60], "cosine", q, 5)]
+            params = {"filter": json.dumps({"id": {"_in": keys}}), "limit": "5"}
+            if fields:
+                params["fields"] = ",".join({*fields, "id"})
+            items = (await admin.get("/api/items/docs", params=params)).data
+            by_key = {row["id"]: row for row in items}
+            assert len(r.data) == 5
+            for row, key in zip(r.data, keys, strict=True):
+                item = by_key[key]
+                assert {k: v for k, v in row.items() if k != "$distance"} == {
+                    k: v for k, v in item.items() if not fields or k in fields}, row
+        # A field that is not readable is refused as /api/items refuses it.
+        r = await admin.post("/api/vectors/docs/search", json={"vector": q, "limit": 5, "fields": ["nope"]})
+        assert r.status == (await admin.get("/api/items/docs", params={"fields": "nope"})).status
