@@ -35,6 +35,13 @@ operating-system crash or power loss can lose the last commits; set
 ``sqlite.synchronous = "FULL"`` to fsync on every commit if that matters more
 than write throughput.
 
+Driver: ``sqlite.driver`` names the DB-API module of a file database, the
+standard library's ``sqlite3`` (the default) or ``sqlean`` (the sqlean.py
+package: the same module over its own SQLite, which can load extensions where
+the standard library's was built without that, as the sqlite-vec store needs).
+Either runs the same code above; an in-memory database always uses
+``sqlite3`` through aiosqlite.
+
 Foreign keys are enforced on every connection (``PRAGMA foreign_keys=ON``). Schema
 changes run with enforcement off (SQLite rebuilds tables to ALTER them, and
 dropping a parent table would fire its children's ``ON DELETE`` actions) and the

@@ -103,7 +103,7 @@ async def _indexed(services: Any, slug: str = "docs") -> int:
     async with services.db.read() as conn:
         if services.vectors.name == "sqlite-vec":
             await services.vectors._load(conn)
-        return int((await conn.execute(sa.text(f'SELECT count(*) FROM "{table}"'))).scalar())
+        return int((await conn.execute(sa.select(sa.func.count()).select_from(sa.table(table)))).scalar())
 
 
 @pytest.mark.parametrize("store", STORES)
