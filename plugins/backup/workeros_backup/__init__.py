@@ -92,16 +92,25 @@ def _private_file(path: Path) -> Path:
 
 # -- backup -------------------------------------------------------------------------------
 
-def _sqlite_copy(source: Path, target: Path) -> None:
-    src = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
+def _sqlite_copy(source: Path, target: Path, dbapi: Any = sqlite3) -> None:
+    src = dbapi.connect(f"file:{source}?mode=ro", uri=True)
     try:
-        dst = sqlite3.connect(target)
+        dst = dbapi.connect(target)
         try:
             src.backup(dst, pages=1024)  # in steps: writers are not held off for the whole copy
         finally:
             dst.close()
     finally:
         src.close()
+
+
+def _dbapi(services: Any) -> Any:
+    """The DB-API module of the server's own connections (``sqlite.driver``):
+    two SQLite libraries in one process must not open the same file, since
+    closing a file in one drops the other's POSIX locks on it."""
+    engine = getattr(getattr(services, "db", None), "engine", None)
+    module = getattr(getattr(engine, "dialect", None), "dbapi", None)
+    return module if hasattr(module, "connect") and hasattr(getattr(module, "Connection", None), "backup") else sqlite3
 
 
 async def _run(*argv: str) -> None:
@@ -138,7 +147,7 @@ async def backup(settings: Settings, plugins: Any, out: Path, *, logical: bool =
             if not source.is_file():
                 raise BackupError(f"no database at {source}")
             partial.unlink()
-            await asyncio.to_thread(_sqlite_copy, source, partial)
+            await asyncio.to_thread(_sqlite_copy, source, partial, _dbapi(services))
             os.chmod(partial, 0o600)
             kind = "sqlite"
         else:

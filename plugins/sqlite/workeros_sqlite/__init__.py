@@ -35,6 +35,13 @@ operating-system crash or power loss can lose the last commits; set
 ``sqlite.synchronous = "FULL"`` to fsync on every commit if that matters more
 than write throughput.
 
+Driver: ``sqlite.driver`` names the DB-API module of a file database, the
+standard library's ``sqlite3`` (the default) or ``sqlean`` (the sqlean.py
+package: the same module over its own SQLite, which can load extensions where
+the standard library's was built without that, as the sqlite-vec store needs).
+Either runs the same code above; an in-memory database always uses
+``sqlite3`` through aiosqlite.
+
 Foreign keys are enforced on every connection (``PRAGMA foreign_keys=ON``). Schema
 changes run with enforcement off (SQLite rebuilds tables to ALTER them, and
 dropping a parent table would fire its children's ``ON DELETE`` actions) and the
@@ -48,6 +55,7 @@ import sqlite3
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import sqlalchemy as sa
@@ -59,7 +67,16 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.util.concurrency import await_, in_greenlet
 
-from workeros.api import AFTER_COMMIT_KEY, Database, PreparedCache, ServiceUnavailable, dumps_str, loads, run_callbacks
+from workeros.api import (
+    AFTER_COMMIT_KEY,
+    Database,
+    PreparedCache,
+    ServiceUnavailable,
+    StartupError,
+    dumps_str,
+    loads,
+    run_callbacks,
+)
 from workeros.hookspecs import hookimpl
 from workeros.hookspecs.db import Dialect
 from workeros.hookspecs.lifecycle import ConfigKey
@@ -136,8 +153,10 @@ class SqliteDatabase(Database):
     fails alone; no caller returns before its changes are committed."""
 
     def __init__(self, engine: AsyncEngine, *, url: str, write_engine: AsyncEngine | None = None,
-                 connect: Callable[[], sqlite3.Connection] | None = None) -> None:
+                 connect: Callable[[], Any] | None = None, driver: _Driver | None = None) -> None:
         super().__init__(engine, url=url)
+        #: The DB-API module and connection classes (``sqlite.driver``).
+        self.driver = driver or _driver("sqlite3")
         #: The engine of write transactions; reads use ``engine``.
         self.write_engine = write_engine or engine
         #: one transaction body at a time on the writer
@@ -150,7 +169,7 @@ class SqliteDatabase(Database):
         self._started: asyncio.Future[None] | _Done = _DONE
         #: Opens the connection :meth:`fetch` runs prepared statements on.
         self._connect = connect
-        self._fetch_conn: sqlite3.Connection | None = None
+        self._fetch_conn: Any = None
         self._prepared = PreparedCache()
 
     @asynccontextmanager
@@ -312,8 +331,8 @@ class SqliteDatabase(Database):
         args = prepared.args(params)
         try:
             rows = conn.execute(prepared.sql, args).fetchall()
-        except sqlite3.Error as exc:
-            raise sa_exc.DBAPIError.instance(prepared.sql, args, exc, sqlite3.Error) from exc
+        except self.driver.dbapi.Error as exc:
+            raise sa_exc.DBAPIError.instance(prepared.sql, args, exc, self.driver.dbapi.Error) from exc
         return prepared.process(rows, json_datetimes)
 
     def schema_changed(self) -> None:
@@ -330,7 +349,7 @@ class SqliteDatabase(Database):
             await self._flush()
             async with self.write_engine.connect() as conn:
                 driver = (await conn.get_raw_connection()).driver_connection
-                if isinstance(driver, _WriteConnection):
+                if isinstance(driver, self.driver.WriteConnection):
                     driver.offload = True
                 await conn.run_sync(_set_foreign_keys, False)
                 callbacks: list[Any] = []
@@ -340,7 +359,7 @@ class SqliteDatabase(Database):
                         yield conn
                 finally:
                     conn.info.pop(AFTER_COMMIT_KEY, None)
-                    if isinstance(driver, _WriteConnection):
+                    if isinstance(driver, self.driver.WriteConnection):
                         driver.offload = False
                     try:
                         await conn.run_sync(_set_foreign_keys, True)
@@ -383,22 +402,58 @@ def _pass_through_await() -> None:
         await_(_nothing())
 
 
-class _Cursor(sqlite3.Cursor):
-    def execute(self, *args: Any) -> Any:  # type: ignore[override]
-        _pass_through_await()
-        return super().execute(*args)
+class _Driver:
+    """The connection and cursor classes of one DB-API module (the standard
+    library's ``sqlite3``, or ``sqlean``): the same code over either."""
 
-    def executemany(self, *args: Any) -> Any:  # type: ignore[override]
-        _pass_through_await()
-        return super().executemany(*args)
+    def __init__(self, dbapi: ModuleType) -> None:
+        self.dbapi = dbapi
 
-    async def _async_soft_close(self) -> None:
-        """Results are read from the cursor as they are; nothing to buffer."""
+        class _Cursor(dbapi.Cursor):  # type: ignore[name-defined,misc]
+            def execute(self, *args: Any) -> Any:  # type: ignore[override]
+                _pass_through_await()
+                return super().execute(*args)
 
+            def executemany(self, *args: Any) -> Any:  # type: ignore[override]
+                _pass_through_await()
+                return super().executemany(*args)
 
-class _Connection(sqlite3.Connection):
-    def cursor(self, factory: Any = _Cursor) -> Any:  # type: ignore[override]
-        return super().cursor(factory)
+            async def _async_soft_close(self) -> None:
+                """Results are read from the cursor as they are; nothing to buffer."""
+
+        class _Connection(dbapi.Connection):  # type: ignore[name-defined,misc]
+            def cursor(self, factory: Any = _Cursor) -> Any:  # type: ignore[override]
+                return super().cursor(factory)
+
+        class _WriteCursor(_Cursor):
+            def execute(self, sql: str, *args: Any) -> Any:  # type: ignore[override]
+                if sql == "BEGIN IMMEDIATE" or self.connection.offload:
+                    # Waiting for another process's write lock (the busy timeout), or
+                    # rebuilding a table for a schema change: not on the loop.
+                    return _on_thread(dbapi.Cursor.execute, self, sql, *args)
+                return super().execute(sql, *args)
+
+            def executemany(self, sql: str, rows: Any) -> Any:  # type: ignore[override]
+                if self.connection.offload or (isinstance(rows, list) and len(rows) > _LONG_BATCH):
+                    return _on_thread(dbapi.Cursor.executemany, self, sql, rows)
+                return super().executemany(sql, rows)
+
+        class _WriteConnection(dbapi.Connection):  # type: ignore[name-defined,misc]
+            """The writer: statements run on the event loop's thread (once ``BEGIN
+            IMMEDIATE`` holds the write lock no statement waits for a lock); taking the
+            lock and committing (the I/O of the commit) run on a worker thread."""
+
+            #: every statement on a worker thread (a schema change)
+            offload = False
+
+            def cursor(self, factory: Any = _WriteCursor) -> Any:  # type: ignore[override]
+                return super().cursor(factory)
+
+            def commit(self) -> None:
+                _on_thread(dbapi.Connection.commit, self)
+
+        self.Connection = _Connection
+        self.WriteConnection = _WriteConnection
 
 
 def _on_thread(fn: Any, *args: Any) -> Any:
@@ -412,34 +467,23 @@ def _on_thread(fn: Any, *args: Any) -> Any:
 #: An ``executemany`` with more rows than this runs on a worker thread.
 _LONG_BATCH = 200
 
-
-class _WriteCursor(_Cursor):
-    def execute(self, sql: str, *args: Any) -> Any:  # type: ignore[override]
-        if sql == "BEGIN IMMEDIATE" or self.connection.offload:
-            # Waiting for another process's write lock (the busy timeout), or
-            # rebuilding a table for a schema change: not on the loop.
-            return _on_thread(sqlite3.Cursor.execute, self, sql, *args)
-        return super().execute(sql, *args)
-
-    def executemany(self, sql: str, rows: Any) -> Any:  # type: ignore[override]
-        if self.connection.offload or (isinstance(rows, list) and len(rows) > _LONG_BATCH):
-            return _on_thread(sqlite3.Cursor.executemany, self, sql, rows)
-        return super().executemany(sql, rows)
+_DRIVERS: dict[str, _Driver] = {}
 
 
-class _WriteConnection(sqlite3.Connection):
-    """The writer: statements run on the event loop's thread (once ``BEGIN
-    IMMEDIATE`` holds the write lock no statement waits for a lock); taking the
-    lock and committing (the I/O of the commit) run on a worker thread."""
-
-    #: every statement on a worker thread (a schema change)
-    offload = False
-
-    def cursor(self, factory: Any = _WriteCursor) -> Any:  # type: ignore[override]
-        return super().cursor(factory)
-
-    def commit(self) -> None:
-        _on_thread(sqlite3.Connection.commit, self)
+def _driver(name: str) -> _Driver:
+    """The classes over ``sqlite.driver``'s module, made once per process."""
+    found = _DRIVERS.get(name)
+    if found is None:
+        if name == "sqlean":
+            try:
+                from sqlean import dbapi2
+            except ImportError:
+                raise StartupError('sqlite.driver is "sqlean", and the sqlean.py package is not installed '
+                                   "(pip install sqlean.py, or workeros-vectors[sqlite-vec])") from None
+        else:
+            dbapi2 = sqlite3
+        found = _DRIVERS[name] = _Driver(dbapi2)
+    return found
 
 
 class _ExecutionContext(SQLiteDialect_pysqlite.execution_ctx_cls):  # type: ignore[misc,name-defined]
@@ -450,8 +494,9 @@ class _ExecutionContext(SQLiteDialect_pysqlite.execution_ctx_cls):  # type: igno
 
 
 class SQLiteDialect_inline(SQLiteDialect_pysqlite):  # noqa: N801 (SQLAlchemy's naming)
-    """The standard library's ``sqlite3`` under SQLAlchemy's asyncio engine,
-    called on the event loop's thread (no hop to a driver thread)."""
+    """The standard library's ``sqlite3`` (or ``sqlean``, the same module over
+    its own SQLite) under SQLAlchemy's asyncio engine, called on the event
+    loop's thread (no hop to a driver thread)."""
 
     driver = "wos_inline"
     is_async = True
@@ -489,18 +534,21 @@ def create(url: str, settings: Any) -> SqliteDatabase:
     synchronous_pragma = _SYNCHRONOUS[settings["sqlite.synchronous"]]
     if in_memory:
         return SqliteDatabase(_engine(parsed, settings, synchronous_pragma), url=url)
+    driver = _driver(settings["sqlite.driver"])
     inline = parsed.set(drivername="sqlite+wos_inline")
-    read_engine = _engine(inline, settings, synchronous_pragma, check_same_thread=False, factory=_Connection)
-    write_engine = _engine(inline, settings, synchronous_pragma, check_same_thread=False, factory=_WriteConnection)
+    read_engine = _engine(inline, settings, synchronous_pragma, module=driver.dbapi, check_same_thread=False,
+                          factory=driver.Connection)
+    write_engine = _engine(inline, settings, synchronous_pragma, module=driver.dbapi, check_same_thread=False,
+                           factory=driver.WriteConnection)
 
-    def connect() -> sqlite3.Connection:
+    def connect() -> Any:
         cargs, cparams = read_engine.dialect.create_connect_args(inline)
-        conn = sqlite3.connect(*cargs, **{**cparams, "timeout": settings["sqlite.busy_timeout_ms"] / 1000,
+        conn = driver.dbapi.connect(*cargs, **{**cparams, "timeout": settings["sqlite.busy_timeout_ms"] / 1000,
                                           "check_same_thread": False})
         _setup_connection(conn, synchronous_pragma)
         return conn
 
-    return SqliteDatabase(read_engine, url=url, write_engine=write_engine, connect=connect)
+    return SqliteDatabase(read_engine, url=url, write_engine=write_engine, connect=connect, driver=driver)
 
 
 def _setup_connection(dbapi_connection: Any, synchronous_pragma: str) -> None:
@@ -516,9 +564,12 @@ def _setup_connection(dbapi_connection: Any, synchronous_pragma: str) -> None:
     dbapi_connection.create_function("wos_lower", 1, _lower, deterministic=True)
 
 
-def _engine(parsed: Any, settings: Any, synchronous_pragma: str, **connect_args: Any) -> AsyncEngine:
+def _engine(parsed: Any, settings: Any, synchronous_pragma: str, module: ModuleType | None = None,
+            **connect_args: Any) -> AsyncEngine:
     engine = create_async_engine(
         parsed,
+        # The DB-API module (``sqlite.driver``); aiosqlite's own otherwise.
+        **({"module": module} if module is not None else {}),
         pool_size=settings["database.pool_size"],
         max_overflow=10,
         pool_timeout=settings["database.pool_timeout"],
@@ -549,6 +600,11 @@ def workeros_register_config_keys() -> list[ConfigKey]:
                   "PRAGMA synchronous: NORMAL loses no commit when the process is killed (WAL); "
                   "FULL also survives power loss",
                   choices=tuple(_SYNCHRONOUS)),
+        ConfigKey("sqlite.driver", "str", "sqlite3",
+                  "DB-API module of a file database: the standard library's sqlite3, or sqlean (the sqlean.py "
+                  "package: the same module over its own SQLite, which can load extensions such as sqlite-vec "
+                  "where this Python's sqlite3 cannot)",
+                  choices=("sqlite3", "sqlean")),
         *bus.CONFIG_KEYS,
     ]
 

@@ -9,6 +9,7 @@ index (after an import, which writes rows directly) is rebuilt from the rows.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import inspect
 import logging
 from collections.abc import Sequence
@@ -17,7 +18,7 @@ from typing import Any
 import numpy as np
 import sqlalchemy as sa
 
-from workeros.api import Database
+from workeros.api import Database, StartupError
 
 from .field import distances
 
@@ -176,6 +177,11 @@ class SqliteVecStore(_IndexStore):
 
     async def nearest(self, collection: Any, field: Any, vector: Sequence[float], *, limit: int
                       ) -> list[tuple[Any, float]]:
+        if self._tag(collection, field) not in self.ready:
+            # Created or rebuilt (after an import) in a write transaction: a
+            # read connection's work is rolled back when it closes.
+            async with self.db.transaction() as conn:
+                await self._ensure(conn, collection, field)
         async with self.db.read() as conn:
             table = await self._ensure(conn, collection, field)
             stmt = (sa.select(table.c.id, table.c.distance)
@@ -246,6 +252,12 @@ class PgVectorStore(_IndexStore):
                 sa.cast(sa.literal(list(vector), PgVectorType()), PgVectorType()))
             stmt = sa.select(table.c.id, distance.label("distance")).order_by(distance).limit(int(limit))
             rows = (await conn.execute(stmt)).all()
+            if len(rows) < limit:
+                # One HNSW scan returns at most hnsw.ef_search rows, and can return fewer than asked (an
+                # inner-product graph may leave rows out of reach), while fewer means "no more rows" to
+                # the caller: rank the field exactly instead.
+                await conn.execute(sa.select(sa.func.set_config("enable_indexscan", "off", True)))
+                rows = (await conn.execute(stmt)).all()
         return [(k, float(d)) for k, d in rows]
 
 
@@ -263,13 +275,36 @@ def sqlite_vec_missing() -> str | None:
         return "sqlite-vec is not installed (pip install workeros-vectors[sqlite-vec])"
     import sqlite3
 
-    if not hasattr(sqlite3.Connection, "enable_load_extension"):
-        return "this Python's sqlite3 cannot load extensions (built without --enable-loadable-sqlite-extensions)"
+    if not hasattr(sqlite3.Connection, "enable_load_extension") and importlib.util.find_spec("sqlean") is None:
+        return ("this Python's sqlite3 cannot load extensions (built without --enable-loadable-sqlite-extensions), "
+                "and sqlean.py is not installed (pip install workeros-vectors[sqlite-vec])")
     return None
 
 
-def open_sqlite_vec(settings: Any, database: Database) -> SqliteVecStore:
-    return SqliteVecStore(database)
+async def open_sqlite_vec(settings: Any, database: Database) -> Any:
+    """sqlite-vec once its extension loads on the database's connections.
+    Where it cannot (this Python's sqlite3 was built without extension loading
+    and ``sqlite.driver`` is not ``sqlean``, or the database is in memory), a
+    startup error when ``vectors.backend`` names it, else, with a warning, the
+    usearch store or the exact scan."""
+    store = SqliteVecStore(database)
+    try:
+        async with database.read() as conn:
+            await store._load(conn)
+    except Exception as exc:  # no enable_load_extension, or the library refused the file
+        reason = (f"its extension does not load on this database's connections ({type(exc).__name__}); where "
+                  "this Python's sqlite3 cannot load extensions, set sqlite.driver = \"sqlean\" (installed with "
+                  "workeros-vectors[sqlite-vec]; a database in memory always uses the standard library's sqlite3)")
+        if settings["vectors.backend"] == SqliteVecStore.name:
+            raise StartupError(f"vector store 'sqlite-vec' is unavailable: {reason}") from None
+        from .hnsw import open_usearch, usearch_missing
+
+        if usearch_missing() is None:
+            log.warning("sqlite-vec: %s; vector searches use the in-process usearch index instead", reason)
+            return await open_usearch(settings, database)
+        log.warning("sqlite-vec: %s; vector searches use an exact scan of the permitted rows instead", reason)
+        return ExactStore(database)
+    return store
 
 
 def open_exact(settings: Any, database: Database) -> ExactStore:

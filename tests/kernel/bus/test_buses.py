@@ -89,7 +89,7 @@ async def _sqlite_pair() -> AsyncIterator[tuple[Any, Any]]:
     from workeros.db import migrate
 
     settings = {"database.pool_size": 2, "database.pool_timeout": 30.0, "sqlite.busy_timeout_ms": 10000,
-                "sqlite.synchronous": "NORMAL"}
+                "sqlite.synchronous": "NORMAL", "sqlite.driver": "sqlite3"}
     with tempfile.TemporaryDirectory() as folder:
         url = f"sqlite:///{folder}/bus.db"
         dbs = [create_db(url, settings), create_db(url, settings)]
@@ -228,7 +228,7 @@ async def test_sqlite_bus_writes_nothing_while_alone() -> None:
     from workeros.db import migrate
 
     settings = {"database.pool_size": 2, "database.pool_timeout": 30.0, "sqlite.busy_timeout_ms": 10000,
-                "sqlite.synchronous": "NORMAL"}
+                "sqlite.synchronous": "NORMAL", "sqlite.driver": "sqlite3"}
     import tempfile
 
     with tempfile.TemporaryDirectory() as folder:

@@ -1,12 +1,12 @@
-"""Vector stores (which one serves each dialect, pgvector's SQL, the stores
-that need a loadable extension where it can load) and the OpenAI-compatible
-embedder against a real aiohttp server on loopback speaking that API."""
+"""Vector stores (which one serves each dialect, pgvector's SQL; the
+sqlite-vec and pgvector stores themselves run in test_index_stores.py) and the
+OpenAI-compatible embedder against a real aiohttp server on loopback speaking
+that API."""
 
 from __future__ import annotations
 
 import hashlib
 import logging
-import random
 from typing import Any
 
 import pytest
@@ -17,7 +17,7 @@ from callers import Api, TestCallers
 from sqlalchemy.dialects import postgresql
 from workeros_vectors import stores
 
-from tests.plugins.vectors.test_vectors import DIM, expected, fill, make_docs, rand_vector
+from tests.plugins.vectors.test_vectors import DIM, make_docs
 from workeros.api import SERVICES, Collection, Field
 
 
@@ -61,42 +61,6 @@ def test_pgvector_statements(metric: str, op: str, ops: str) -> None:
         dialect=dialect, compile_kwargs={"literal_binds": False}))
     assert f"wos_vec_c_docs_embedding.embedding {op} CAST(" in sql and "AS vector)" in sql
     assert stores.PgVectorType().bind_processor(dialect)([1, 2.5, -3]) == "[1.0,2.5,-3.0]"
-
-
-@pytest.mark.postgres
-async def test_pgvector_ranks_like_the_oracle_where_the_extension_exists(api: Any, wos_dialect: str) -> None:
-    if wos_dialect != "postgres":
-        pytest.skip("pgvector is a PostgreSQL store")
-    if api.server.app[SERVICES].vectors.name != "pgvector":
-        pytest.skip("the pgvector extension is not available on this PostgreSQL server (no package installed)")
-    await _ranks_like_the_oracle(api)
-
-
-async def test_sqlite_vec_ranks_like_the_oracle_where_it_loads(api: Any, wos_dialect: str) -> None:
-    if wos_dialect != "sqlite":
-        pytest.skip("sqlite-vec is a SQLite store")
-    reason = stores.sqlite_vec_missing()
-    if reason:
-        pytest.skip(f"sqlite-vec cannot run here: {reason}")
-    await _ranks_like_the_oracle(api)
-
-
-async def _ranks_like_the_oracle(api: Any) -> None:
-    admin = api.as_admin()
-    services = api.server.app[SERVICES]
-    services.get("vector_search").exact_threshold = 0  # the index path
-    await make_docs(admin, "l2")
-    rng = random.Random(11)
-    docs = await fill(admin, 200, rng, owner=lambda i: "u1" if i % 20 == 0 else "x")
-    q = rand_vector(rng)
-    r = await admin.post("/api/vectors/docs/search", json={"vector": q, "limit": 5})
-    assert [row["id"] for row in r.data] == [k for k, _ in expected(docs, "l2", q, 5)]
-    r = await admin.post("/api/vectors/docs/search", json={"vector": q, "limit": 5, "filter": {"owner": {"_eq": "u1"}}})
-    assert [row["id"] for row in r.data] == [k for k, _ in expected([d for d in docs if d["owner"] == "u1"], "l2", q, 5)]
-    await admin.delete(f"/api/items/docs/{r.data[0]['id']}")
-    r2 = await admin.post("/api/vectors/docs/search", json={"vector": q, "limit": 5,
-                                                            "filter": {"owner": {"_eq": "u1"}}})
-    assert r.data[0]["id"] not in [row["id"] for row in r2.data] and len(r2.data) == 5
 
 
 # -- the OpenAI-compatible embedder ----------------------------------------------------------
