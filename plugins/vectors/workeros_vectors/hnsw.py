@@ -364,16 +364,7 @@ class UsearchStore:
                       ) -> list[tuple[Any, float]]:
         index = await self._current(collection, field)
         async with index.lock:  # no catch-up changes the graph while it is searched
-            if not index.labels:
-                return []
-            count = min(int(limit), len(index.labels))
-            if count <= index.graph.expansion_search:
-                return self._search(index, vector, count)
-            query = np.asarray(vector, dtype=np.float32)
-            matches = await asyncio.to_thread(index.graph.search, query, count)
-            keys = index.keys
-            return [(keys[label], d) for label, d in zip(matches.keys.tolist(), matches.distances.tolist(),
-                                                         strict=True) if label in keys]
+            return await self._search(index, vector, limit)
 
     async def propose(self, collection: Any, field: Any, vector: Sequence[float], *, limit: int
                       ) -> tuple[list[tuple[Any, float]], dict[str, Any]] | None:
@@ -386,7 +377,7 @@ class UsearchStore:
         if index is None:
             return None
         async with index.lock:
-            return self._search(index, vector, limit), {"vec_seq": index.seq, "vec_tbl": index.table,
+            return await self._search(index, vector, limit), {"vec_seq": index.seq, "vec_tbl": index.table,
                                                         "vec_field": field.name}
 
     def pending(self) -> Any:
@@ -394,12 +385,17 @@ class UsearchStore:
         :meth:`propose` returned (NULL when there is none)."""
         return self._pending
 
-    def _search(self, index: _Index, vector: Sequence[float], limit: int) -> list[tuple[Any, float]]:
+    async def _search(self, index: _Index, vector: Sequence[float], limit: int) -> list[tuple[Any, float]]:
+        """The graph's ``limit`` nearest as (key, distance); a search wider
+        than the graph's own expansion runs off the event loop."""
         if not index.labels:
             return []
         count = min(int(limit), len(index.labels))
         query = np.asarray(vector, dtype=np.float32)
-        matches = index.graph.search(query, count, threads=1)  # one query: no thread pool
+        if count > index.graph.expansion_search:
+            matches = await asyncio.to_thread(index.graph.search, query, count)
+        else:
+            matches = index.graph.search(query, count, threads=1)  # one query: no thread pool
         keys = index.keys
         return [(keys[label], d) for label, d in zip(matches.keys.tolist(), matches.distances.tolist(), strict=True)
                 if label in keys]
