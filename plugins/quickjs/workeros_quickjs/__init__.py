@@ -130,8 +130,8 @@ class _Job:
     def _done(self, task: asyncio.Task[Any]) -> None:  # on the worker's loop
         if task.cancelled():
             return
-        self.server_loop.call_soon_threadsafe(self._deliver, task.exception(), None if task.exception() else
-                                              task.result())
+        error = task.exception()
+        self.server_loop.call_soon_threadsafe(self._deliver, error, None if error else task.result())
 
     def _deliver(self, error: BaseException | None, outcome: Any) -> None:  # on the server's loop
         if self.result.done():
@@ -182,7 +182,7 @@ class QuickJS:
         try:
             worker.started = True
             worker_loop = worker.loop()
-            worker_loop.call_soon_threadsafe(job.start)  # the one hop there; job.finish makes the one back
+            worker_loop.call_soon_threadsafe(job.start)  # the one hop there; job._done makes the one back
             # The worker answers a timeout itself at the deadline; this one
             # holds when its thread is busy with another guest's JavaScript
             # (asyncio.timeout, not wait_for: no task per call on this loop).
@@ -530,24 +530,13 @@ class _Guest:
     async def _bridge(self, name: str, args_json: str) -> str:
         host, server_loop = self.slot["host"], self.slot["loop"]
         if host is None:
-            return dumps_str({"error": {"code": "FORBIDDEN", "message": "No host bridge here"}})
-        future = None
+            return _NO_HOST
+        future = asyncio.run_coroutine_threadsafe(_answer(host, name, args_json), server_loop)
         try:
-            call_args = loads(args_json)
-            if not isinstance(call_args, list):
-                raise FunctionError("Bad bridge call")
-            future = asyncio.run_coroutine_threadsafe(host.call(name, call_args), server_loop)
-            data = await asyncio.wrap_future(future)
-            return dumps_str({"data": data})  # the same text as through jsonable(), one encoding fewer
-        except WorkerosError as exc:
-            return dumps_str({"error": {"code": exc.code, "message": exc.message}})
+            return await asyncio.wrap_future(future)
         except asyncio.CancelledError:
-            if future is not None:
-                future.cancel()
+            future.cancel()
             raise
-        except Exception:  # noqa: BLE001 -- never a traceback into the guest
-            log.exception("quickjs: host bridge call %s failed", name)
-            return dumps_str({"error": {"code": "INTERNAL", "message": "Internal error"}})
 
 
 #: Idle guests kept per worker thread and memory budget, and in all per worker thread.
@@ -659,6 +648,10 @@ async def _invoke(driver: str, source: str, payload: str, deadline: float, memor
         _give_back(pool, guest, clean)
 
 
+#: A bridge call's answer where the invocation has no host.
+_NO_HOST = dumps_str({"error": {"code": "FORBIDDEN", "message": "No host bridge here"}})
+
+
 async def _answer(host: Host, name: str, args_json: str) -> str:
     """One bridge call, on the server's loop: its answer as the JSON text the
     driver reads (``{data}`` or ``{error: {code, message}}``)."""
@@ -735,8 +728,7 @@ async def _drive(guest: _Guest, payload: str, deadline: float, host: Host | None
                 _raise_reason(inst, read_i32(out), deadline)
             for name, args_json, deferred in guest.calls:
                 if host is None:
-                    answer = dumps_str({"error": {"code": "FORBIDDEN", "message": "No host bridge here"}})
-                    c("resolve_deferred", deferred, inst._new_string(answer))
+                    c("resolve_deferred", deferred, inst._new_string(_NO_HOST))
                     continue
                 future = asyncio.run_coroutine_threadsafe(_answer(host, name, args_json), server_loop)
                 waiting[asyncio.wrap_future(future)] = deferred
