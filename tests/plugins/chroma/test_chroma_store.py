@@ -11,7 +11,6 @@ and export/import keeping vectors."""
 from __future__ import annotations
 
 import asyncio
-import math
 import random
 import shutil
 import socket
@@ -29,6 +28,7 @@ from callers import Api, TestCallers
 from tests.plugins.vectors.test_vectors import (
     DIM,
     check_five_percent_owner,
+    check_updates_and_deletes,
     expected,
     fill,
     make_docs,
@@ -197,33 +197,7 @@ async def test_refused_input_writes_nothing_not_in_the_log_nor_in_chroma(indexed
 
 async def test_updates_and_deletes_are_seen_at_once_here_and_by_another_instance(indexed: Any) -> None:
     async with indexed() as (api, _), indexed() as (other, _):
-        admin = api.as_admin()
-        await make_docs(admin, "l2")
-        docs = await fill(admin, 300, random.Random(3))
-        await other.as_admin().get("/api/collections/docs")
-        admin2 = other.as_admin()
-        q = [5.0] * DIM
-        for caller in (admin, admin2):
-            r = await caller.post("/api/vectors/docs/search", json={"vector": q, "limit": 1})
-            assert r.status == 200, r
-        target = docs[7]["id"] if r.data[0]["id"] != docs[7]["id"] else docs[8]["id"]
-        assert (await admin.patch(f"/api/items/docs/{target}", json={"embedding": [4.9] * DIM})).status == 200
-        for caller in (admin, admin2):
-            r = await caller.post("/api/vectors/docs/search", json={"vector": q, "limit": 2})
-            assert r.data[0]["id"] == target, (caller is admin, r)
-            assert r.data[0]["$distance"] == pytest.approx(math.sqrt(DIM * 0.01))
-        assert (await admin2.delete(f"/api/items/docs/{target}")).status == 204
-        for caller in (admin, admin2):
-            r = await caller.post("/api/vectors/docs/search", json={"vector": q, "limit": 2})
-            assert target not in [row["id"] for row in r.data]
-        nulled = r.data[0]["id"]
-        await admin.patch(f"/api/items/docs/{nulled}", json={"embedding": None})
-        created = (await admin2.post("/api/items/docs", json={"title": "new", "embedding": [5.0] * DIM})).data
-        for caller in (admin, admin2):
-            r = await caller.post("/api/vectors/docs/search", json={"vector": q, "limit": 400, "fields": ["id"]})
-            ids = [row["id"] for row in r.data]
-            assert ids[0] == created["id"] and nulled not in ids and target not in ids and len(ids) == 299
-            assert len(set(ids)) == len(ids)
+        await check_updates_and_deletes(api, other)
 
 
 async def test_changes_are_applied_after_commit_and_replayed_when_lost(indexed: Any) -> None:

@@ -10,7 +10,6 @@ export/import keeping vectors."""
 
 from __future__ import annotations
 
-import math
 import random
 import sqlite3
 import uuid
@@ -26,7 +25,15 @@ from callers import Api, TestCallers
 from workeros_vectors.stores import index_table_name
 
 from tests.conftest import FIRST_PARTY
-from tests.plugins.vectors.test_vectors import DIM, check_five_percent_owner, expected, fill, make_docs, rand_vector
+from tests.plugins.vectors.test_vectors import (
+    DIM,
+    check_five_percent_owner,
+    check_updates_and_deletes,
+    expected,
+    fill,
+    make_docs,
+    rand_vector,
+)
 from workeros.api import SERVICES
 
 STORES = ["sqlite-vec", pytest.param("pgvector", marks=pytest.mark.postgres)]
@@ -174,33 +181,7 @@ async def test_updates_and_deletes_are_seen_at_once_here_and_by_another_instance
                                                                                  store: str) -> None:
     url = await new_url("a")
     async with instance(url) as (api, services), instance(url, name="b") as (other, _):
-        admin = api.as_admin()
-        await make_docs(admin, "l2")
-        docs = await fill(admin, 300, random.Random(3))
-        await other.as_admin().get("/api/collections/docs")
-        admin2 = other.as_admin()
-        q = [5.0] * DIM
-        for caller in (admin, admin2):
-            r = await caller.post("/api/vectors/docs/search", json={"vector": q, "limit": 1})
-            assert r.status == 200, r
-        target = docs[7]["id"] if r.data[0]["id"] != docs[7]["id"] else docs[8]["id"]
-        assert (await admin.patch(f"/api/items/docs/{target}", json={"embedding": [4.9] * DIM})).status == 200
-        for caller in (admin, admin2):
-            r = await caller.post("/api/vectors/docs/search", json={"vector": q, "limit": 2})
-            assert r.data[0]["id"] == target, r
-            assert r.data[0]["$distance"] == pytest.approx(math.sqrt(DIM * 0.01))
-        assert (await admin2.delete(f"/api/items/docs/{target}")).status == 204
-        for caller in (admin, admin2):
-            r = await caller.post("/api/vectors/docs/search", json={"vector": q, "limit": 2})
-            assert target not in [row["id"] for row in r.data]
-        nulled = r.data[0]["id"]
-        await admin.patch(f"/api/items/docs/{nulled}", json={"embedding": None})
-        created = (await admin2.post("/api/items/docs", json={"title": "new", "embedding": [5.0] * DIM})).data
-        for caller in (admin, admin2):
-            r = await caller.post("/api/vectors/docs/search", json={"vector": q, "limit": 400, "fields": ["id"]})
-            ids = [row["id"] for row in r.data]
-            assert ids[0] == created["id"] and nulled not in ids and target not in ids and len(ids) == 299
-            assert len(set(ids)) == len(ids)
+        await check_updates_and_deletes(api, other)
         assert await _indexed(services) == 299
 
 

@@ -10,7 +10,6 @@ function, as the caller."""
 from __future__ import annotations
 
 import json
-import math
 import random
 from typing import Any
 
@@ -23,6 +22,7 @@ from tests.plugins.vectors.test_vectors import (
     DIM,
     _grant_owner_rows,
     check_five_percent_owner,
+    check_updates_and_deletes,
     expected,
     fill,
     make_docs,
@@ -103,34 +103,7 @@ async def test_refused_input_writes_nothing_not_even_a_log_entry(indexed: Any) -
 
 async def test_updates_and_deletes_are_seen_at_once_here_and_by_another_instance(indexed: Any) -> None:
     async with indexed() as (api, _), indexed() as (other, _):
-        admin, admin2 = api.as_admin(), None
-        await make_docs(admin, "l2")
-        docs = await fill(admin, 300, random.Random(3))
-        # The second instance loads the collection the first one created.
-        await other.as_admin().get("/api/collections/docs")
-        admin2 = other.as_admin()
-        q = [5.0] * DIM
-        for caller in (admin, admin2):  # both build their index now
-            r = await caller.post("/api/vectors/docs/search", json={"vector": q, "limit": 1})
-            assert r.status == 200, r
-        target = docs[7]["id"] if r.data[0]["id"] != docs[7]["id"] else docs[8]["id"]
-        assert (await admin.patch(f"/api/items/docs/{target}", json={"embedding": [4.9] * DIM})).status == 200
-        for caller in (admin, admin2):
-            r = await caller.post("/api/vectors/docs/search", json={"vector": q, "limit": 2})
-            assert r.data[0]["id"] == target, r
-            assert r.data[0]["$distance"] == pytest.approx(math.sqrt(DIM * 0.01))
-        assert (await admin2.delete(f"/api/items/docs/{target}")).status == 204
-        for caller in (admin, admin2):
-            r = await caller.post("/api/vectors/docs/search", json={"vector": q, "limit": 2})
-            assert target not in [row["id"] for row in r.data]
-        nulled = r.data[0]["id"]
-        await admin.patch(f"/api/items/docs/{nulled}", json={"embedding": None})
-        created = (await admin2.post("/api/items/docs", json={"title": "new", "embedding": [5.0] * DIM})).data
-        for caller in (admin, admin2):
-            r = await caller.post("/api/vectors/docs/search", json={"vector": q, "limit": 400, "fields": ["id"]})
-            ids = [row["id"] for row in r.data]
-            assert ids[0] == created["id"] and nulled not in ids and target not in ids and len(ids) == 299
-            assert len(set(ids)) == len(ids)
+        await check_updates_and_deletes(api, other)
 
 
 async def test_export_import_keeps_vectors_in_the_index(indexed: Any, make_server: Any, tmp_path: Any,

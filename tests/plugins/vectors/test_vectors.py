@@ -193,6 +193,40 @@ async def check_five_percent_owner(api: Any, seed: int) -> None:
                                                                     "cosine", q, 10)]
 
 
+async def check_updates_and_deletes(api: Any, other: Any) -> None:
+    """Through a store's index, on two instances of one database: an update,
+    a delete, a vector set to null and a create made on either are seen by the
+    next search on both (299 of 300 rows left, the new one nearest)."""
+    admin = api.as_admin()
+    await make_docs(admin, "l2")
+    docs = await fill(admin, 300, random.Random(3))
+    # The second instance loads the collection the first one created.
+    await other.as_admin().get("/api/collections/docs")
+    admin2 = other.as_admin()
+    q = [5.0] * DIM
+    for caller in (admin, admin2):  # both build their index now
+        r = await caller.post("/api/vectors/docs/search", json={"vector": q, "limit": 1})
+        assert r.status == 200, r
+    target = docs[7]["id"] if r.data[0]["id"] != docs[7]["id"] else docs[8]["id"]
+    assert (await admin.patch(f"/api/items/docs/{target}", json={"embedding": [4.9] * DIM})).status == 200
+    for caller in (admin, admin2):
+        r = await caller.post("/api/vectors/docs/search", json={"vector": q, "limit": 2})
+        assert r.data[0]["id"] == target, (caller is admin, r)
+        assert r.data[0]["$distance"] == pytest.approx(math.sqrt(DIM * 0.01))
+    assert (await admin2.delete(f"/api/items/docs/{target}")).status == 204
+    for caller in (admin, admin2):
+        r = await caller.post("/api/vectors/docs/search", json={"vector": q, "limit": 2})
+        assert target not in [row["id"] for row in r.data]
+    nulled = r.data[0]["id"]
+    await admin.patch(f"/api/items/docs/{nulled}", json={"embedding": None})
+    created = (await admin2.post("/api/items/docs", json={"title": "new", "embedding": [5.0] * DIM})).data
+    for caller in (admin, admin2):
+        r = await caller.post("/api/vectors/docs/search", json={"vector": q, "limit": 400, "fields": ["id"]})
+        ids = [row["id"] for row in r.data]
+        assert ids[0] == created["id"] and nulled not in ids and target not in ids and len(ids) == 299
+        assert len(set(ids)) == len(ids)
+
+
 @pytest.mark.parametrize("path", ["exact", "index"])
 async def test_a_role_owning_five_percent_gets_limit_rows(make_server: Any, path: str) -> None:
     extra, overrides = ((ScanIndexPlugin(),), {"vectors.backend": "scan-index", "vectors.exact_threshold": 0}) \
