@@ -59,7 +59,7 @@ async def test_index_path_matches_the_oracle_for_each_metric(indexed: Any, metri
         rng = random.Random(f"usearch-{metric}")
         await make_docs(admin, metric)
         docs = await fill(admin, 200, rng)
-        for _ in range(4):
+        for _ in range(30):  # enough queries that a poorly linked graph shows
             q = rand_vector(rng)
             r = await admin.post("/api/vectors/docs/search", json={"vector": q, "limit": 7, "fields": ["id"]})
             assert r.status == 200, r
