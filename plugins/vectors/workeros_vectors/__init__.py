@@ -64,9 +64,10 @@ def workeros_register_config_keys() -> list[ConfigKey]:
                   "usearch store: candidates considered while adding a vector to the graph"),
         ConfigKey("vectors.index_ef_search", "int", 128,
                   "usearch store: candidates considered per search (more: better recall, slower)"),
-        ConfigKey("vectors.index_dtype", "str", "f32",
-                  "usearch store: how the graph holds vectors (f32, f16, i8); results are ranked by the rows' "
-                  "own float64 vectors either way"),
+        ConfigKey("vectors.index_dtype", "str", "auto",
+                  "usearch store: how the graph holds vectors (auto: i8 for cosine fields, f32 for l2 and ip; "
+                  "or f32, f16, i8 for every field); results are ranked by the rows' own float64 vectors "
+                  "either way", choices=("auto", "f32", "f16", "i8")),
     ]
 
 

@@ -73,6 +73,9 @@ async def test_index_path_matches_the_oracle_for_each_metric(indexed: Any, metri
         assert [row["id"] for row in r.data] == [k for k, _ in expected([d for d in docs if d["n"] >= 150],
                                                                         metric, q, 9)]
         assert services.vectors.indexes, "the index path ran"
+        # vectors.index_dtype "auto": bytes for cosine (unit vectors), f32 for the metrics of any scale.
+        assert {i.graph.dtype.name for i in services.vectors.indexes.values()} == {
+            "I8" if metric == "cosine" else "F32"}
         assert services.vectors.memory_bytes() > 0, [(k, i.graph.memory_usage, len(i.graph)) for k, i in services.vectors.indexes.items()]
 
 
