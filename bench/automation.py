@@ -127,6 +127,16 @@ def _paced(base: str, rate: int, seconds: int) -> None:
     asyncio.run(go())
 
 
+def _ratio(part: float, whole: float) -> float | None:
+    """``part / whole``; ``None`` when a phase measured nothing (no create
+    answered in it), which the report prints as n/a."""
+    return part / whole if whole else None
+
+
+def _x(ratio: float | None) -> str:
+    return "  n/a" if ratio is None else f"{ratio:4.2f}x"
+
+
 def _cpu(proc: subprocess.Popen | None) -> float:
     """CPU seconds (user + system) ``proc`` has used so far."""
     if proc is None:
@@ -203,15 +213,15 @@ def run_dialect(dialect: str, seconds: int, mode: str = "in-process") -> dict[st
                 _stop(proc)
     finally:
         receiver.stop()
-    ratio = loaded["rps"] / bare["rps"]
+    ratio = _ratio(loaded["rps"], bare["rps"])
     print(f"  {dialect:<8} dispatcher {mode}")
     print(f"  {dialect:<8} create bare {bare['rps']:7.0f} req/s p99 {bare['p99_ms']:6.1f} ms | 5 webhooks + 1 flow "
-          f"{loaded['rps']:7.0f} req/s p99 {loaded['p99_ms']:6.1f} ms | ratio {ratio:4.2f}x | outbox drained "
+          f"{loaded['rps']:7.0f} req/s p99 {loaded['p99_ms']:6.1f} ms | ratio {_x(ratio)} | outbox drained "
           f"{drain:5.1f} s after")
-    cpu_ratio = bare["api_cpu_ms"] / loaded["api_cpu_ms"]
+    cpu_ratio = _ratio(bare["api_cpu_ms"], loaded["api_cpu_ms"])
     print(f"  {dialect:<8} server CPU per create: bare {bare['api_cpu_ms']:.2f} ms | 5 webhooks + 1 flow "
           f"{loaded['api_cpu_ms']:.2f} ms (+ dispatcher process {loaded['dispatcher_cpu_ms']:.2f} ms) | "
-          f"ratio {cpu_ratio:4.2f}x")
+          f"ratio {_x(cpu_ratio)}")
     for rate, lat in latency.items():
         print(f"  {dialect:<8} commit->delivery at {rate}/s: p50 {lat['p50']:7.1f} ms p99 {lat['p99']:7.1f} ms "
               f"({lat['deliveries']:.0f} deliveries)")
